@@ -1,0 +1,78 @@
+"""Shared pieces of the task-dataset builders: admission boundaries, vectorized text, per-split Parquet output."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cts.data.event_table import read_event_table, sort_events
+from cts.data.splits import SPLITS, attach_splits, splits_for
+
+log = logging.getLogger(__name__)
+
+
+def admission_bounds(hadm_id: np.ndarray) -> np.ndarray:
+    """Offsets [0, ..., n] of each admission's run of rows (rows of an admission are contiguous)."""
+    change = np.flatnonzero(hadm_id[1:] != hadm_id[:-1]) + 1
+    return np.concatenate([[0], change, [len(hadm_id)]]).astype(np.int64)
+
+
+def event_strings(events: pd.DataFrame) -> pa.Array:
+    """The event column as an Arrow string array (dictionary decoded once, in C++)."""
+    column = events["event"]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        dictionary = pa.array(column.cat.categories.astype(str), type=pa.string())
+        return dictionary.take(pa.array(column.cat.codes.to_numpy(), type=pa.int32()))
+    return pa.array(column.astype(str), type=pa.string())
+
+
+def hours_text(hours: np.ndarray) -> pa.Array:
+    """Compact hours: ``24``, ``-0.5`` (no trailing ``.0``), for model-facing text."""
+    return pc.cast(pa.array(np.asarray(hours, dtype=np.float64)), pa.string())
+
+
+def join_runs(strings: pa.Array, offsets: np.ndarray, separator: str) -> pa.Array:
+    """Join consecutive runs of strings (``offsets`` delimit the runs) with ``separator``, vectorized."""
+    lists = pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32() if offsets[-1] < 2**31 else pa.int64()), strings)
+    return pc.binary_join(lists, separator)
+
+
+def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str) -> dict:
+    """train/val/test Parquet plus ``meta.json`` with the parameters and the counts per split."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(frame.assign(split=frame["split"].astype(str)), preserve_index=False)
+    counts = {}
+    split_column = table.column("split")
+    for split in SPLITS:
+        part = table.filter(pc.equal(split_column, split))
+        pq.write_table(part, out_dir / f"{split}.parquet", compression="zstd")
+        counts[split] = part.num_rows
+    meta = {"task": task, "source": str(source), "params": params, "rows": counts}
+    if "label_name" in frame.columns:
+        meta["labels"] = {
+            split: frame.loc[frame["split"] == split, "label_name"].value_counts().sort_index().to_dict()
+            for split in SPLITS
+        }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return meta
+
+
+def run_build(task: str, builder, input: str, output: str, splits=None, time_policy: str = "drop",
+              split_ratios=(0.8, 0.1, 0.1), seed: int = 0) -> dict:
+    """Stage ``build``: read the event table, attach persisted splits, build the task rows, write per split."""
+    events = sort_events(read_event_table(input, time_policy=time_policy))
+    split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
+    rows = builder(events)
+    rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
+    params = dict(getattr(builder, "keywords", {}))
+    meta = write_task_dataset(rows, output, task, params, input)
+    print(f"{task}: wrote {meta['rows']} rows to {output}")
+    return meta
