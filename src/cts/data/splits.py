@@ -1,0 +1,93 @@
+"""Deterministic train/val/test splits by hashing admission (or subject) ids: independent of row order and chunking."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix64(values: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of (value, seed): a portable, well-spread 64-bit hash, vectorized."""
+    offset = np.uint64((int(seed) * int(_GOLDEN) + int(_GOLDEN)) % (1 << 64))
+    with np.errstate(over="ignore"):
+        x = np.asarray(values).astype(np.uint64) + offset
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def hash_unit(values: np.ndarray, seed: int) -> np.ndarray:
+    """Uniform [0, 1) from the top 53 bits of the hash."""
+    return (mix64(values, seed) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def assign_splits(ids: np.ndarray, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:
+    """Split name for each id; the same id always lands in the same split for a given seed and ratios."""
+    ratios = np.asarray(ratios, dtype=np.float64)
+    if ratios.shape != (3,) or (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
+        raise ValueError(f"split ratios must be three non-negative numbers summing to 1, got {list(ratios)}")
+    bounds = np.cumsum(ratios)[:2]
+    return np.asarray(SPLITS)[np.searchsorted(bounds, hash_unit(ids, seed), side="right")]
+
+
+def make_splits(events: pd.DataFrame, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> pd.DataFrame:
+    """One row per admission; by patient when ``subject_id`` is known (no patient spans two splits)."""
+    if "subject_id" in events.columns:
+        admissions = events[["hadm_id", "subject_id"]].drop_duplicates("hadm_id")
+        split = assign_splits(admissions["subject_id"].to_numpy(), ratios, seed)
+    else:
+        admissions = pd.DataFrame({"hadm_id": pd.unique(events["hadm_id"])})
+        split = assign_splits(admissions["hadm_id"].to_numpy(), ratios, seed)
+    frame = admissions.assign(split=pd.Categorical(split, categories=list(SPLITS)))
+    return frame.sort_values("hadm_id", kind="stable").reset_index(drop=True)
+
+
+def write_splits(splits: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    splits.assign(split=splits["split"].astype(str)).to_parquet(path, index=False)
+    return path
+
+
+def read_splits(path: str | Path) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    missing = {"hadm_id", "split"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+    unknown = set(frame["split"].unique()) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"{path}, column 'split': unknown split name(s) {sorted(unknown)}; expected {SPLITS}")
+    return frame
+
+
+def splits_for(events: pd.DataFrame, events_path: str | Path, splits_path=None, ratios=(0.8, 0.1, 0.1), seed=0):
+    """The persisted splits for an event table: given, beside the input, or created there once (never per task)."""
+    path = Path(splits_path) if splits_path else Path(events_path).with_name("splits.parquet")
+    if path.exists():
+        return read_splits(path)
+    splits = make_splits(events, ratios, seed)
+    write_splits(splits, path)
+    log.info("wrote new splits for %d admissions to %s", len(splits), path)
+    print(f"splits: created {path} ({len(splits):,} admissions, seed {seed})")
+    return splits
+
+
+def attach_splits(frame: pd.DataFrame, splits: pd.DataFrame, source: str = "events") -> pd.Series:
+    """Split of each row's admission; an admission missing from the splits is an error, not a silent drop."""
+    lookup = pd.Series(splits["split"].astype(str).to_numpy(), index=splits["hadm_id"].to_numpy())
+    split = frame["hadm_id"].map(lookup)
+    if split.isna().any():
+        missing = pd.unique(frame.loc[split.isna(), "hadm_id"])
+        raise ValueError(
+            f"{source}: {len(missing)} admission(s) have no split (e.g. hadm_id {missing[:3].tolist()}); "
+            "regenerate splits.parquet for this event table or pass splits=PATH"
+        )
+    return split.astype(pd.CategoricalDtype(list(SPLITS)))
