@@ -21,6 +21,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from cts.data.time_bins import time_bin
+from cts.utils import announce
 
 log = logging.getLogger(__name__)
 
@@ -254,8 +255,7 @@ def read_event_table(
     frame = sort_events(frame)
     frame.insert(3, "time_bin", time_bin(frame["time"].to_numpy()))
     report.rows_kept = len(frame)
-    log.info(report.summary())
-    print(report.summary())
+    announce(report.summary())
     if report_path is not None:
         report.save(report_path)
     return frame
@@ -290,19 +290,34 @@ def write_event_table(frame: pd.DataFrame, path: str | Path) -> Path:
         pq.write_table(table, path, compression="zstd")
         return path
     released = [c for c in ("hadm_id", "event", "time", "time_bin") if c in frame.columns]
-    table = pa.table(
-        {
-            RELEASED_HEADERS[c]: format_hours(frame[c]) if c == "time" else _arrow_column(frame[c], c)
-            for c in released
-        }
-    )
-    options = pcsv.WriteOptions(quoting_style="needed")
-    if path.name.lower().endswith(".gz"):
-        with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            pcsv.write_csv(table, gz, write_options=options)
-    else:
-        pcsv.write_csv(table, path, write_options=options)
+    opener = (lambda: gzip.GzipFile(path, "wb", mtime=0)) if path.name.lower().endswith(".gz") else (lambda: open(path, "wb"))
+    with opener() as out:
+        out.write((",".join(RELEASED_HEADERS[c] for c in released) + "\n").encode())
+        for start in range(0, len(frame), 1 << 20):
+            part = frame.iloc[start:start + (1 << 20)]
+            fields = [_csv_field(part[c], c) for c in released]
+            lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, ","), "", "\n")
+            out.write(_concatenated_bytes(lines))
     return path
+
+
+def _csv_field(series: pd.Series, name: str) -> pa.Array:
+    """A column rendered as CSV text the way pandas/``csv`` write it (quotes only where needed)."""
+    if name == "time":
+        return format_hours(series)
+    values = pc.cast(_arrow_column(series, name), pa.string())
+    if name != "event":
+        return values
+    needs_quotes = pc.match_substring_regex(values, r'[,"\r\n]')
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(values, '"', '""'), '"', "")
+    return pc.if_else(needs_quotes, quoted, values)
+
+
+def _concatenated_bytes(strings: pa.Array) -> bytes:
+    """All strings back to back, straight from the Arrow data buffer (no per-row Python objects)."""
+    strings = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32, count=len(strings) + 1, offset=strings.offset * 4)
+    return strings.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
 
 
 _ARROW_TYPES = {"hadm_id": pa.int64(), "event": pa.string(), "time": pa.float64(), "time_bin": pa.int8(),

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from cts.data.event_table import read_event_table
+from cts.utils import announce
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,7 @@ def splits_for(events: pd.DataFrame, events_path: str | Path, splits_path=None, 
         return read_splits(path)
     splits = make_splits(events, ratios, seed)
     write_splits(splits, path)
-    log.info("wrote new splits for %d admissions to %s", len(splits), path)
-    print(f"splits: created {path} ({len(splits):,} admissions, seed {seed})")
+    announce(f"splits: created {path} ({len(splits):,} admissions, seed {seed})")
     return splits
 
 
@@ -91,3 +92,11 @@ def attach_splits(frame: pd.DataFrame, splits: pd.DataFrame, source: str = "even
             "regenerate splits.parquet for this event table or pass splits=PATH"
         )
     return split.astype(pd.CategoricalDtype(list(SPLITS)))
+
+
+def write_splits_for_file(input, output=None, ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop"):
+    """Stage ``splits``: decide the splits of an event table once and persist them (beside it by default)."""
+    events = read_event_table(input, time_policy=time_policy)
+    path = write_splits(make_splits(events, ratios, seed), output or Path(input).with_name("splits.parquet"))
+    announce(f"splits: {events['hadm_id'].nunique():,} admissions → {path}")
+    return path

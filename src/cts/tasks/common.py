@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 
 from cts.data.event_table import read_event_table, sort_events
 from cts.data.splits import SPLITS, attach_splits, splits_for
+from cts.utils import announce
 
 log = logging.getLogger(__name__)
 
@@ -74,5 +75,5 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
     rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
     params = dict(getattr(builder, "keywords", {}))
     meta = write_task_dataset(rows, output, task, params, input)
-    print(f"{task}: wrote {meta['rows']} rows to {output}")
+    announce(f"{task}: wrote {meta['rows']} rows to {output}")
     return meta
