@@ -20,3 +20,24 @@ def require_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared/data is only beside CI and development checkouts)")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo corpus (80 admissions) with all three task datasets built, shared by the whole session."""
+    from functools import partial
+
+    from cts.data.demo import generate_demo
+    from cts.tasks.common import run_build
+    from cts.tasks.forecast.build import build_forecast_windows
+    from cts.tasks.nextevent.build import build_sequences
+    from cts.tasks.relation.build import build_relation_pairs
+
+    out = tmp_path_factory.mktemp("demo")
+    generate_demo(out, n_admissions=80, seed=7)
+    events = out / "events_normalized.parquet"
+    builders = {"relation": partial(build_relation_pairs, seed=7), "nextevent": partial(build_sequences),
+                "forecast": partial(build_forecast_windows, seed=7)}
+    for task, builder in builders.items():
+        run_build(task, builder, events, out / "tasks" / task)
+    return out

@@ -1,0 +1,82 @@
+"""The authors' 1M recipe: each rule with positive and negative cases, and equality with the reference code."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from cts.data.event_table import read_event_table, write_event_table
+from cts.data.normalize import normalize_events, rule_masks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import authors_baseline  # noqa: E402
+
+CASES = {
+    "gender": (["Female", "Male", "F", "M"], ["female", " F", "F.", "Males", "FM"]),
+    "numeric": (["120", " -3 ", "1,200", "98.6", "+7", "12,345,678.25"], ["1,20", "12a", "1.", ".5", "BP 120"]),
+    "time_expression": (
+        ["fever for 3 days", "3d", "2.5 hrs", "at 10:30", "4 pm", "4PM", "65 yo", "65 y/o man", "5 yr-old",
+         "3 Weeks ago", "years", " yrs ", "10 years old", "30 min", "1 sec"],
+        ["day 3 fever", "3dx", "100:300", "123pm", "d-dimer", "yearly exam", "COVID-19", "x10 days", "B12", "T4"],
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", list(CASES))
+def test_rule_positive_and_negative_cases(rule):
+    removed, kept = CASES[rule]
+    masks = rule_masks(pa.array(removed + kept))
+    hit = masks[rule]
+    assert hit[: len(removed)].all(), [s for s, h in zip(removed, hit) if not h]
+    any_rule = np.logical_or.reduce(list(masks.values()))
+    assert not any_rule[len(removed):].any(), [s for s, h in zip(kept, any_rule[len(removed):]) if h]
+
+
+def test_non_ascii_strings_follow_python_re():
+    masks = rule_masks(pa.array(["fièvre 3 jours", "3 días", "café 10:30", "２ days", "é3 days"]))
+    # "3 días": \b\d+\s*d then "í" is a word character for Python re (no boundary) -> kept, like the reference.
+    assert masks["time_expression"].tolist() == [False, False, True, True, False]
+
+
+def test_earliest_occurrence_kept_per_admission():
+    events = pd.DataFrame({"hadm_id": [1, 1, 1, 2], "event": pd.Categorical(["fever", "fever", "rash", "fever"]),
+                           "time": [48.0, -24.0, 0.0, 5.0]})
+    kept, counts = normalize_events(events)
+    assert kept[["hadm_id", "time"]].values.tolist() == [[1, -24.0], [1, 0.0], [2, 5.0]]
+    assert counts == {"input": 4, "gender": 0, "numeric": 0, "time_expression": 0, "duplicate": 1, "output": 3}
+
+
+def test_counts_follow_recipe_order():
+    events = pd.DataFrame({"hadm_id": [1] * 5, "event": pd.Categorical(["F", "120", "3 days", "fever", "fever"]),
+                           "time": [0.0, 0.0, 0.0, 1.0, 2.0]})
+    _, counts = normalize_events(events)
+    assert (counts["gender"], counts["numeric"], counts["time_expression"], counts["duplicate"]) == (1, 1, 1, 1)
+
+
+def test_equals_the_authors_recipe_on_a_fixture(tmp_path):
+    rng = np.random.default_rng(3)
+    vocabulary = [*CASES["gender"][0], *CASES["numeric"][0], *CASES["time_expression"][0], *CASES["gender"][1],
+                  *CASES["numeric"][1], *CASES["time_expression"][1], "fever", "cough", "sepsis, resolved", "café"]
+    rows = pd.DataFrame({"Hadm_id": rng.integers(1, 40, 3000), "Event": rng.choice(vocabulary, 3000),
+                         "Time": rng.choice([-24.0, -1.5, 0.0, 0.0, 3.0, 48.0, 1000.0], 3000)})
+    rows.to_csv(tmp_path / "release.csv", index=False)
+    ours, _ = normalize_events(read_event_table(tmp_path / "release.csv"))
+    reference = authors_baseline.normalize(authors_baseline.read_release(tmp_path / "release.csv"))
+    as_set = lambda f, h, e, t: sorted(zip(f[h].tolist(), f[e].astype(str).tolist(), f[t].tolist()))  # noqa: E731
+    assert as_set(ours, "hadm_id", "event", "time") == as_set(reference, "Hadm_id", "Event", "Time")
+    assert len(ours) < len(rows)
+
+
+def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
+    from cts.data.normalize import normalize_file
+
+    counts = normalize_file(demo_dir / "clinical_event_timestamp.csv", tmp_path / "n.csv")
+    assert (tmp_path / "n.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
+    assert counts["output"] == len(read_event_table(tmp_path / "n.csv"))
+    assert all(counts[r] > 0 for r in ("gender", "numeric", "time_expression", "duplicate"))
+    write_event_table(read_event_table(tmp_path / "n.csv"), tmp_path / "n.parquet")
+    again, again_counts = normalize_events(read_event_table(tmp_path / "n.parquet"))
+    assert again_counts["output"] == counts["output"]  # idempotent
