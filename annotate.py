@@ -1,0 +1,24 @@
+"""annotate.py — LLM annotation of clinical events with relative timestamps; consolidation; evaluation.
+
+Each ``mode=NAME`` selects ``conf/annotate/mode/NAME.yaml``, whose ``job`` node is a ``_target_`` function in
+``src/cts/annotation`` with its arguments.
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+import cts  # noqa: E402,F401  (registers the config resolvers)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="annotate")
+def main(cfg: DictConfig):
+    return hydra.utils.call(cfg.job)
+
+
+if __name__ == "__main__":
+    main()

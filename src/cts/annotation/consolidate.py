@@ -1,0 +1,84 @@
+"""Per-admission outputs → one table: the event table (Parquet + released-format CSV), chunk contexts or
+summaries, plus every rejected model line in ``rejects.csv`` for inspection."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+
+from cts.annotation.outputs import AnnotationError, annotation_files, read_output
+from cts.data.event_table import sort_events, write_event_table
+from cts.data.time_bins import time_bin
+from cts.utils import announce
+
+log = logging.getLogger(__name__)
+DEFAULT_NAMES = {"events": "events.parquet", "context": "contexts.parquet", "summary": "summaries.parquet"}
+
+
+def _rows(kind: str, record: dict, path: Path) -> list[dict]:
+    hadm_id = record["manifest"]["hadm_id"]
+    field = {"events": "events", "context": "contexts", "summary": "summary"}[kind]
+    if field not in record:
+        raise AnnotationError(f"{path}: field {field!r} is missing")
+    if kind == "summary":
+        return [{"hadm_id": hadm_id, "summary": record["summary"]}]
+    rows = record[field]
+    for number, row in enumerate(rows):
+        if not isinstance(row, dict) or not ({"event", "time"} if kind == "events" else {"chunk_id", "context"}) <= set(row):
+            raise AnnotationError(f"{path}: {field}[{number}] lacks the expected keys")
+    return [{"hadm_id": hadm_id, **row} for row in rows]
+
+
+def _output_paths(kind: str, output: Path) -> list[Path]:
+    """The Parquet table, and for events the released-format CSV beside it (``.csv`` of the same stem)."""
+    if kind != "events":
+        return [output]
+    name = output.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return [output.with_name(output.name.split(".csv")[0] + ".parquet"), output]
+    return [output, output.with_suffix(".csv")]
+
+
+def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
+    """Build the table of a run directory; ``output`` defaults to ``<input>/<events|contexts|summaries>.parquet``."""
+    files = annotation_files(input)
+    if not files:
+        raise AnnotationError(f"{input}: no <hadm_id>.json annotation files to consolidate")
+    rows, rejects, kinds, provenance = [], [], Counter(), Counter()
+    for path in files:
+        record = read_output(path)
+        manifest = record["manifest"]
+        kinds[manifest["kind"]] += 1
+        provenance[(manifest.get("generation", {}).get("model"), manifest.get("prompt_hash"))] += 1
+        if len(kinds) > 1:
+            raise AnnotationError(f"{path}: kind {manifest['kind']!r} differs from the other files ({dict(kinds)})")
+        rows += _rows(manifest["kind"], record, path)
+        rejects += [{"hadm_id": manifest["hadm_id"], **r} for r in record.get("rejects", [])]
+    kind = next(iter(kinds))
+    output = Path(output) if output else Path(input) / DEFAULT_NAMES[kind]
+    if kind == "events":
+        frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time"]).astype(
+            {"hadm_id": "int64", "event": "category", "time": "float64"})
+        frame = sort_events(frame)
+        frame["time_bin"] = time_bin(frame["time"].to_numpy())
+        written = [write_event_table(frame, p) for p in _output_paths(kind, output)]
+    else:
+        frame = pd.DataFrame(rows)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(output, index=False)
+        written = [output]
+    rejects_path = written[0].with_name("rejects.csv")
+    pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(rejects_path, index=False)
+    if len(provenance) > 1:
+        log.warning("%s mixes %d (model, prompt hash) combinations: %s", input, len(provenance), dict(provenance))
+    report = {"kind": kind, "admissions": len(files), "rows": len(frame), "rejects": len(rejects),
+              "reject_reasons": dict(Counter(r["reason"] for r in rejects)),
+              "outputs": [str(p) for p in written], "rejects_file": str(rejects_path),
+              "model_prompt_combinations": len(provenance)}
+    announce(f"consolidate: {report['admissions']} admissions → {report['rows']} rows ({kind}); "
+             f"{report['rejects']} rejected lines {report['reject_reasons']} kept in {rejects_path}; "
+             f"wrote {', '.join(report['outputs'])}")
+    return report

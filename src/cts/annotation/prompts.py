@@ -1,0 +1,54 @@
+"""Prompt templates from ``conf/annotate/prompt/*.yaml``, rendered as chat messages and identified by a hash.
+
+The hash goes into every output manifest, so annotations made with different wording are never mixed unknowingly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass
+
+_FIELD = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Prompt:
+    name: str
+    system: str
+    user: str
+    user_whole_note: str | None = None
+    rules: str = ""
+    chunk: str = "[{index}] {text}"
+    max_chunks: int | None = None
+
+    @classmethod
+    def from_config(cls, cfg) -> "Prompt":
+        values = dict(cfg)
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"prompt {values.get('name')!r}: unknown keys {sorted(unknown)}")
+        return cls(**values)
+
+    @property
+    def hash(self) -> str:
+        """First 12 hex digits of the SHA-256 of the template (all fields, canonical JSON)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def messages(self, note: str, chunks: list[str] | None = None, **fields) -> list[dict]:
+        """System + user messages; ``chunks`` None selects ``user_whole_note`` (events from the whole note)."""
+        template = self.user
+        values = {"rules": self.rules, "note": note, **fields}
+        if chunks is None and self.user_whole_note is not None:
+            template = self.user_whole_note
+        elif chunks is not None:
+            values["chunks"] = "\n".join(
+                fill(self.chunk, {"index": str(i), "text": text}) for i, text in enumerate(chunks, 1)
+            )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": fill(template, values)}]
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` fields in one pass (braces inside note text are never re-expanded)."""
+    return _FIELD.sub(lambda m: values.get(m[1], m[0]), template)

@@ -1,0 +1,88 @@
+"""A real OpenAI-compatible chat server on 127.0.0.1 for tests: scripted failures, then deterministic replies.
+
+Each request first consumes the next scripted behaviour (``"500"``, ``"drop"`` = close the connection without
+answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``, ``("reply", text)``), then the
+default reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+NOTE = re.compile(r'"""\n(.*?)\n"""', re.DOTALL)
+
+
+def timeline_reply(prompt: str) -> str:
+    """``<first three words> | <24 × sentence number - 48>`` for each sentence of the note in the prompt."""
+    match = NOTE.search(prompt)
+    sentences = [s.strip() for s in re.split(r"[.\n]", match.group(1) if match else "") if s.strip()]
+    return "\n".join(f"{' '.join(s.split()[:3])} | {24 * k - 48}" for k, s in enumerate(sentences)) or "none"
+
+
+class FakeOpenAI:
+    def __init__(self, delay: float = 0.0):
+        self.script: list = []
+        self.requests: list[dict] = []
+        self.delay, self.lock = delay, threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append(body)
+                    action = server.script.pop(0) if server.script else None
+                if server.delay:
+                    time.sleep(server.delay)
+                if isinstance(action, tuple) and action[0] == "delay":
+                    time.sleep(action[1])
+                    action = None
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if action == "500":
+                    return self._send(500, b'{"error": "overloaded"}')
+                if action == "garbage":
+                    return self._send(200, b"<html>not json</html>")
+                text = action[1] if isinstance(action, tuple) else timeline_reply(body["messages"][-1]["content"])
+                reply = {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(text) // 4)}}
+                self._send(200, json.dumps(reply).encode())
+
+            def _send(self, status: int, payload: bytes):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+if __name__ == "__main__":  # a standalone server for subprocess tests: prints its URL, serves until killed
+    import sys
+
+    with FakeOpenAI(delay=float(sys.argv[1]) if len(sys.argv) > 1 else 0.0) as fake:
+        print(fake.url, flush=True)
+        fake.thread.join()
