@@ -14,8 +14,8 @@ import pandas as pd
 from cts.data.normalize import GENDER_EVENTS, NUMBER, ONLY_YEARS, TIME_EXPRESSION
 
 
-def read_release(path) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+def read_release(path, nrows: int | None = None) -> pd.DataFrame:
+    frame = pd.read_csv(path, nrows=nrows)
     frame["Time"] = pd.to_numeric(frame["Time"], errors="coerce")  # we sort numbers, not text
     return frame.dropna(subset=["Time"])
 

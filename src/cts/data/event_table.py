@@ -2,7 +2,7 @@
 
 Canonical table (pandas): ``hadm_id:int64, event:category, time:float64, time_bin:int8`` (+ ``subject_id``,
 ``note_id`` when present), rows of an admission together and stably sorted by time. The release's 22.6M rows fit
-in memory because events are dictionary-encoded (read by pyarrow straight into a pandas Categorical).
+in memory because events are dictionary-encoded (one Arrow hash pass, then a pandas Categorical).
 """
 
 from __future__ import annotations
@@ -143,8 +143,6 @@ def _read_csv_table(path: Path) -> pa.Table:
     for column, name in names.items():
         if name in ("hadm_id", "subject_id"):
             types[column] = pa.int64()
-        elif name == "event":
-            types[column] = pa.dictionary(pa.int32(), pa.string())
         else:  # time (may hold "-"), time_bin, note_id: text first, checked below
             types[column] = pa.string()
     try:
@@ -173,7 +171,7 @@ def _read_parquet_table(path: Path) -> pa.Table:
         if required not in names.values():
             raise EventTableError(path, f"missing required column {required!r} (found {schema.names})", column=required)
     try:
-        table = pq.read_table(path, columns=list(names), read_dictionary=[c for c, n in names.items() if n == "event"])
+        table = pq.read_table(path, columns=list(names))
     except (pa.ArrowInvalid, OSError) as err:
         raise EventTableError(path, f"unreadable or truncated Parquet: {err}") from err
     table = table.rename_columns([names[c] for c in table.column_names])
@@ -213,6 +211,18 @@ def _parse_time(table: pa.Table, report: ReadReport, time_policy: str) -> tuple[
     return hours, keep
 
 
+def _event_categorical(event: pa.ChunkedArray) -> tuple[pd.Categorical, np.ndarray]:
+    """Events as a Categorical built from one Arrow dictionary (one hash pass), and the empty/missing mask."""
+    if pa.types.is_dictionary(event.type):
+        event = pc.cast(event, event.type.value_type)
+    encoded = pc.dictionary_encode(pc.cast(event, pa.string())).combine_chunks()
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    empty_value = pc.equal(pc.utf8_trim_whitespace(encoded.dictionary), "").to_numpy(zero_copy_only=False)
+    empty = (codes < 0) | np.append(empty_value, False)[codes]  # code -1 (missing) reads the appended False
+    categories = pd.Index(encoded.dictionary.to_pandas(), dtype="str")
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)), empty
+
+
 def read_event_table(
     path: str | Path, time_policy: str = "drop", report_path: str | Path | None = None
 ) -> pd.DataFrame:
@@ -229,23 +239,10 @@ def read_event_table(
         raise EventTableError(path, "missing admission id", line=first + 2, column=RELEASED_HEADERS["hadm_id"])
 
     hours, keep = _parse_time(table, report, time_policy)
-    event = table.column("event")
-    if not pa.types.is_dictionary(event.type):
-        event = pc.dictionary_encode(event)
-    event = event.unify_dictionaries() if isinstance(event, pa.ChunkedArray) else event
-    empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(pc.cast(event, pa.string())), ""), True)
-    empty = empty.to_numpy(zero_copy_only=False)
+    event, empty = _event_categorical(table.column("event"))
     report.empty_event = int((empty & keep).sum())
     keep &= ~empty
-
-    frame = pd.DataFrame(
-        {
-            "hadm_id": table.column("hadm_id").to_numpy(),
-            "event": table.column("event").to_pandas() if pa.types.is_dictionary(table.column("event").type)
-            else pd.Categorical(event.to_pandas()),
-            "time": hours,
-        }
-    )
+    frame = pd.DataFrame({"hadm_id": table.column("hadm_id").to_numpy(), "event": event, "time": hours})
     for name in OPTIONAL_COLUMNS:
         if name in table.column_names:
             frame[name] = table.column(name).to_pandas()
