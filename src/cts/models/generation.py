@@ -1,0 +1,57 @@
+"""Predict a text span after a prompt with any LM backbone: beam search for causal LMs, mask filling for BERT.
+
+A masked LM cannot choose a length, so it fills a slot of the true span's length (an oracle length, documented);
+its k best fillings come from a beam over the per-position distributions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from transformers import PreTrainedTokenizerFast
+
+
+def _clean(tokenizer: PreTrainedTokenizerFast, ids: list[int]) -> str:
+    """Decoded text up to the first newline, without pad/eos/cls/sep but keeping task tokens like [TIME]."""
+    drop = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id,
+            tokenizer.bos_token_id}
+    text = tokenizer.decode([i for i in ids if i not in drop], skip_special_tokens=False)
+    return text.strip().split("\n")[0].strip()
+
+
+@torch.no_grad()
+def predict_spans(model, tokenizer: PreTrainedTokenizerFast, kind: str, prompts: list[list[int]],
+                  span_lengths: list[int], k: int = 1, max_new_tokens: int = 32) -> list[list[str]]:
+    """For each prompt (token ids, specials included), the ``k`` most likely continuations as text, best first."""
+    if kind == "causal_lm":
+        return _generate(model, tokenizer, prompts, k, max_new_tokens)
+    if kind == "masked_lm":
+        return [_fill(model, tokenizer, prompt, length, k) for prompt, length in zip(prompts, span_lengths)]
+    raise ValueError(f"span prediction needs a causal_lm or masked_lm, got {kind!r}")
+
+
+def _generate(model, tokenizer, prompts, k, max_new_tokens):
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, prompt in enumerate(prompts):  # left padding, so every continuation starts at the same column
+        ids[row, width - len(prompt):] = torch.tensor(prompt)
+        mask[row, width - len(prompt):] = 1
+    out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
+                         num_beams=k, num_return_sequences=k, do_sample=False, early_stopping=k > 1,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    texts = [_clean(tokenizer, row[width:].tolist()) for row in out]
+    return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+
+def _fill(model, tokenizer, prompt, length, k):
+    device = next(model.parameters()).device
+    ids = prompt + [tokenizer.mask_token_id] * length + [tokenizer.sep_token_id]
+    logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, len(prompt):len(prompt) + length]
+    scores, tokens = logits.log_softmax(-1).topk(k, dim=-1)
+    beams = [([], 0.0)]
+    for position in range(length):
+        beams = sorted(((seq + [int(t)], total + float(s)) for seq, total in beams
+                        for s, t in zip(scores[position], tokens[position])), key=lambda b: -b[1])[:k]
+    return [_clean(tokenizer, seq) for seq, _ in beams]

@@ -1,0 +1,69 @@
+"""Pieces a task puts on top of a backbone: time encodings, pooling, the classification MLP."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES
+
+TIME_ENCODINGS = ("none", "bins", "sinusoidal")
+
+
+class TimeEncoding(nn.Module):
+    """Encodes hours since admission: the authors' 9-bin embedding (``bins``), a fixed sinusoidal code of signed
+    log-hours (``sinusoidal``: smooth, no bin edges, handles years before admission), or nothing (``none``)."""
+
+    def __init__(self, kind: str = "bins", dim: int = 50):
+        super().__init__()
+        if kind not in TIME_ENCODINGS:
+            raise ValueError(f"time_encoding must be one of {TIME_ENCODINGS}, got {kind!r}")
+        self.kind = kind
+        self.dim = 0 if kind == "none" else int(dim)
+        if kind == "bins":
+            self.embedding = nn.Embedding(N_PAPER_BINS, self.dim)
+            self.register_buffer("edges", torch.tensor(PAPER_BIN_EDGES, dtype=torch.float32), persistent=False)
+        elif kind == "sinusoidal":
+            # Periods of the log-hour code span 0.5 … ~40 log-units (a fraction of an hour … decades).
+            frequencies = torch.exp(torch.linspace(math.log(2 * math.pi / 0.5), math.log(2 * math.pi / 40),
+                                                   (self.dim + 1) // 2))
+            self.register_buffer("frequencies", frequencies, persistent=False)
+
+    def forward(self, hours: torch.Tensor) -> torch.Tensor:
+        hours = hours.float()
+        if self.kind == "none":
+            return hours.new_zeros(hours.shape[0], 0)
+        if self.kind == "bins":  # same left-closed edges as cts.data.time_bins.time_bin
+            return self.embedding(torch.bucketize(hours, self.edges, right=True))
+        x = (torch.sign(hours) * torch.log1p(hours.abs()))[:, None] * self.frequencies[None, :]
+        return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)[:, : self.dim]
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, pooler_output=None) -> torch.Tensor:
+    """One vector per sequence: ``cls`` (first token), ``pooler`` (BERT's pooler), ``last`` (last non-pad token,
+    for causal models with right padding) or ``mean`` (over non-pad tokens)."""
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "pooler":
+        if pooler_output is None:
+            raise ValueError("pooling=pooler needs a backbone with a pooler (BERT); use cls, last or mean")
+        return pooler_output
+    if mode == "last":
+        last = attention_mask.sum(dim=1).clamp(min=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+
+
+class ClassificationHead(nn.Module):
+    """The authors' head: [pooled text ; time encoding] → Linear(hidden) → ReLU → dropout → Linear(classes)."""
+
+    def __init__(self, in_features: int, n_classes: int, hidden: int = 256, dropout: float = 0.1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, n_classes))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)

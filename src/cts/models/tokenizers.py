@@ -1,0 +1,82 @@
+"""Tokenizers: the model's own, or one trained on the train split (WordPiece for BERT, byte-level BPE otherwise).
+
+Trained tokenizers are cached under ``cache_dir`` keyed by family, vocabulary size, special tokens and a hash of
+the training text, so every run on the same split reuses the same vocabulary (and its tokenized-data cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+BERT_SPECIALS = {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                 "mask_token": "[MASK]"}
+BPE_END = "<|endoftext|>"
+
+
+def fingerprint(*parts) -> str:
+    """Short stable hash of the parts (used in cache keys)."""
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
+    """Hash of the full tokenizer (vocabulary, merges, normalizer, added tokens)."""
+    return fingerprint(tokenizer.backend_tokenizer.to_str(), tokenizer.padding_side)
+
+
+def train_tokenizer(family: str, texts: Callable[[], Iterable[str]], vocab_size: int, data_key: str,
+                    cache_dir: str | Path) -> PreTrainedTokenizerFast:
+    """Train (or load from cache) a tokenizer for ``family`` on ``texts()`` (the train split only)."""
+    path = Path(cache_dir) / "tokenizers" / f"{family}-{vocab_size}-{fingerprint(data_key)}"
+    if (path / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(path)
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from tokenizers.implementations import BertWordPieceTokenizer
+
+    if family == "bert":
+        trainer = BertWordPieceTokenizer(lowercase=True)
+        trainer.train_from_iterator(texts(), vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS.values()),
+                                    show_progress=False)
+        cls, sep = trainer.token_to_id("[CLS]"), trainer.token_to_id("[SEP]")
+        trainer._tokenizer.post_processor = processors.BertProcessing(("[SEP]", sep), ("[CLS]", cls))
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=trainer._tokenizer, **BERT_SPECIALS)
+    else:
+        trainer = ByteLevelBPETokenizer(add_prefix_space=False)
+        trainer.train_from_iterator(texts(), vocab_size=vocab_size, special_tokens=[BPE_END], show_progress=False)
+        trainer._tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+        tokenizer = PreTrainedTokenizerFast(tokenizer_object=trainer._tokenizer, bos_token=BPE_END, eos_token=BPE_END,
+                                            unk_token=BPE_END, pad_token=BPE_END)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + "."))
+    tokenizer.save_pretrained(tmp)
+    try:  # atomic: a concurrent job that trained the same tokenizer first wins, ours is dropped
+        tmp.rename(path)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("trained a %s tokenizer (%d tokens) on the train split, cached at %s", family, len(tokenizer), path)
+    return AutoTokenizer.from_pretrained(path)
+
+
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """Give every tokenizer what the tasks rely on: a pad token, a separator, right padding, the task's tokens."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if tokenizer.sep_token is None:
+        tokenizer.add_special_tokens({"sep_token": "[SEP]"})
+    tokenizer.padding_side = "right"
+    new = [token for token in extra_tokens if token not in tokenizer.get_vocab()]
+    if new:
+        tokenizer.add_tokens(new, special_tokens=True)
+    return tokenizer

@@ -1,0 +1,243 @@
+"""What every task's DataModule shares: reading the task Parquet files with clear errors, tokenizing once per
+dataset (cached on disk, keyed by tokenizer and data hash), length-grouped batches with dynamic padding."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cts.models.spec import ModelSpec
+from cts.models.tokenizers import fingerprint, tokenizer_fingerprint
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100}  # None: the tokenizer's pad id
+
+
+def file_hash(path: Path) -> str:
+    """Content hash of a data file (cache key: a rebuilt dataset never reuses stale tokens)."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class TokenizedDataset(Dataset):
+    """Columns of equal length; item ``i`` is a dict of the i-th value of each column."""
+
+    def __init__(self, columns: dict[str, list]):
+        self.columns = columns
+        self.lengths = np.fromiter((len(ids) for ids in columns["input_ids"]), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: int) -> dict:
+        return {name: values[index] for name, values in self.columns.items()}
+
+
+class LengthGroupedBatchSampler(Sampler[list[int]]):
+    """Batches of similar length (less padding): shuffled mega-batches sorted by length, then the batches shuffled.
+
+    Without shuffling, batches follow length order (deterministic evaluation). Under torch.distributed each rank
+    takes every world-th batch, padded to an equal count, so Lightning's DistributedSampler is not needed.
+    """
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, group_factor: int = 50):
+        self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), int(batch_size), shuffle
+        self.seed, self.group_factor, self.epoch = int(seed), int(group_factor), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[np.ndarray]:
+        n = len(self.lengths)
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        rng = np.random.default_rng(self.seed + self.epoch)
+        order = rng.permutation(n)
+        group = self.batch_size * self.group_factor
+        batches = []
+        for start in range(0, n, group):
+            chunk = order[start:start + group]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):
+        batches = self._batches()
+        world, rank = _world()
+        if world > 1:
+            per_rank = -(-len(batches) // world)
+            batches = (batches * world)[: per_rank * world][rank::world]
+        return iter([b.tolist() for b in batches])
+
+    def __len__(self) -> int:
+        n_batches = -(-len(self.lengths) // self.batch_size)
+        return -(-n_batches // _world()[0])
+
+
+def _world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size(), torch.distributed.get_rank()
+    return 1, 0
+
+
+class PadCollator:
+    """Pads ``input_ids``/``attention_mask``/``labels`` to the longest in the batch; other fields become tensors."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict]) -> dict:
+        width = max(len(r["input_ids"]) for r in rows)
+        batch = {}
+        for name in rows[0]:
+            if name in PADDED:
+                fill = self.pad_token_id if PADDED.get(name) is None else PADDED[name]
+                out = torch.full((len(rows), width), fill, dtype=torch.long)
+                for i, row in enumerate(rows):
+                    out[i, : len(row[name])] = torch.as_tensor(row[name])
+                batch[name] = out
+            else:
+                batch[name] = torch.as_tensor(np.asarray([r[name] for r in rows]))
+        if "attention_mask" not in batch:
+            batch["attention_mask"] = (batch["input_ids"] != self.pad_token_id).long()
+        return batch
+
+
+class TaskDataModule(L.LightningDataModule):
+    """Reads ``data_dir/{train,val,test}.parquet`` (written by ``preprocess.py stage=build``) and tokenizes them.
+
+    Subclasses set ``task``, ``columns`` and ``tokenizer_kind`` and implement ``train_texts`` (what a trained
+    tokenizer learns from) and ``encode`` (rows → token columns).
+    """
+
+    task = ""
+    columns: tuple[str, ...] = ()
+    extra_tokens: tuple[str, ...] = ()
+
+    def __init__(self, data_dir: str, spec: ModelSpec, batch_size: int = 32, eval_batch_size: int = 64,
+                 max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts"):
+        super().__init__()
+        self.data_dir, self.spec = Path(data_dir), spec
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.max_rows, self.num_workers, self.seed = max_rows, int(num_workers), int(seed)
+        self.cache_dir = Path(cache_dir)
+        self.frames: dict[str, pd.DataFrame] = {}
+        self.datasets: dict[str, TokenizedDataset] = {}
+        self.tokenizer = None
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def _path(self, split: str) -> Path:
+        path = self.data_dir / f"{split}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} not found: build the {self.task} dataset first with `python preprocess.py stage=build "
+                f"task={self.task} input=EVENTS output={self.data_dir}` (the demo: `python preprocess.py stage=demo` "
+                f"then `python preprocess.py stage=build task={self.task}`)")
+        return path
+
+    def read(self, split: str) -> pd.DataFrame:
+        """One split, checked for the task's columns; the first ``max_rows`` rows of a seeded shuffle if set."""
+        path = self._path(split)
+        present = set(pq.read_schema(path).names)
+        missing = [c for c in self.columns if c not in present]
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {missing} for task {self.task} (has {sorted(present)}); "
+                             f"was it built with `preprocess.py stage=build task={self.task}`?")
+        frame = pd.read_parquet(path, columns=list(self.columns))
+        if self.max_rows and len(frame) > self.max_rows:
+            frame = frame.sample(n=int(self.max_rows), random_state=self.seed).sort_index()
+        if frame.empty:
+            raise ValueError(f"{path}: no rows in the {split} split")
+        return frame.reset_index(drop=True)
+
+    # -- tokenizing --------------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Read every split, get the tokenizer (trained on train for presets) and tokenize, once (idempotent)."""
+        if self.tokenizer is not None:
+            return
+        self.frames = {split: self.read(split) for split in SPLITS}
+        hashes = {split: file_hash(self._path(split)) for split in SPLITS}
+        self.tokenizer = self.spec.tokenizer(lambda: self.train_texts(self.frames["train"]),
+                                             data_key=(self.task, hashes["train"], self.extra_tokens),
+                                             extra_tokens=self.extra_tokens)
+        key = (self.task, type(self).__name__, tokenizer_fingerprint(self.tokenizer), self.spec.max_length,
+               self.max_rows, self.seed, self.encoding_params())
+        for split in SPLITS:
+            self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
+        log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,
+                 "/".join(str(len(self.datasets[s])) for s in SPLITS), self.spec.name, len(self.tokenizer))
+
+    def _cached(self, split: str, key: str) -> dict[str, list]:
+        path = self.cache_dir / "tokenized" / self.task / key / f"{split}.parquet"
+        if path.exists():
+            table = pq.read_table(path)
+        else:
+            table = pa.table(self.encode(self.frames[split], split))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            pq.write_table(table, tmp)
+            tmp.replace(path)
+        return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+    def encoding_params(self) -> tuple:
+        """Task parameters that change the tokenized data (part of the cache key)."""
+        return ()
+
+    def train_texts(self, frame: pd.DataFrame):
+        raise NotImplementedError
+
+    def encode(self, frame: pd.DataFrame, split: str) -> dict[str, list]:
+        raise NotImplementedError
+
+    # -- Lightning ---------------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare()
+
+    def module_kwargs(self) -> dict:
+        """What the task's LightningModule needs from the data (at least the tokenizer)."""
+        return {"tokenizer": self.tokenizer}
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        dataset = self.datasets[split]
+        sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.tokenizer.pad_token_id),
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
+
+
+class ProbedDataModule(TaskDataModule):
+    """A DataModule that also hands its module held-out prediction probes (prompt ids, span length, truth)."""
+
+    def __init__(self, *args, probe_size: int = 64, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.probe_size = int(probe_size)
+
+    def probes(self, split: str) -> list[dict]:
+        raise NotImplementedError
+
+    def module_kwargs(self) -> dict:
+        return {**super().module_kwargs(), "probes": {split: self.probes(split) for split in ("val", "test")}}

@@ -1,0 +1,188 @@
+"""The body of ``train.py``: check the config, build data → model → trainer from it, fit, test, summarize.
+
+Everything comes from the composed config (``_target_`` nodes); this module only orders the steps, fails early
+with messages that say what to change, and makes sure loggers are closed whatever happens (multiruns must not
+merge W&B runs, a crashed run must still be marked finished).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; raised before any data is read or model loaded."""
+
+
+def task_wrapper(function):
+    """Run ``function(cfg)``; on any exit close every W&B run (marked failed on error) so sweeps never merge runs."""
+
+    @functools.wraps(function)
+    def wrapped(cfg: DictConfig):
+        try:
+            return function(cfg)
+        except Exception:
+            log.exception("run failed; its outputs are in %s", _output_dir(cfg))
+            _finish_wandb(exit_code=1)
+            raise
+        finally:
+            _finish_wandb(exit_code=0)
+
+    return wrapped
+
+
+def _finish_wandb(exit_code: int) -> None:
+    import sys
+
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=exit_code)
+
+
+def _output_dir(cfg: DictConfig) -> str:
+    return OmegaConf.select(cfg, "paths.output_dir", default=".", throw_on_missing=False)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail at start, naming the key and the fix, for mistakes that would otherwise surface minutes later."""
+    try:
+        data_dir = cfg.data.dir
+    except MissingMandatoryValue:
+        raise ConfigError(f"data={cfg.data.name} needs data.dir=DIR: a task dataset directory written by `python "
+                          f"preprocess.py stage=build task={cfg.task.name} input=EVENTS output=DIR`") from None
+    if not Path(data_dir).is_dir():
+        raise ConfigError(f"data.dir={data_dir} does not exist: build it with `python preprocess.py stage=build "
+                          f"task={cfg.task.name} input=EVENTS output={data_dir}`"
+                          + (" after `python preprocess.py stage=demo`" if cfg.data.name == "demo" else ""))
+    module_class = hydra.utils.get_class(cfg.task.module._target_)
+    supported = getattr(module_class, "TIME_ENCODINGS", ())
+    if cfg.task.time_encoding not in supported:
+        raise ConfigError(f"task.time_encoding={cfg.task.time_encoding} is not supported by task={cfg.task.name} "
+                          f"(supported: {', '.join(supported)})")
+    if not cfg.train and not cfg.ckpt_path:
+        raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
+    if not cfg.train and cfg.ckpt_path == "last":
+        raise ConfigError("ckpt_path=last resumes training; to evaluate, give the checkpoint file's path")
+
+
+def _overrides() -> list[str]:
+    """The run's command-line overrides (without paths and launcher plumbing): W&B tags, summaries."""
+    if not HydraConfig.initialized():
+        return []
+    skip = ("paths.", "hydra", "ckpt_path", "logger")
+    return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(skip)]
+
+
+def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
+    """Every ``logger.*`` node; W&B runs are grouped by sweep and tagged with their overrides, offline by default."""
+    loggers = []
+    for name, node in (cfg.logger or {}).items():
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            continue
+        extra = {}
+        if "wandb" in node._target_.lower():
+            if not node.get("offline", True) and not (os.environ.get("WANDB_API_KEY") or _netrc_has_wandb()):
+                raise ConfigError("logger.wandb.offline=false needs a W&B API key (WANDB_API_KEY or `wandb login`); "
+                                  "without one W&B would prompt interactively")
+            hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+            sweep = hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
+            extra["group"] = node.get("group") or (Path(hydra_cfg.sweep.dir).name if sweep else cfg.run_name)
+            extra["tags"] = list(node.get("tags") or [o[:64] for o in _overrides()])
+        loggers.append(hydra.utils.instantiate(node, **extra))
+        log.info("logger %s: %s", name, type(loggers[-1]).__name__)
+    return loggers
+
+
+def _netrc_has_wandb() -> bool:
+    netrc = Path.home() / ".netrc"
+    return netrc.exists() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def instantiate_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    callbacks = []
+    for node in (cfg.callbacks or {}).values():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            callback = hydra.utils.instantiate(node)
+            if isinstance(callback, LearningRateMonitor) and not has_logger:
+                continue  # Lightning refuses an LR monitor without a logger (logger=none)
+            callbacks.append(callback)
+    return callbacks
+
+
+def _hyperparameters(cfg: DictConfig, spec, module) -> dict:
+    """Curated: what identifies the run. No data rows, no event text."""
+    return {"model": spec.describe(), **module.parameter_counts(), "seed": cfg.seed, "run_name": cfg.run_name,
+            "task": {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "build"},
+            "data": OmegaConf.to_container(cfg.data, resolve=True),
+            "trainer": OmegaConf.to_container(cfg.trainer, resolve=True), "overrides": _overrides()}
+
+
+def _scalar(value):
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+@task_wrapper
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit (unless ``train=false``) and test; returns every logged metric, writes ``summary.json``."""
+    check_config(cfg)
+    L.seed_everything(cfg.seed, workers=True)
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule.prepare()
+    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+    loggers = instantiate_loggers(cfg)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_callbacks(cfg, bool(loggers)),
+                                      logger=loggers or False)
+    hyperparameters = _hyperparameters(cfg, spec, module)
+    for logger in loggers:
+        logger.log_hyperparams(hyperparameters)
+
+    train_time, metrics = 0.0, {}
+    if cfg.train:
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        train_time = time.perf_counter() - start
+        metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items()})
+    if cfg.test:
+        best = trainer.checkpoint_callback.best_model_path if cfg.train and trainer.checkpoint_callback else ""
+        checkpoint = best or (None if cfg.train else cfg.ckpt_path)
+        trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
+        metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        metrics["test_checkpoint"] = checkpoint or "last weights"
+    if trainer.is_global_zero:
+        _write_summary(cfg, spec, module, metrics, train_time)
+    return metrics
+
+
+def _write_summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) -> None:
+    summary = {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
+               "family": spec.family, **module.parameter_counts(), "train_time_s": round(train_time, 1),
+               "overrides": _overrides(), "metrics": metrics}
+    out = Path(_output_dir(cfg))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    shown = {k: v for k, v in metrics.items() if k.startswith("test/") and isinstance(v, float)}
+    print(f"\n{cfg.task.name} · {spec.name} · {cfg.data.name}: trained {train_time:.0f} s; outputs in {out}")
+    for name, value in sorted(shown.items()):
+        print(f"  {name:<28} {value:.4f}")
+    if "test/macro_f1" in shown and "test/majority_macro_f1" in shown:
+        print(f"  → test macro-F1 {shown['test/macro_f1']:.3f} vs majority-class baseline "
+              f"{shown['test/majority_macro_f1']:.3f}")

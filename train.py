@@ -1,0 +1,28 @@
+"""train.py — train and evaluate BERT, GPT or LLaMA on the relation, nextevent or forecast task.
+
+All logic lives in ``cts.training``; ``python train.py --help`` lists the config groups. Returns the value of
+``optimized_metric`` (for Hydra sweepers).
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+import cts  # noqa: E402,F401  (registers the config resolvers)
+import cts.training  # noqa: E402,F401  (registers cts.run_name and cts.offline_model)
+from cts.training.run import train  # noqa: E402
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.optimized_metric)
+
+
+if __name__ == "__main__":
+    main()
