@@ -138,7 +138,7 @@ def _locate_csv_problem(path: Path, names: dict[str, str], cause: Exception) -> 
 
 def _read_csv_table(path: Path) -> pa.Table:
     columns = _header_columns(path)
-    names = _canonical_names(path, columns)
+    names = {c: n for c, n in _canonical_names(path, columns).items() if n != "time_bin"}  # recomputed from time
     types = {}
     for column, name in names.items():
         if name in ("hadm_id", "subject_id"):
@@ -219,8 +219,24 @@ def _event_categorical(event: pa.ChunkedArray) -> tuple[pd.Categorical, np.ndarr
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     empty_value = pc.equal(pc.utf8_trim_whitespace(encoded.dictionary), "").to_numpy(zero_copy_only=False)
     empty = (codes < 0) | np.append(empty_value, False)[codes]  # code -1 (missing) reads the appended False
-    categories = pd.Index(encoded.dictionary.to_pandas(), dtype="str")
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories)), empty
+    return _categorical(codes, pd.Index(encoded.dictionary.to_pandas(), dtype="str")), empty
+
+
+def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
+    """A Categorical without pandas re-hashing millions of categories already known to be unique (Arrow
+    dictionaries are): the validating constructor costs ~1 s per million categories."""
+    dtype = pd.CategoricalDtype._from_fastpath(categories, ordered=False)
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
+
+
+def compact_categories(events: pd.Series) -> pd.Categorical:
+    """Drop categories no row uses (after filtering rows), without re-validating the remaining ones."""
+    codes = events.cat.codes.to_numpy()
+    used = np.bincount(codes, minlength=len(events.cat.categories)) > 0
+    if used.all():
+        return events.array
+    remap = np.cumsum(used, dtype=np.int32) - 1
+    return _categorical(remap[codes], events.cat.categories[used])
 
 
 def read_event_table(
@@ -248,7 +264,7 @@ def read_event_table(
             frame[name] = table.column(name).to_pandas()
     if not keep.all():
         frame = frame.loc[keep]
-    frame["event"] = frame["event"].cat.remove_unused_categories()
+    frame["event"] = compact_categories(frame["event"])
     frame = sort_events(frame)
     frame.insert(3, "time_bin", time_bin(frame["time"].to_numpy()))
     report.rows_kept = len(frame)

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cts.data.event_table import read_event_table, sort_events, write_event_table
+from cts.data.event_table import compact_categories, read_event_table, sort_events, write_event_table
 from cts.utils import announce
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
     duplicate = pd.Series(pair).duplicated(keep="first").to_numpy()
     counts["duplicate"] = int(duplicate.sum())
     kept = kept.loc[~duplicate].reset_index(drop=True)
-    kept["event"] = kept["event"].cat.remove_unused_categories()
+    kept["event"] = compact_categories(kept["event"])
     counts["output"] = len(kept)
     return kept, counts
 
