@@ -25,16 +25,16 @@ from cts.retrieval.chunking import terms
 log = logging.getLogger(__name__)
 
 
-def _read_bsv(file: Path) -> list[str]:
-    """``event | hours`` lines (the T2S2/22MCTS annotation layout); the event is everything before the last ``|``."""
-    events = []
-    for number, line in enumerate(file.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
-        if "|" not in line:
-            raise ValueError(f"{file}, line {number}: expected 'event | hours'")
-        events.append(line.rsplit("|", 1)[0].strip())
-    return events
+def _read_bsv(file: Path) -> tuple[list[str], int]:
+    """``event | hours`` lines (the T2S2/22MCTS annotation layout): the event is everything before the last ``|``.
+    Lines without ``|`` are the LLM's prose around its table ("Here is the table…"); they are counted, not events."""
+    events, prose = [], 0
+    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+        if "|" in line:
+            events.append(line.rsplit("|", 1)[0].strip())
+        elif line.strip():
+            prose += 1
+    return events, prose
 
 
 def load_reference(path: str | Path) -> dict[int, list[str]]:
@@ -44,12 +44,14 @@ def load_reference(path: str | Path) -> dict[int, list[str]]:
         files = sorted(path.glob("*.bsv"))
         if not files:
             raise FileNotFoundError(f"{path}: no *.bsv reference files")
-        reference = {}
+        reference, prose = {}, 0
         for file in files:
             hadm_id = hadm_id_from_name(file.stem)
             if hadm_id is None:
                 raise ValueError(f"{file}: no admission/note number in the file name")
-            reference[hadm_id] = _read_bsv(file)
+            reference[hadm_id], skipped = _read_bsv(file)
+            prose += skipped
+        log.info("%s: %d reference files; %d lines without '|' skipped", path, len(files), prose)
         return reference
     table = read_event_table(path, time_policy="zero")
     return {int(h): group.astype(str).tolist() for h, group in table.groupby("hadm_id", observed=True)["event"]}

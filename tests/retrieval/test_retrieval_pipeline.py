@@ -1,0 +1,150 @@
+"""stage=notes end to end: schema, offsets, skips, resume exactly once, sharding, workers, and the command line."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from cts.data.notes import NotesError
+from cts.retrieval import pipeline
+from cts.retrieval.chunking import Chunker
+from cts.retrieval.pipeline import SCHEMA, Shard, run_notes
+
+from retrieval_fixtures import QUERIES, bm25_retriever, mimic_rows, note_text, write_mimic  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(input, output, retriever, **kwargs):
+    return run_notes(input, output, retriever, Chunker(), **{"workers": 0, "progress": False, **kwargs})
+
+
+def _summary(output: Path) -> dict:
+    return json.loads(output.with_name(output.stem + ".summary.json").read_text())
+
+
+def test_candidates_schema_offsets_and_summary(tmp_path, bm25_retriever):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(5))
+    output = tmp_path / "out" / "candidates.parquet"
+    summary = _run(notes, output, bm25_retriever, batch_size=2)
+    file = pq.ParquetFile(output)
+    assert file.schema_arrow.remove_metadata() == SCHEMA and file.num_row_groups == 3  # one per batch of notes
+    table = file.read().to_pandas()
+    assert table.groupby("note_id")["rank"].apply(list).map(lambda r: r == list(range(1, len(r) + 1))).all()
+    assert table.groupby("note_id").size().max() == 10  # top_k
+    for row in table.itertuples():
+        text = note_text(int(row.note_id.split("-")[0]))
+        assert text[row.start:row.end] == row.text and row.text in row.context and row.text in row.neighbours
+    assert table["dense"].isna().all() and (table["bm25"] > 0).all()
+    assert summary["notes_written"] == 5 and summary["kept"] == len(table) and summary == _summary(output)
+    assert not output.with_name("candidates.parquet.parts").exists()
+
+
+def test_bad_notes_are_counted_and_the_rest_is_written(tmp_path, bm25_retriever):  # noqa: F811
+    rows = mimic_rows(6)
+    rows[0]["text"] = " \n "
+    rows[1]["hadm_id"] = ""
+    rows[2]["text"] = "word " * 200_000
+    rows[3]["text"] = "___  ___"
+    rows.append(dict(rows[5]))  # the same note twice
+    notes = write_mimic(tmp_path / "discharge.csv", rows)
+    summary = _run(notes, tmp_path / "c.parquet", bm25_retriever)
+    assert summary["skipped"] == {"empty_text": 1, "no_hadm_id": 1, "too_long": 1, "no_tokens": 1,
+                                  "duplicate_note_id": 1}
+    assert "note 2-DS-1 (200,000 tokens > max_tokens=30,000)" in summary["examples"]["too_long"]
+    assert sorted(pq.read_table(tmp_path / "c.parquet")["note_id"].unique().to_pylist()) == ["4-DS-1", "5-DS-1"]
+
+
+def test_truncated_gzip_keeps_finished_notes_then_raises(tmp_path, bm25_retriever):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(400))
+    notes.write_bytes(notes.read_bytes()[:-3000])
+    output = tmp_path / "c.parquet"
+    with pytest.raises(NotesError, match="last complete note"):
+        _run(notes, output, bm25_retriever, batch_size=16)
+    written = pq.read_table(output)["note_id"].unique().to_pylist()
+    assert 16 < len(written) < 400 and written == [f"{i}-DS-1" for i in range(len(written))]
+    assert f"last complete note {len(written) - 1}-DS-1" in _summary(output)["error"]
+
+
+def test_resume_after_an_interrupted_run_writes_each_note_exactly_once(tmp_path, bm25_retriever, monkeypatch):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(7))
+    output = tmp_path / "c.parquet"
+    real, calls = pipeline.candidates_table, []
+
+    def crash_on_third_batch(ranked):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(ranked)
+
+    monkeypatch.setattr(pipeline, "candidates_table", crash_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        _run(notes, output, bm25_retriever, batch_size=2)
+    assert not output.exists() and len(list(tmp_path.glob("c.parquet.parts/part-*.parquet"))) == 2
+    monkeypatch.setattr(pipeline, "candidates_table", real)
+    summary = _run(notes, output, bm25_retriever, batch_size=2)
+    assert summary["already_done"] == 4 and summary["notes_written"] == 3
+    table = pq.read_table(output).to_pandas()
+    assert sorted(table["note_id"].unique()) == [f"{i}-DS-1" for i in range(7)]
+    assert not table.duplicated(["note_id", "chunk_id"]).any()
+    again = _run(notes, output, bm25_retriever, batch_size=2)  # nothing left to do: output unchanged
+    assert again["already_done"] == 7 and again["notes_written"] == 0 and pq.read_table(output).num_rows == len(table)
+
+
+def test_resume_refuses_other_settings_unless_overwriting(tmp_path, bm25_retriever):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv", mimic_rows(2))
+    output = tmp_path / "c.parquet"
+    _run(notes, output, bm25_retriever)
+    with pytest.raises(ValueError, match="c.parquet was written with other chunk/retrieval settings"):
+        run_notes(notes, output, bm25_retriever, Chunker(size=7), workers=0, progress=False)
+    summary = run_notes(notes, output, bm25_retriever, Chunker(size=7), workers=0, progress=False, overwrite=True)
+    assert summary["notes_written"] == 2 and summary["already_done"] == 0
+
+
+def test_shards_partition_the_notes(tmp_path, bm25_retriever, monkeypatch):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(12))
+    seen = []
+    for index in range(3):
+        summary = _run(notes, tmp_path / "c.parquet", bm25_retriever, shard={"index": index, "count": 3})
+        path = tmp_path / f"c-{index:05d}-of-00003.parquet"
+        seen += pq.read_table(path)["note_id"].unique().to_pylist()
+        assert summary["other_shard"] == 12 - summary["notes_written"]
+    assert sorted(seen) == sorted(f"{i}-DS-1" for i in range(12))
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "4")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
+    assert Shard().resolve() == Shard(1, 3) and Shard(index=2).resolve() == Shard(2, 3)
+    with pytest.raises(ValueError, match=r"shard.index must be in \[0, shard.count=3\)"):
+        Shard(index=3).resolve()
+
+
+def test_worker_processes_give_the_same_candidates(tmp_path, bm25_retriever):  # noqa: F811
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(6))
+    _run(notes, tmp_path / "serial.parquet", bm25_retriever, batch_size=2)
+    _run(notes, tmp_path / "pool.parquet", bm25_retriever, batch_size=2, workers=2)
+    assert pq.read_table(tmp_path / "pool.parquet").equals(pq.read_table(tmp_path / "serial.parquet"))
+
+
+def test_command_lines_notes_then_coverage(tmp_path):
+    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(3))
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "20000001.bsv").write_text("chest pain | 0\nshortness of breath | 0\nfurosemide | 2\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    output = tmp_path / "c.parquet"
+    subprocess.run([sys.executable, "preprocess.py", "stage=notes", f"input={notes}", f"output={output}",
+                    "retrieval=bm25", "stage.workers=0", "stage.progress=false", f"hydra.run.dir={tmp_path}/run"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    assert pq.read_table(output)["note_id"].unique().to_pylist() == ["0-DS-1", "1-DS-1", "2-DS-1"]
+    result = subprocess.run([sys.executable, "preprocess.py", "stage=coverage", f"candidates={output}",
+                             f"reference={reference}", f"hydra.run.dir={tmp_path}/run2"],
+                            cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    report = json.loads((tmp_path / "c.coverage.json").read_text())
+    assert report["notes"] == 1 and report["events"] == 3
+    assert [r["coverage"] for r in report["by_k"] if r["k"] == "all"] == [1.0]
+    assert "chest pain" not in result.stdout + result.stderr  # no event or note text in logs
