@@ -18,7 +18,6 @@ import resource
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
 from cts.utils import announce
 
-log = logging.getLogger(__name__)
 
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
 NOTE_COLUMNS = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,7 +22,6 @@ import pyarrow.parquet as pq
 from cts.data.time_bins import time_bin
 from cts.utils import announce
 
-log = logging.getLogger(__name__)
 
 RELEASED_HEADERS = {"hadm_id": "Hadm_id", "event": "Event", "time": "Time", "time_bin": "Time_bin"}
 OPTIONAL_COLUMNS = {"subject_id": pa.int64(), "note_id": pa.string()}

@@ -7,7 +7,6 @@ ASCII semantics; the rare non-ASCII strings go through Python ``re`` itself, so 
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
@@ -19,7 +18,6 @@ import pyarrow.compute as pc
 from cts.data.event_table import compact_categories, read_event_table, sort_events, write_event_table
 from cts.utils import announce
 
-log = logging.getLogger(__name__)
 
 GENDER_EVENTS = ("Female", "Male", "F", "M")
 NUMBER = r"^\s*[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$"

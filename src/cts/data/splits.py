@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,6 @@ import pandas as pd
 from cts.data.event_table import read_event_table
 from cts.utils import announce
 
-log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

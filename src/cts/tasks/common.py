@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ from cts.data.event_table import read_event_table, sort_events
 from cts.data.splits import SPLITS, attach_splits, splits_for
 from cts.utils import announce
 
-log = logging.getLogger(__name__)
 
 
 def admission_bounds(hadm_id: np.ndarray) -> np.ndarray:
