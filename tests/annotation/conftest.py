@@ -9,7 +9,7 @@ from fake_openai import FakeOpenAI
 SENTENCES = [
     "Fever and rash began two days before admission", "Chest pain resolved on day three",
     "Ceftriaxone was started at admission", "Metoprolol was discontinued", "No shortness of breath",
-    "Blood cultures grew E coli", "Creatinine peaked at 2.1", "Discharged home on day five",
+    "Blood cultures grew E coli", "Creatinine peaked on day two", "Discharged home on day five",
 ]
 
 

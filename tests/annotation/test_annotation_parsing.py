@@ -1,0 +1,72 @@
+"""Parser cases taken from the shapes real instruct models produce."""
+
+import pytest
+
+from cts.annotation.parsing import merge_events, parse_hours, parse_output
+
+
+@pytest.mark.parametrize("text, hours", [
+    ("-48", -48), ("+24", 24), ("0", 0), ("72.5", 72.5), ("−5", -5), ("48h", 48), ("48 hours", 48),
+    ("-48 hrs.", -48), ("2 days ago", -48), ("2 days before admission", -48), ("3 days after admission", 72),
+    ("1 week", 168), ("-1 month", -720), ("1 year prior to admission", -8760), ("30 min", 0.5),
+    ("24-48", 24), ("-72 to -48", -72), ("24–48 hours", 24), ("~12", 12), ("approximately 6 h", 6),
+    ("**-24**", -24), ("0 (admission)", 0), ("at admission", 0), ("t=3", 3),
+])
+def test_hours_forms(text, hours):
+    assert parse_hours(text) == pytest.approx(hours)
+
+
+@pytest.mark.parametrize("text", ["later", "unknown", "1,000", "day of surgery", "", "1e9999", "99999999"])
+def test_not_hours(text):
+    assert parse_hours(text) is None
+
+
+def test_numbered_bullets_table_and_prose():
+    output = """Sure! Here are the clinical events I found:
+
+1. fever | -48
+2) **rash** | -48 hours
+- cough | 2 days ago
+* chest x-ray | 0
+• intubation | 24-48
+
+| Event | Hours |
+|-------|-------|
+| sepsis | 0 |
+| vancomycin discontinued | +72 |
+
+hypotension: 6 h
+The patient improved over the course of the stay.
+"""
+    result = parse_output(output)
+    assert result.events == [("fever", -48), ("rash", -48), ("cough", -48), ("chest x-ray", 0), ("intubation", 24),
+                             ("sepsis", 0), ("vancomycin discontinued", 72), ("hypotension", 6)]
+    assert [r.reason for r in result.rejects] == ["no 'event | hours' separator"] * 2
+    assert result.rejects[0].line.startswith("Sure!")
+
+
+def test_none_empty_and_prose_only():
+    assert parse_output("none").said_none and not parse_output("None.").rejects
+    empty = parse_output("  \n ")
+    assert not empty.events and [r.reason for r in empty.rejects] == ["empty output"]
+    prose = parse_output("The patient was admitted with pneumonia.\nShe was treated and discharged.")
+    assert not prose.events and len(prose.rejects) == 2
+
+
+def test_bad_times_and_events_are_counted():
+    result = parse_output("antibiotics | later\n** | 24\n" + "x" * 400 + " | 5\nfever | -1 | -2")
+    assert [r.reason for r in result.rejects] == [
+        "time is not a number of hours", "empty event", "event longer than 300 characters"]
+    assert result.events == [("fever -1", -2)]  # the last cell that is a time is the time
+
+
+def test_truncated_output_rejects_the_cut_line():
+    result = parse_output("fever | -48\nrash | 0\nheadache | 1", truncated=True)
+    assert result.events == [("fever", -48), ("rash", 0)]
+    assert result.rejects[0].reason == "cut off at the token limit"
+
+
+def test_endless_repetition_is_deduplicated_on_merge():
+    looping = parse_output("fever | 0\n" * 50 + "fev", truncated=True)
+    merged, duplicates = merge_events([looping.events, [("Fever", 0.0), ("rash", 2.0)]])
+    assert merged == [("fever", 0.0), ("rash", 2.0)] and duplicates == 50

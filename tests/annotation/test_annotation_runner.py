@@ -1,0 +1,212 @@
+"""The runner end to end on the fake OpenAI server: outputs, resume, shards, kill -9, failures, disk full."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import write_notes
+from cts.annotation.consolidate import consolidate
+from cts.annotation.outputs import AnnotationError
+from cts.annotation.runner import resolve_shard, run
+from cts.data.event_table import read_event_table
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMPTS = ROOT / "conf" / "annotate" / "prompt"
+
+
+def llm(url, **overrides):
+    return OmegaConf.create({
+        "_target_": "cts.annotation.backends.openai.OpenAIBackend", "model": "m", "base_url": url,
+        "max_new_tokens": 64, "temperature": 0.0, "batch_size": 4, "max_prompt_tokens": 2048, "window_overlap": 0.1,
+        "concurrency": 4, "timeout_s": 5, "max_retries": 1, "backoff_s": 0.01, **overrides})
+
+
+def annotate(notes, output, url, task="events", prompt="timeline", shard=(None, None), **kwargs):
+    return run(task=task, input=str(notes), output=str(output), llm=llm(url, **kwargs.pop("llm", {})),
+               prompt=OmegaConf.load(PROMPTS / f"{prompt}.yaml"), demo_dir="unused",
+               shard=OmegaConf.create({"index": shard[0], "count": shard[1]}), **{"candidates": None, **kwargs})
+
+
+def contents(directory):
+    """Every admission file without the fields that legitimately differ between runs (creation time)."""
+    out = {}
+    for path in sorted(Path(directory).glob("*.json")):
+        record = json.loads(path.read_text())
+        record["manifest"].pop("created")
+        out[path.name] = record
+    return out
+
+
+def test_one_file_per_admission_with_manifest_and_consolidated_table(tmp_path, notes_dir, fake_server):
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url)
+    files = sorted((tmp_path / "out").glob("*.json"))
+    assert [f.stem for f in files] == [str(100 + k) for k in range(12)]
+    record = json.loads(files[0].read_text())
+    manifest = record["manifest"]
+    assert manifest["prompt"] == "timeline" and len(manifest["prompt_hash"]) == 12
+    assert manifest["generation"]["model"] == "m" and manifest["generation"]["temperature"] == 0.0
+    assert manifest["completion_tokens"] > 0 and manifest["windows"] == 1 and manifest["created"]
+    assert record["events"][0] == {"event": "Fever and rash", "time": -48.0}
+    assert summary["counts"]["written"] == 12 and summary["counts"]["events"] == 48
+    table = read_event_table(tmp_path / "out" / "events.parquet")
+    released = read_event_table(tmp_path / "out" / "events.csv")
+    assert len(table) == 48 and table["hadm_id"].nunique() == 12
+    pd.testing.assert_frame_equal(table, released)
+    assert (tmp_path / "out" / "events.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
+    assert not any((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_resume_skips_finished_admissions_without_loading_the_model(tmp_path, notes_dir, fake_server):
+    annotate(notes_dir, tmp_path / "out", fake_server.url)
+    before = contents(tmp_path / "out")
+    summary = annotate(notes_dir, tmp_path / "out", "http://127.0.0.1:9/v1")  # a dead server: must not be asked
+    assert summary["counts"]["already done"] == 12 and summary["counts"].get("written", 0) == 0
+    assert contents(tmp_path / "out") == before
+
+
+def test_shards_cover_every_admission_exactly_once(tmp_path, notes_dir, fake_server):
+    seen = []
+    for index in range(3):
+        summary = annotate(notes_dir, tmp_path / "out", fake_server.url, shard=(index, 3))
+        assert "consolidated" not in summary  # a shard cannot know the others are finished
+        seen += [p.stem for p in (tmp_path / "out").glob("*.json") if p.stem not in seen]
+        assert summary["counts"]["written"] == 4
+    assert sorted(seen) == [str(100 + k) for k in range(12)] and len(seen) == len(set(seen))
+    assert consolidate(tmp_path / "out")["admissions"] == 12
+
+
+def test_shard_from_slurm_array(monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "5")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "4")
+    assert resolve_shard(None, None) == (2, 4)
+    assert resolve_shard(0, 2) == (0, 2)  # explicit settings win
+    monkeypatch.delenv("SLURM_ARRAY_TASK_COUNT")
+    with pytest.raises(AnnotationError, match="SLURM_ARRAY_TASK_COUNT"):
+        resolve_shard(None, None)
+    with pytest.raises(AnnotationError, match=r"shard.index must be in \[0, shard.count\)"):
+        resolve_shard(3, 3)
+
+
+def _annotate_cli(notes, output, url, tmp_path):
+    command = [sys.executable, str(ROOT / "annotate.py"), "llm=openai", f"llm.base_url={url}", f"input={notes}",
+               f"output={output}", "block_size=2", "llm.concurrency=1", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_kill_9_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
+    notes = write_notes(tmp_path / "notes", 24)
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fake_openai.py")), "0.03"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        assert _annotate_cli(notes, tmp_path / "whole", url, tmp_path).wait(60) == 0
+        for kill_after in (1, 7, 15):  # admissions finished when the kill lands
+            job = _annotate_cli(notes, tmp_path / "killed", url, tmp_path)
+            while len(list((tmp_path / "killed").glob("*.json"))) < kill_after and job.poll() is None:
+                time.sleep(0.01)
+            job.send_signal(signal.SIGKILL)
+            job.wait(10)
+        assert _annotate_cli(notes, tmp_path / "killed", url, tmp_path).wait(60) == 0
+    finally:
+        server.kill()
+    assert contents(tmp_path / "killed") == contents(tmp_path / "whole")
+    assert not list((tmp_path / "killed").glob(".*"))
+    whole = read_event_table(tmp_path / "whole" / "events.parquet")
+    pd.testing.assert_frame_equal(read_event_table(tmp_path / "killed" / "events.parquet"), whole)
+
+
+def test_server_failure_stops_the_run_and_a_rerun_finishes(tmp_path, notes_dir, fake_server):
+    fake_server.script = [("reply", "fever | 0")] * 4 + ["500"] * 100
+    with pytest.raises(Exception, match="no valid reply after 2 attempts"):
+        annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4, llm={"concurrency": 1})
+    assert len(list((tmp_path / "out").glob("*.json"))) == 4  # the first block only, nothing partial
+    fake_server.script = []
+    annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4)
+    assert len(list((tmp_path / "out").glob("*.json"))) == 12
+
+
+def test_disk_full_write_leaves_no_partial_file(tmp_path, fake_server):
+    notes = write_notes(tmp_path / "notes", 3)
+    (notes / "103.txt").write_text(". ".join(f"Sentence number {k} about fever" for k in range(400)) + ".")
+    out = tmp_path / "out"
+
+    def limit_file_size():  # a real write failure (EFBIG) instead of a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_annotation_runner as t; "
+            f"t.annotate({str(notes)!r}, {str(out)!r}, {fake_server.url!r}, consolidate=False)")
+    done = subprocess.run([sys.executable, "-c", code], preexec_fn=limit_file_size, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    assert done.returncode != 0
+    assert f"cannot write {out / '103.json'}" in done.stderr and "nothing partial was kept" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["100.json", "101.json", "102.json"]
+
+
+def test_candidates_select_what_is_annotated(tmp_path, notes_dir, fake_server):
+    text = (notes_dir / "100.txt").read_text()
+    start = text.index("Chest pain")
+    pd.DataFrame({"hadm_id": [100, 100, 101], "chunk_id": [0, 1, 0], "start": [start, 0, 0],
+                  "end": [start + 10, 5, 10], "text": ["Chest pain", "Fever", "Metoprolol"], "context": None,
+                  "bm25": 1.0, "dense": 1.0, "score": 1.0, "rank": [1, 0, 0]}).to_parquet(tmp_path / "cands.parquet")
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "cands.parquet"))
+    prompt = fake_server.requests[0]["messages"][1]["content"]
+    assert "Excerpts:\n[1] Fever\n[2] Chest pain" in prompt  # in note order
+    assert len(fake_server.requests) == 2 and summary["counts"]["no request: no candidate chunks"] == 10
+    assert json.loads((tmp_path / "out" / "105.json").read_text())["events"] == []
+
+
+def test_long_note_is_windowed_and_merged(tmp_path, fake_server):
+    notes = write_notes(tmp_path / "notes", 1, sentences=40)
+    summary = annotate(notes, tmp_path / "out", fake_server.url, llm={"max_prompt_tokens": 400})
+    record = json.loads((tmp_path / "out" / "100.json").read_text())
+    assert record["manifest"]["windows"] == len(fake_server.requests) > 1
+    assert summary["counts"]["events"] == len(record["events"]) > 8
+
+
+def test_bad_model_output_is_counted_and_kept(tmp_path, notes_dir, fake_server):
+    fake_server.script = [("reply", "Here you go:\nfever | 0\nrash | soon"), ("reply", ""),
+                          ("reply", "The patient did well.")]
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url, llm={"concurrency": 1}, limit=3)
+    assert summary["counts"]["rejects"] == 4 and summary["counts"]["events"] == 1
+    rejects = pd.read_csv(tmp_path / "out" / "rejects.csv")
+    assert sorted(rejects["reason"]) == sorted(["no 'event | hours' separator", "time is not a number of hours",
+                                                "empty output", "no 'event | hours' separator"])
+
+
+def test_context_and_summary_modes(tmp_path, notes_dir, fake_server):
+    chunks = pd.DataFrame({"hadm_id": [100, 100, 101], "chunk_id": [0, 1, 0], "start": [0, 20, 0],
+                           "end": [10, 30, 10], "text": ["Fever", "rash", "Chest pain"]})
+    chunks.to_parquet(tmp_path / "chunks.parquet")
+    with pytest.raises(AnnotationError, match="mode=context needs candidates=PATH"):
+        annotate(notes_dir, tmp_path / "ctx", fake_server.url, task="context", prompt="context")
+    annotate(notes_dir, tmp_path / "ctx", fake_server.url, task="context", prompt="context",
+             candidates=str(tmp_path / "chunks.parquet"))
+    contexts = pd.read_parquet(tmp_path / "ctx" / "contexts.parquet")
+    assert list(contexts[["hadm_id", "chunk_id"]].itertuples(index=False, name=None)) == [(100, 0), (100, 1), (101, 0)]
+    assert "Here is one excerpt from it" in fake_server.requests[0]["messages"][1]["content"]
+    annotate(notes_dir, tmp_path / "sum", fake_server.url, task="summary", prompt="summary", limit=2)
+    summaries = pd.read_parquet(tmp_path / "sum" / "summaries.parquet")
+    assert list(summaries["hadm_id"]) == [100, 101] and summaries["summary"].str.len().min() > 0
+
+
+def test_consolidate_rejects_corrupt_or_mixed_directories(tmp_path, notes_dir, fake_server):
+    annotate(notes_dir, tmp_path / "out", fake_server.url, limit=2, consolidate=False)
+    (tmp_path / "out" / "999.json").write_text('{"manifest": {"kind": "summary", "hadm_id": 999}, "summary": ""}')
+    with pytest.raises(AnnotationError, match="999.json: kind 'summary' differs"):
+        consolidate(tmp_path / "out")
+    (tmp_path / "out" / "999.json").write_text('{"manifest": ')
+    with pytest.raises(AnnotationError, match="999.json: not a readable annotation file"):
+        consolidate(tmp_path / "out")
+    with pytest.raises(AnnotationError, match="no such annotation directory"):
+        consolidate(tmp_path / "missing")
