@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from annotation_support import fake_server  # noqa: F401 (fixture)
 from cts.annotation.backends import BackendError
 from cts.annotation.backends.openai import OpenAIBackend
 

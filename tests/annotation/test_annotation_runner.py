@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import write_notes
+from annotation_support import fake_server, notes_dir, write_notes  # noqa: F401 (fixtures)
 from cts.annotation.consolidate import consolidate
 from cts.annotation.outputs import AnnotationError
 from cts.annotation.runner import resolve_shard, run

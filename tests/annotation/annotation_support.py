@@ -1,11 +1,17 @@
-"""Annotation test fixtures: small note folders, a tiny random Llama with its own tokenizer, the fake server."""
+"""Annotation test fixtures: small note folders, a tiny random Llama with its own tokenizer, the fake server.
+
+Imported by the test modules (not a conftest.py, which would shadow ``tests/conftest.py`` for other areas).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from fake_openai import FakeOpenAI
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 SENTENCES = [
     "Fever and rash began two days before admission", "Chest pain resolved on day three",
     "Ceftriaxone was started at admission", "Metoprolol was discontinued", "No shortness of breath",

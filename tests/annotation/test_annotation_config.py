@@ -1,0 +1,46 @@
+"""Every annotate mode and llm option composes; prompts render as intended and are identified by their hash."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import cts  # noqa: F401  (registers ${cts.or:...})
+from cts.annotation.prompts import Prompt
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.mark.parametrize("mode, target, prompt", [
+    ("annotate", "cts.annotation.runner.run", "timeline"), ("context", "cts.annotation.runner.run", "context"),
+    ("summary", "cts.annotation.runner.run", "summary"),
+    ("consolidate", "cts.annotation.consolidate.consolidate", "timeline"),
+    ("evaluate", "cts.annotation.evaluate.evaluate", "timeline"),
+])
+@pytest.mark.parametrize("llm", ["hf", "vllm", "openai"])
+def test_every_mode_composes(monkeypatch, mode, target, prompt, llm):
+    monkeypatch.setenv("CTS_ROOT", str(CONF.parent))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("annotate", overrides=[f"mode={mode}", f"llm={llm}", "input=x", "output=y"],
+                      return_hydra_config=True)
+    job = OmegaConf.to_container(cfg.job, resolve=False)
+    assert job["_target_"] == target and cfg.prompt.name == prompt
+    if target.endswith("run"):
+        assert cfg.job.task == {"annotate": "events"}.get(mode, mode) and cfg.job.output == "y"
+        assert cfg.job.llm._target_.split(".")[-2] == llm
+
+
+def test_prompt_rendering_and_hash():
+    prompt = Prompt.from_config(OmegaConf.load(CONF / "annotate/prompt/timeline.yaml"))
+    whole = prompt.messages("Note with {braces} and {note}.")
+    assert whole[0]["role"] == "system" and "physician" in whole[0]["content"]
+    assert "Note with {braces} and {note}." in whole[1]["content"] and "Excerpts" not in whole[1]["content"]
+    assert "event | hours" in whole[1]["content"] and "{rules}" not in whole[1]["content"]
+    chunked = prompt.messages("Note.", ["fever", "rash"])[1]["content"]
+    assert chunked.endswith("Excerpts:\n[1] fever\n[2] rash")
+    changed = Prompt.from_config({**OmegaConf.to_container(OmegaConf.load(CONF / "annotate/prompt/timeline.yaml")),
+                                  "system": "You are a nurse."})
+    assert len(prompt.hash) == 12 and changed.hash != prompt.hash
+    with pytest.raises(ValueError, match="unknown keys"):
+        Prompt.from_config({"name": "x", "system": "s", "user": "u", "temperature": 0})
