@@ -135,20 +135,28 @@ def _locate_csv_problem(path: Path, names: dict[str, str], cause: Exception) -> 
 
 
 def _read_csv_table(path: Path) -> pa.Table:
+    """Fast path: ``Time`` parsed as numbers with ``-`` as missing; any other text in it falls back to reading
+    ``Time`` as text, so every non-numeric value is counted and shown (see ``_parse_time``)."""
     columns = _header_columns(path)
     names = {c: n for c, n in _canonical_names(path, columns).items() if n != "time_bin"}  # recomputed from time
-    types = {}
-    for column, name in names.items():
-        if name in ("hadm_id", "subject_id"):
-            types[column] = pa.int64()
-        else:  # time (may hold "-"), time_bin, note_id: text first, checked below
-            types[column] = pa.string()
-    try:
-        table = pcsv.read_csv(
+    types = {c: pa.int64() if n in ("hadm_id", "subject_id") else pa.string() for c, n in names.items()}
+    time_column = next(c for c, n in names.items() if n == "time")
+
+    def read(time_type, null_values):
+        return pcsv.read_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=16 << 20),
-            convert_options=pcsv.ConvertOptions(column_types=types, include_columns=list(names), strings_can_be_null=True),
+            convert_options=pcsv.ConvertOptions(column_types={**types, time_column: time_type}, null_values=null_values,
+                                                include_columns=list(names), strings_can_be_null=False),
         )
+
+    try:
+        try:
+            table = read(pa.float64(), ["-"])
+        except pa.ArrowInvalid as err:
+            if "conversion error to double" not in str(err):
+                raise
+            table = read(pa.string(), [])
     except (pa.ArrowInvalid, OSError, EOFError) as err:
         raise _locate_csv_problem(path, names, err) from err
     return table.rename_columns([names[c] for c in table.column_names])
@@ -197,13 +205,14 @@ def _parse_time(table: pa.Table, report: ReadReport, time_policy: str) -> tuple[
         bad = ~numeric.to_numpy(zero_copy_only=False)
         cleaned = pc.if_else(numeric, time, pa.scalar("0", pa.string()))
         hours = pc.cast(pc.utf8_trim_whitespace(cleaned), pa.float64()).to_numpy(zero_copy_only=False)
-    else:
+        examples = pc.unique(time.filter(pa.array(bad))).slice(0, 5).to_pylist()
+    else:  # numeric already; nulls were "-" in a CSV (or missing in Parquet)
         hours = pc.cast(time, pa.float64()).to_numpy(zero_copy_only=False).copy()
         bad = np.isnan(hours)
         hours[bad] = 0.0
+        examples = (["-"] if time.null_count else []) + (["nan"] if bad.sum() > time.null_count else [])
     report.non_numeric_time = int(bad.sum())
     if report.non_numeric_time:
-        examples = pc.unique(time.filter(pa.array(bad))).slice(0, 5).to_pylist()
         report.non_numeric_time_examples = [str(e) for e in examples]
     keep = ~bad if time_policy == "drop" else np.ones(len(hours), dtype=bool)
     return hours, keep

@@ -77,7 +77,8 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
         counts[rule] = int(hit.sum())
         drop |= hit
     kept = sort_events(events.loc[~drop])
-    admission = pd.factorize(kept["hadm_id"])[0].astype(np.int64)
+    hadm = kept["hadm_id"].to_numpy()
+    admission = np.concatenate([[0], np.cumsum(hadm[1:] != hadm[:-1])]).astype(np.int64)  # rows are grouped
     pair = admission * np.int64(len(categories)) + kept["event"].cat.codes.to_numpy().astype(np.int64)
     duplicate = pd.Series(pair).duplicated(keep="first").to_numpy()
     counts["duplicate"] = int(duplicate.sum())

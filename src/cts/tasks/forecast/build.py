@@ -32,7 +32,7 @@ def _row_identity(events: pd.DataFrame) -> np.ndarray:
     time_id = pd.factorize(events["time"].to_numpy())[0].astype(np.int64)
     codes = events["event"].cat.codes.to_numpy().astype(np.int64) if isinstance(
         events["event"].dtype, pd.CategoricalDtype) else pd.factorize(events["event"].to_numpy())[0].astype(np.int64)
-    return pd.factorize(codes * (time_id.max(initial=0) + 1) + time_id)[0]
+    return codes * (time_id.max(initial=0) + 1) + time_id
 
 
 def build_forecast_windows(
