@@ -108,6 +108,7 @@ class ModelSpec:
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model.config.pad_token_id = tokenizer.pad_token_id
+        model.train()  # from_pretrained returns eval mode (dropout off); Lightning keeps whatever mode it finds
         if self.lora:
             model = self._with_lora(model, tokenizer)
         return model

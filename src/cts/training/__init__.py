@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from cts.models.spec import offline_model
 from cts.models.tokenizers import fingerprint
 
-_SKIP = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=")
+_SKIP = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
 
 
 def run_name(name, overrides) -> str:

@@ -110,7 +110,7 @@ class PadCollator:
                 fill = self.pad_token_id if PADDED.get(name) is None else PADDED[name]
                 out = torch.full((len(rows), width), fill, dtype=torch.long)
                 for i, row in enumerate(rows):
-                    out[i, : len(row[name])] = torch.as_tensor(row[name])
+                    out[i, : len(row[name])] = torch.tensor(row[name])
                 batch[name] = out
             else:
                 batch[name] = torch.as_tensor(np.asarray([r[name] for r in rows]))

