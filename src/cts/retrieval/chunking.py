@@ -11,23 +11,52 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-_TOKEN = re.compile(r"\S+")
-_PLACEHOLDER = re.compile(r"_+")
 _TERM = re.compile(r"[^\W_]+")
 # A header starts a line: a capitalised label then a colon. Single words count only alone on their line, so
 # "BP: 120/80" or "Sex: F" stay text while "Chief Complaint: pain" and "Allergies:\n" are headers.
-_HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z/&,()' -]{1,60}?)[ \t]*:[ \t]*(\n|$)?", re.M)
+_HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z/&,()' -]{1,60}):[ \t]*(\n|$)?", re.M)
 _SPACES = re.compile(r"(?:\s|_{3,})+")
 STOPWORDS = frozenset(STOPWORDS_EN)
+# Character classes as the regex engine and str.split see them (str.isspace / str.isalnum), by code point.
+_ASCII_SPACE = np.array([chr(i).isspace() for i in range(128)])
+_ASCII_ALNUM = np.array([chr(i).isalnum() for i in range(128)])
+_UNDERSCORE = ord("_")
+
+
+def _classify(codes: np.ndarray, ascii_table: np.ndarray, predicate) -> np.ndarray:
+    """Per character, ``predicate`` (a str method): a table lookup for ASCII, the method for the rare rest."""
+    result = np.zeros(len(codes), dtype=bool)
+    small = codes < 128
+    result[small] = ascii_table[codes[small]]
+    if not small.all():
+        rest = np.flatnonzero(~small)
+        values, inverse = np.unique(codes[rest], return_inverse=True)
+        result[rest] = np.array([predicate(chr(v)) for v in values.tolist()])[inverse]
+    return result
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of the runs of True."""
+    padded = np.zeros(len(mask) + 2, dtype=np.int8)
+    padded[1:-1] = mask
+    edges = np.diff(padded)
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
 
 
 def terms(text: str) -> list[str]:
     """Lower-cased word/number terms without stopwords: what BM25 indexes and what coverage matches."""
     return [t for t in (m.group().lower() for m in _TERM.finditer(text)) if t not in STOPWORDS]
+
+
+@lru_cache(maxsize=4096)
+def _label_terms(label: str) -> tuple[str, ...]:
+    """Section labels repeat across notes ("History of Present Illness"); their terms are computed once."""
+    return tuple(terms(label))
 
 
 def squash(text: str) -> str:
@@ -48,6 +77,9 @@ class ChunkedNote:
     sections: list[str]
     context: int
     neighbours: int
+    words: list[str]  # the note's terms in order (lower-cased, no stopwords, none from headers)
+    word_token: np.ndarray  # per term: its token
+    section_words: list[tuple[str, ...]]  # per section: the terms of its label
 
     @property
     def n_tokens(self) -> int:
@@ -71,25 +103,16 @@ class ChunkedNote:
         last = min(len(self) - 1, c + self.neighbours)
         return int(self.tok_start[self.lo[first]]), int(self.tok_end[self.hi[last] - 1])
 
-    def context_terms(self) -> list[list[str]]:
-        """Per chunk: the section's terms then the terms of its context window (contextual BM25 documents)."""
-        positions, words = [], []
-        for match in _TERM.finditer(self.text):
-            word = match.group().lower()
-            if word not in STOPWORDS:
-                positions.append(match.start())
-                words.append(word)
-        position = np.asarray(positions, dtype=np.int64)
-        token = np.searchsorted(self.tok_start, position, side="right") - 1
-        inside = (token >= 0) & (position < self.tok_end[np.maximum(token, 0)])
-        words = [w for w, keep in zip(words, inside) if keep]
-        token = token[inside]
+    def term_ranges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per chunk, the slice of ``words`` that falls in its context window."""
         first = np.maximum(self.lo - self.context, 0)
         last = np.minimum(self.hi + self.context, self.n_tokens)
-        starts = np.searchsorted(token, first, side="left")
-        stops = np.searchsorted(token, last, side="left")
-        section_terms = [terms(s) for s in self.sections]
-        return [section_terms[s] + words[a:b] for s, a, b in zip(self.section, starts, stops)]
+        return (np.searchsorted(self.word_token, first, side="left"),
+                np.searchsorted(self.word_token, last, side="left"))
+
+    def context_terms(self) -> list[list[str]]:
+        """Per chunk: the section's terms then the terms of its context window (contextual BM25 documents)."""
+        return [[*self.section_words[s], *self.words[a:b]] for s, a, b in zip(self.section, *self.term_ranges())]
 
     def context_text(self, c: int) -> str:
         """The section label and the context window on one line (contextual semantic search input)."""
@@ -115,26 +138,37 @@ class Chunker:
         return {"size": self.size, "context": self.context, "neighbours": self.neighbours}
 
     def __call__(self, text: str) -> ChunkedNote:
+        """Vectorised over characters: a 2,300-token note is a few numpy passes, not thousands of regex matches."""
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        tok_start, tok_end = _runs(~_classify(codes, _ASCII_SPACE, str.isspace))
+        underscores = np.concatenate([[0], np.cumsum(codes == _UNDERSCORE)])
+        real = underscores[tok_end] - underscores[tok_start] < tok_end - tok_start  # not a ___ placeholder
+        tok_start, tok_end = tok_start[real], tok_end[real]
         headers = [(m.start(1), m.end(), m.group(1).strip()) for m in _HEADER.finditer(text)
                    if m.group(2) is not None or " " in m.group(1).strip()]
-        starts, ends = [], []
-        for m in _TOKEN.finditer(text):
-            if _PLACEHOLDER.fullmatch(m.group()) is None:
-                starts.append(m.start())
-                ends.append(m.end())
-        tok_start = np.asarray(starts, dtype=np.int64)
-        tok_end = np.asarray(ends, dtype=np.int64)
-        # Header tokens leave the stream; the header becomes the label of the tokens up to the next header.
-        label = np.zeros(len(tok_start), dtype=np.int64)
-        keep = np.ones(len(tok_start), dtype=bool)
-        for number, (start, end, _) in enumerate(headers, start=1):
-            label[tok_start >= start] = number
-            keep &= ~((tok_start >= start) & (tok_start < end))
-        tok_start, tok_end, label = tok_start[keep], tok_end[keep], label[keep]
-        sections = [""] + [name for _, _, name in headers]
+        # Header tokens leave the stream; the header labels the tokens up to the next header.
+        header_start = np.asarray([h[0] for h in headers], dtype=np.int64)
+        header_end = np.asarray([h[1] for h in headers], dtype=np.int64)
+        label = np.searchsorted(header_start, tok_start, side="right")
+        in_header = (label > 0) & (tok_start < np.concatenate([[0], header_end])[label])
+        tok_start, tok_end, label = tok_start[~in_header], tok_end[~in_header], label[~in_header]
+        words, word_token = self._words(text, codes, tok_start, tok_end)
         lo, hi = self._windows(label)
-        return ChunkedNote(text, tok_start, tok_end, lo, hi, label[lo], sections,
-                           self.context, self.neighbours)
+        sections = [""] + [h[2] for h in headers]
+        return ChunkedNote(text, tok_start, tok_end, lo, hi, label[lo], sections, self.context, self.neighbours,
+                           words, word_token, [_label_terms(s) for s in sections])
+
+    @staticmethod
+    def _words(text: str, codes: np.ndarray, tok_start: np.ndarray, tok_end: np.ndarray):
+        """The terms of the kept tokens, lower-cased and without stopwords, with the token each belongs to."""
+        term_start, term_end = _runs(_classify(codes, _ASCII_ALNUM, str.isalnum))
+        if len(term_start) == 0 or len(tok_start) == 0:
+            return [], np.zeros(0, dtype=np.int64)
+        words = "\n".join([text[a:b] for a, b in zip(term_start.tolist(), term_end.tolist())]).lower().split("\n")
+        token = np.searchsorted(tok_start, term_start, side="right") - 1
+        keep = (token >= 0) & (term_start < tok_end[np.maximum(token, 0)])
+        keep &= ~np.fromiter(map(STOPWORDS.__contains__, words), dtype=bool, count=len(words))
+        return [w for w, k in zip(words, keep.tolist()) if k], token[keep]
 
     def _windows(self, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Consecutive ``size``-token windows restarting at each section boundary."""

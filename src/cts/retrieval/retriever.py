@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 
 from cts.data.notes import Note
-from cts.retrieval.bm25 import bm25_scores
+from cts.retrieval.bm25 import ENGINES, SCORERS, QueryTerms
 from cts.retrieval.chunking import ChunkedNote, terms
 from cts.retrieval.dense import DenseEncoder
 from cts.retrieval.fusion import ranks, reciprocal_rank_fusion, select
@@ -78,16 +78,19 @@ class Ranked:
 
 class Retriever:
     def __init__(self, mode: str = "hybrid", queries: str | Path | list = "conf/preprocess/queries",
-                 k1: float = 1.5, b: float = 0.75, model_name_or_path: str | None = None, batch_size: int = 128,
+                 k1: float = 1.5, b: float = 0.75, bm25_engine: str = "numpy", model_name_or_path: str | None = None, batch_size: int = 128,
                  device: str = "cpu", cascade_top_n: int = 60, rrf_k: float = 60.0, bm25_weight: float = 1.0,
                  dense_weight: float = 1.0, top_k: int | None = 30, min_score: float | None = None):
         if mode not in MODES:
             raise ValueError(f"retrieval.mode must be one of {MODES}, got {mode!r}")
+        if bm25_engine not in ENGINES:
+            raise ValueError(f"retrieval.bm25_engine must be one of {ENGINES}, got {bm25_engine!r}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"retrieval.top_k must be ≥ 1 or null, got {top_k}")
         self.mode, self.k1, self.b = mode, k1, b
         self.query_sets = load_queries(queries)
-        self.query_terms = [q.terms for q in self.query_sets]
+        self.query_terms = QueryTerms([q.terms for q in self.query_sets])
+        self.bm25_engine = bm25_engine
         self.cascade_top_n, self.rrf_k = cascade_top_n, rrf_k
         self.weights = [bm25_weight, dense_weight]
         self.top_k, self.min_score = top_k, min_score
@@ -104,7 +107,7 @@ class Retriever:
         }
 
     def lexical(self, note: Note, chunks: ChunkedNote) -> Lexical:
-        bm25, best = bm25_scores(chunks.context_terms(), self.query_terms, self.k1, self.b)
+        bm25, best = SCORERS[self.bm25_engine](chunks, self.query_terms, self.k1, self.b)
         if self.mode in ("dense", "hybrid"):
             embed = np.arange(len(chunks))
         elif self.mode == "cascade":
