@@ -95,3 +95,12 @@ def test_round_trip(tmp_path, suffix):
     pd.testing.assert_frame_equal(events.astype({"event": str}), again.astype({"event": str}))
     if suffix == "csv":  # released layout, written the way pandas writes it
         assert (tmp_path / "out.csv").read_text() == source.read_text()
+
+
+def test_admission_time_order_equals_a_stable_two_key_sort():
+    from cts.data.event_table import _admission_time_order
+
+    rng = np.random.default_rng(0)
+    hadm = rng.integers(0, 300, 50_000)  # admissions interleaved, not contiguous
+    time = rng.choice([-8760.0, -1.5, 0.0, 2.0, 3.25, 100.0], 50_000)
+    assert (_admission_time_order(hadm, time) == np.lexsort((time, hadm))).all()

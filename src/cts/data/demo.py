@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from cts.data import demo_bank as bank
 from cts.data.event_table import format_hours, read_event_table, write_event_table
@@ -226,7 +227,8 @@ def generate_corpus(n_admissions: int = 500, seed: int = 0) -> tuple[pd.DataFram
     rng.shuffle(subjects)
     notes, events = [], []
     seq_per_subject: dict[int, int] = {}
-    for hadm_id, subject_id in zip(hadm_ids.tolist(), subjects.tolist()):
+    for hadm_id, subject_id in tqdm(zip(hadm_ids.tolist(), subjects.tolist()), total=n_admissions, desc="demo notes",
+                                    unit="note"):
         adm = Admission(rng=rng, sex=str(rng.choice(["F", "M"])), age=int(rng.integers(28, 90)),
                         scenario=bank.SCENARIOS[int(rng.integers(len(bank.SCENARIOS)))])
         los_days = int(rng.integers(4, 11))

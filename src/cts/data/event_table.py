@@ -54,10 +54,10 @@ class ReadReport:
 
     def summary(self) -> str:
         fate = "dropped" if self.time_policy == "drop" else "set to 0"
+        examples = f" (e.g. {self.non_numeric_time_examples[:3]})" if self.non_numeric_time else ""
         return (
-            f"{self.path}: read {self.rows_read:,} rows; non-numeric Time {fate}: {self.non_numeric_time:,}"
-            f" (e.g. {self.non_numeric_time_examples[:3]}); empty events dropped: {self.empty_event:,};"
-            f" kept {self.rows_kept:,}"
+            f"{self.path}: read {self.rows_read:,} rows; non-numeric Time {fate}: {self.non_numeric_time:,}{examples};"
+            f" empty events dropped: {self.empty_event:,}; kept {self.rows_kept:,}"
         )
 
     def save(self, path: str | Path) -> None:
@@ -289,8 +289,20 @@ def sort_events(frame: pd.DataFrame) -> pd.DataFrame:
     ordered = bool(np.all(hadm[1:] >= hadm[:-1])) and bool(np.all(time[1:][same] >= time[:-1][same]))
     if ordered:
         return frame.reset_index(drop=True)
-    order = np.lexsort((time, hadm))
-    return frame.iloc[order].reset_index(drop=True)
+    return frame.iloc[_admission_time_order(hadm, time)].reset_index(drop=True)
+
+
+def _admission_time_order(hadm: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Stable order by (admission, time) from one int64 key — admission rank in the high bits, time rank in the
+    low — which sorts ~2x faster than a two-key lexsort on 22M rows."""
+    admission = pd.factorize(hadm, sort=True)[0].astype(np.int64)
+    time_code, distinct_times = pd.factorize(time)
+    time_rank = np.empty(len(distinct_times), dtype=np.int64)
+    time_rank[np.argsort(distinct_times, kind="stable")] = np.arange(len(distinct_times))
+    bits = max(1, len(distinct_times).bit_length())
+    if admission.max(initial=0) >= 1 << (62 - bits):
+        return np.lexsort((time, hadm))
+    return np.argsort((admission << bits) | time_rank[time_code], kind="stable")
 
 
 def format_hours(hours: np.ndarray | pd.Series) -> pa.Array:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cts.data.event_table import compact_categories, read_event_table, sort_events, write_event_table
-from cts.utils import announce
+from cts.utils import StepProgress, announce
 
 
 GENDER_EVENTS = ("Female", "Male", "F", "M")
@@ -91,9 +91,13 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
 def normalize_file(input: str | Path, output: str | Path, time_policy: str = "drop") -> dict[str, int]:
     """Stage ``normalize``: read, apply the recipe, write (CSV or Parquet by suffix), report counts per rule."""
     output = Path(output)
-    events = read_event_table(input, time_policy=time_policy, report_path=output.with_name(output.name + ".read.json"))
-    normalized, counts = normalize_events(events)
-    write_event_table(normalized, output)
+    with StepProgress("normalize", ["read", "apply recipe", "write"]) as progress:
+        events = read_event_table(input, time_policy=time_policy, report_path=output.with_name(output.name + ".read.json"))
+        progress.advance()
+        normalized, counts = normalize_events(events)
+        progress.advance()
+        write_event_table(normalized, output)
+        progress.advance()
     removed = ", ".join(f"{rule} {counts[rule]:,}" for rule in RULES)
     announce(f"normalize: {counts['input']:,} → {counts['output']:,} rows (removed: {removed}) → {output}")
     pd.Series(counts).to_json(output.with_name(output.name + ".counts.json"), indent=2)

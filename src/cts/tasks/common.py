@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from cts.data.event_table import read_event_table, sort_events
 from cts.data.splits import SPLITS, attach_splits, splits_for
-from cts.utils import announce
+from cts.utils import StepProgress, announce
 
 
 
@@ -67,11 +67,17 @@ def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, para
 def run_build(task: str, builder, input: str, output: str, splits=None, time_policy: str = "drop",
               split_ratios=(0.8, 0.1, 0.1), seed: int = 0) -> dict:
     """Stage ``build``: read the event table, attach persisted splits, build the task rows, write per split."""
-    events = sort_events(read_event_table(input, time_policy=time_policy))
-    split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
-    rows = builder(events)
-    rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
-    params = dict(getattr(builder, "keywords", {}))
-    meta = write_task_dataset(rows, output, task, params, input)
+    output = Path(output)
+    with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress:
+        output.mkdir(parents=True, exist_ok=True)
+        events = sort_events(read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json"))
+        progress.advance()
+        split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
+        progress.advance()
+        rows = builder(events)
+        rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
+        progress.advance()
+        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input)
+        progress.advance()
     announce(f"{task}: wrote {meta['rows']} rows to {output}")
     return meta
