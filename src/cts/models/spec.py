@@ -101,10 +101,13 @@ class ModelSpec:
             raise ValueError(f"masked LM needs model=bert, got {self.family}")
         if kind == "causal_lm" and self.family == "bert":
             raise ValueError("causal LM needs model=gpt or model=llama, got bert")
+        # BERT's pooler only when pooled with it: unused parameters break DDP (and cost memory)
+        extra = {"add_pooling_layer": False} if kind == "encoder" and self.family == "bert" and \
+            self.pooling != "pooler" else {}
         if self.preset:
-            model = KINDS[kind].from_config(self._preset_config(tokenizer))
+            model = KINDS[kind].from_config(self._preset_config(tokenizer), **extra)
         else:
-            model = KINDS[kind].from_pretrained(self._pretrained_dir(), dtype=torch.float32)
+            model = KINDS[kind].from_pretrained(self._pretrained_dir(), dtype=torch.float32, **extra)
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model.config.pad_token_id = tokenizer.pad_token_id
