@@ -31,6 +31,16 @@ def test_every_mode_composes(monkeypatch, mode, target, prompt, llm):
         assert cfg.job.llm._target_.split(".")[-2] == llm
 
 
+def test_slurm_fan_out_composes(monkeypatch):
+    monkeypatch.setenv("CTS_ROOT", str(CONF.parent))
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("annotate", overrides=["hydra/launcher=slurm", "shard.count=11", "shard.index=3"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher.tasks_per_node == 1 and cfg.hydra.launcher.gres == "gpu:1"
+    assert cfg.job.shard.count == 11 and cfg.job.shard.index == 3
+    assert "${now:" not in OmegaConf.to_container(cfg.job, resolve=False)["output"]  # a requeued job finds its files
+
+
 def test_prompt_rendering_and_hash():
     prompt = Prompt.from_config(OmegaConf.load(CONF / "annotate/prompt/timeline.yaml"))
     whole = prompt.messages("Note with {braces} and {note}.")

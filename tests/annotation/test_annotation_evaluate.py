@@ -44,6 +44,7 @@ def test_metrics_on_a_hand_made_fixture(tmp_path):
     assert overall["mae_hours"] == pytest.approx((24 + 0 + 54 + 24 + 5 + 5) / 6)
     assert overall["order_concordance"] == pytest.approx((4 + 0.5) / 6)
     assert overall["missing_predictions"] == ["333"]
+    assert overall["unreadable_lines"] == {"predictions": 0, "reference": 0}
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["matched"] == 6
     assert (tmp_path / "report" / "per_note.csv").read_text().startswith("note,predicted,reference,matched")
 
@@ -69,6 +70,7 @@ def test_t2s2_reference_files_read_completely():
     reference = require_shared("timelines", "t2s2_sepsis10", "l33_70b_annotations")
     result = evaluate(reference, reference)["overall"]
     assert result["notes"] == 10 and result["reference"] == 779 and result["f1"] == 1.0 and result["mae_hours"] == 0
+    assert result["unreadable_lines"]["reference"] == 2  # two prose lines in PMC9552858_body.bsv, counted
 
 
 def test_evaluate_command_line(tmp_path):

@@ -19,7 +19,7 @@ DEFAULT_NAMES = {"events": "events.parquet", "context": "contexts.parquet", "sum
 
 
 def _rows(kind: str, record: dict, path: Path) -> list[dict]:
-    hadm_id = record["manifest"]["hadm_id"]
+    hadm_id, note_id = record["manifest"]["hadm_id"], record["manifest"].get("note_id")
     field = {"events": "events", "context": "contexts", "summary": "summary"}[kind]
     if field not in record:
         raise AnnotationError(f"{path}: field {field!r} is missing")
@@ -29,7 +29,7 @@ def _rows(kind: str, record: dict, path: Path) -> list[dict]:
     for number, row in enumerate(rows):
         if not isinstance(row, dict) or not ({"event", "time"} if kind == "events" else {"chunk_id", "context"}) <= set(row):
             raise AnnotationError(f"{path}: {field}[{number}] lacks the expected keys")
-    return [{"hadm_id": hadm_id, **row} for row in rows]
+    return [{"hadm_id": hadm_id, **row, **({"note_id": note_id} if kind == "events" else {})} for row in rows]
 
 
 def _output_paths(kind: str, output: Path) -> list[Path]:
@@ -60,8 +60,8 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
     kind = next(iter(kinds))
     output = Path(output) if output else Path(input) / DEFAULT_NAMES[kind]
     if kind == "events":
-        frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time"]).astype(
-            {"hadm_id": "int64", "event": "category", "time": "float64"})
+        frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time", "note_id"]).astype(
+            {"hadm_id": "int64", "event": "category", "time": "float64", "note_id": "string"})
         frame = sort_events(frame)
         frame["time_bin"] = time_bin(frame["time"].to_numpy())
         written = [write_event_table(frame, p) for p in _output_paths(kind, output)]

@@ -27,10 +27,11 @@ SCORERS = {"ratio": fuzz.ratio, "token_sort_ratio": fuzz.token_sort_ratio, "toke
            "partial_ratio": fuzz.partial_ratio}
 
 
-def read_timeline(path: Path) -> list[tuple[str, float]]:
-    """Events of one file: our ``.json`` output, an ``event | hours`` ``.bsv`` or an ``event,time`` ``.csv``."""
+def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
+    """(events, unreadable lines) of one file: our ``.json`` output, an ``event | hours`` ``.bsv`` or an
+    ``event,time`` ``.csv``."""
     if path.suffix == ".json":
-        return [(e["event"], float(e["time"])) for e in read_output(path).get("events", [])]
+        return [(e["event"], float(e["time"])) for e in read_output(path).get("events", [])], 0
     if path.suffix == ".csv":
         frame = pd.read_csv(path, skipinitialspace=True)
         if not {"event", "time"} <= set(frame.columns.str.strip().str.lower()):
@@ -38,11 +39,12 @@ def read_timeline(path: Path) -> list[tuple[str, float]]:
         frame.columns = frame.columns.str.strip().str.lower()
         hours = pd.to_numeric(frame["time"], errors="coerce")
         keep = hours.notna() & frame["event"].notna()
-        return list(zip(frame.loc[keep, "event"].astype(str).str.strip(), hours[keep].astype(float)))
-    return parse_output(path.read_text(encoding="utf-8", errors="replace")).events
+        return list(zip(frame.loc[keep, "event"].astype(str).str.strip(), hours[keep].astype(float))), int((~keep).sum())
+    parsed = parse_output(path.read_text(encoding="utf-8", errors="replace"))
+    return parsed.events, len(parsed.rejects)
 
 
-def load_timelines(directory: str | Path) -> dict[str, tuple[Path, list[tuple[str, float]]]]:
+def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, float]], int]]:
     """Timelines of a folder keyed by note: the first integer of the file name (else the name itself)."""
     directory = Path(directory)
     if not directory.is_dir():
@@ -53,7 +55,7 @@ def load_timelines(directory: str | Path) -> dict[str, tuple[Path, list[tuple[st
         if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith("."):
             number = hadm_id_from_name(path.stem)
             found.setdefault(str(number) if number is not None else path.stem, path)
-    return {key: (path, read_timeline(path)) for key, path in found.items()}
+    return {key: read_timeline(path) for key, path in found.items()}
 
 
 def normalize(text: str) -> str:
@@ -140,8 +142,8 @@ def evaluate(predictions: str | Path, reference: str | Path, output: str | Path 
     if not expected:
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
     scores, all_p, all_r = [], [], []
-    for note, (_, ref_events) in expected.items():
-        score, p_hours, r_hours = score_note(note, predicted.get(note, (None, []))[1], ref_events, threshold, scorer)
+    for note, (ref_events, _) in expected.items():
+        score, p_hours, r_hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
         scores.append(score)
         all_p.append(p_hours), all_r.append(r_hours)
     table = pd.DataFrame([asdict(s) for s in scores])
@@ -150,6 +152,8 @@ def evaluate(predictions: str | Path, reference: str | Path, output: str | Path 
     overall = {
         "notes": len(scores), "missing_predictions": sorted(set(expected) - set(predicted)),
         "unreferenced_predictions": len(set(predicted) - set(expected)), "threshold": threshold, "scorer": scorer,
+        "unreadable_lines": {"predictions": sum(n for _, n in predicted.values()),
+                             "reference": sum(n for _, n in expected.values())},
         "predicted": int(table.predicted.sum()), "reference": int(table.reference.sum()),
         "matched": int(table.matched.sum()), "precision": precision, "recall": recall, "f1": f1,
         "macro_f1": float(table.f1.mean()), "mae_hours": _nan_mean(errors),
