@@ -167,12 +167,14 @@ def test_candidates_select_what_is_annotated(tmp_path, notes_dir, fake_server):
     assert json.loads((tmp_path / "out" / "105.json").read_text())["events"] == []
 
 
-def test_long_note_is_windowed_and_merged(tmp_path, fake_server):
+def test_long_note_is_windowed_and_merged_and_an_empty_note_counted(tmp_path, fake_server):
     notes = write_notes(tmp_path / "notes", 1, sentences=40)
+    (notes / "200.txt").write_text(" \n")
     summary = annotate(notes, tmp_path / "out", fake_server.url, llm={"max_prompt_tokens": 400})
     record = json.loads((tmp_path / "out" / "100.json").read_text())
     assert record["manifest"]["windows"] == len(fake_server.requests) > 1
     assert summary["counts"]["events"] == len(record["events"]) > 8
+    assert summary["reader"]["skipped"] == {"empty_text": 1} and not (tmp_path / "out" / "200.json").exists()
 
 
 def test_bad_model_output_is_counted_and_kept(tmp_path, notes_dir, fake_server):
