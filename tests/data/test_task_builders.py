@@ -92,3 +92,15 @@ def test_built_datasets_inherit_admission_splits(demo_dir):
             part = pd.read_parquet(demo_dir / "tasks" / task / f"{split}.parquet")
             assert len(part) == meta["rows"][split] > 0
             assert (splits.loc[part["hadm_id"]].to_numpy() == split).all()
+
+
+def test_no_window_or_pair_crosses_admissions():
+    rows = [(hadm, f"a{hadm} e{i}", float(i % 7)) for hadm in range(1, 9) for i in range(int(12 + hadm * 3))]
+    events = table(rows).sort_values(["hadm_id", "time"], kind="stable").reset_index(drop=True)
+    windows = build_forecast_windows(events, seed=2)
+    for hadm, observation, hypothesis in windows[["hadm_id", "observation", "hypothesis"]].itertuples(index=False):
+        owners = {line.split(":", 1)[1].split()[0] for line in [*observation.split("\n"), hypothesis]}
+        assert owners == {f"a{hadm}"}
+    pairs = build_relation_pairs(events, seed=2)
+    assert (pairs["event_a"].str.split().str[0] == "a" + pairs["hadm_id"].astype(str)).all()
+    assert (pairs["event_b"].str.split().str[0] == "a" + pairs["hadm_id"].astype(str)).all()
