@@ -47,8 +47,8 @@ def test_prompt_rendering_and_hash():
     assert whole[0]["role"] == "system" and "physician" in whole[0]["content"]
     assert "Note with {braces} and {note}." in whole[1]["content"] and "Excerpts" not in whole[1]["content"]
     assert "event | hours" in whole[1]["content"] and "{rules}" not in whole[1]["content"]
-    chunked = prompt.messages("Note.", ["fever", "rash"])[1]["content"]
-    assert chunked.endswith("Excerpts:\n[1] fever\n[2] rash")
+    chunked = prompt.messages("Note.", [{"text": "fever"}, {"text": "rash"}])[1]["content"]
+    assert chunked.endswith("Excerpts:\n[1] fever\n[2] rash") and prompt.chunk_fields == {"text"}
     changed = Prompt.from_config({**OmegaConf.to_container(OmegaConf.load(CONF / "annotate/prompt/timeline.yaml")),
                                   "system": "You are a nurse."})
     assert len(prompt.hash) == 12 and changed.hash != prompt.hash

@@ -165,6 +165,11 @@ def test_candidates_select_what_is_annotated(tmp_path, notes_dir, fake_server):
     assert "Excerpts:\n[1] Fever\n[2] Chest pain" in prompt  # in note order
     assert len(fake_server.requests) == 2 and summary["counts"]["no request: no candidate chunks"] == 10
     assert json.loads((tmp_path / "out" / "105.json").read_text())["events"] == []
+    wider = {**OmegaConf.to_container(OmegaConf.load(PROMPTS / "timeline.yaml")), "chunk": "[{index}] {neighbours}"}
+    with pytest.raises(AnnotationError, match=r"cands.parquet: missing candidate column\(s\) \['neighbours'\]"):
+        run(task="events", input=str(notes_dir), candidates=str(tmp_path / "cands.parquet"), output=str(tmp_path / "o2"),
+            llm=llm(fake_server.url), prompt=OmegaConf.create(wider), demo_dir="unused",
+            shard=OmegaConf.create({"index": None, "count": None}))
 
 
 def test_long_note_is_windowed_and_merged_and_an_empty_note_counted(tmp_path, fake_server):

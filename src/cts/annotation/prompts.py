@@ -36,15 +36,21 @@ class Prompt:
         """First 12 hex digits of the SHA-256 of the template (all fields, canonical JSON)."""
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
-    def messages(self, note: str, chunks: list[str] | None = None, **fields) -> list[dict]:
-        """System + user messages; ``chunks`` None selects ``user_whole_note`` (events from the whole note)."""
+    @property
+    def chunk_fields(self) -> set[str]:
+        """Candidate columns the chunk line uses (``{text}``, ``{neighbours}``, ``{section}``...)."""
+        return set(_FIELD.findall(self.chunk)) - {"index"}
+
+    def messages(self, note: str, chunks: list[dict] | None = None, **fields) -> list[dict]:
+        """System + user messages; ``chunks`` (candidate rows) None selects ``user_whole_note`` (the whole note)."""
         template = self.user
         values = {"rules": self.rules, "note": note, **fields}
         if chunks is None and self.user_whole_note is not None:
             template = self.user_whole_note
         elif chunks is not None:
             values["chunks"] = "\n".join(
-                fill(self.chunk, {"index": str(i), "text": text}) for i, text in enumerate(chunks, 1)
+                fill(self.chunk, {**{k: str(v) for k, v in row.items()}, "index": str(i)})
+                for i, row in enumerate(chunks, 1)
             )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": fill(template, values)}]
 

@@ -48,17 +48,20 @@ def resolve_shard(index: int | None, count: int | None) -> tuple[int, int]:
     return index, count
 
 
-def load_candidates(path: str | Path, index: int, count: int) -> dict[int, pd.DataFrame]:
-    """Candidate chunks of this shard's admissions, grouped by admission."""
+def load_candidates(path: str | Path, index: int, count: int, extra: set[str] = frozenset()
+                    ) -> dict[int, pd.DataFrame]:
+    """Candidate chunks of this shard's admissions, grouped by admission, with the ``extra`` columns the prompt
+    shows."""
     path = Path(path)
     try:
         names = pq.read_schema(path).names
     except (OSError, ValueError) as err:
         raise AnnotationError(f"{path}: not a readable candidates Parquet file ({err})") from err
-    missing = [c for c in CANDIDATE_COLUMNS if c not in names]
+    wanted = [*CANDIDATE_COLUMNS, *sorted(set(extra) - set(CANDIDATE_COLUMNS))]
+    missing = [c for c in wanted if c not in names]
     if missing:
         raise AnnotationError(f"{path}: missing candidate column(s) {missing}; found {names}")
-    frame = pq.read_table(path, columns=[*CANDIDATE_COLUMNS, *(["rank"] if "rank" in names else [])]).to_pandas()
+    frame = pq.read_table(path, columns=[*wanted, *(["rank"] if "rank" in names else [])]).to_pandas()
     if "rank" not in frame:
         frame["rank"] = range(len(frame))
     frame = frame[frame["hadm_id"] % count == index]
@@ -122,7 +125,7 @@ class Runner:
                 temp.unlink(missing_ok=True)
                 self.counts["stale temp files removed"] += 1
         done = finished_ids(self.output)
-        chunks = load_candidates(candidates, index, count) if candidates else None
+        chunks = load_candidates(candidates, index, count, self.prompt.chunk_fields) if candidates else None
         stats, started = ReadStats(), time.perf_counter()
         progress = tqdm(desc=f"{self.kind} shard {index}/{count}", unit="note", dynamic_ncols=True)
         admissions = _shard_notes(notes, index, count, limit, stats)

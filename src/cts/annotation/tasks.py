@@ -70,9 +70,9 @@ class EventsTask(Task):
         owners = [owner(windows, int(s)) for s in chunks["start"]]
         out = Requests(windows=len(windows))
         for k, window in enumerate(windows):
-            texts = [t for t, o in zip(chunks["text"], owners) if o == k]
-            if texts:
-                out.messages.append(self.prompt.messages(note.text[window.start:window.end], texts))
+            rows = [row for row, o in zip(chunks.to_dict("records"), owners) if o == k]
+            if rows:
+                out.messages.append(self.prompt.messages(note.text[window.start:window.end], rows))
                 out.refs.append(k)
         return out
 
