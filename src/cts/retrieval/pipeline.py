@@ -77,6 +77,7 @@ class PartStore:
             output.unlink(missing_ok=True)
             shutil.rmtree(self.parts, ignore_errors=True)
         self.parts.mkdir(parents=True, exist_ok=True)
+        self.next_part = len(list(self.parts.glob("part-*.parquet")))
 
     def _existing(self) -> list[Path]:
         return ([self.output] if self.output.exists() else []) + sorted(self.parts.glob("part-*.parquet"))
@@ -96,8 +97,8 @@ class PartStore:
         return done
 
     def write(self, table: pa.Table) -> None:
-        number = len(list(self.parts.glob("part-*.parquet")))
-        path = self.parts / f"part-{number:06d}.parquet"
+        path = self.parts / f"part-{self.next_part:06d}.parquet"
+        self.next_part += 1
         temporary = path.with_suffix(".tmp")
         pq.write_table(table.replace_schema_metadata(self.metadata), temporary, row_group_size=max(1, len(table)))
         os.replace(temporary, path)
@@ -200,7 +201,7 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
     log.info("notes: %s → %s (shard %d/%d, mode %s, %d already done)", input, output, shard.index, shard.count,
              retrieval.mode, len(done))
 
-    bar = tqdm(desc=f"notes[{retrieval.mode}]", unit="note", disable=not progress, mininterval=1.0)
+    bar = tqdm(desc=f"notes[{retrieval.mode}]", unit="note", total=limit, disable=not progress, mininterval=1.0)
 
     def finish(batch_result) -> None:
         lexical, skips = batch_result
