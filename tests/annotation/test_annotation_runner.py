@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from annotation_support import fake_server, notes_dir, write_notes  # noqa: F401 (fixtures)
 from cts.annotation.consolidate import consolidate
+from cts.annotation.evaluate import evaluate
 from cts.annotation.outputs import AnnotationError
 from cts.annotation.runner import resolve_shard, run
 from cts.data.event_table import read_event_table
@@ -63,6 +64,8 @@ def test_one_file_per_admission_with_manifest_and_consolidated_table(tmp_path, n
     assert list(table["note_id"].unique()[:2]) == ["100", "101"]
     pd.testing.assert_frame_equal(table.drop(columns="note_id"), released)
     assert (tmp_path / "out" / "events.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
+    scores = evaluate(tmp_path / "out", tmp_path / "out")["overall"]  # a run dir: events/rejects.csv left out
+    assert scores["notes"] == 12 and scores["f1"] == 1.0
     assert not any((tmp_path / "out").glob(".*.tmp"))
 
 

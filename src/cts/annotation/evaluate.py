@@ -45,16 +45,17 @@ def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
 
 
 def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, float]], int]]:
-    """Timelines of a folder keyed by note: the first integer of the file name (else the name itself)."""
+    """Timelines of a folder keyed by admission: the first integer of the file name, as notes are keyed. Files
+    without one (a run's ``events.csv``, ``rejects.csv``) are not timelines and are left out."""
     directory = Path(directory)
     if not directory.is_dir():
         raise AnnotationError(f"{directory}: no such folder of timelines")
     found: dict[str, Path] = {}
     for path in sorted(directory.iterdir(), key=lambda p: (SUFFIXES.index(p.suffix) if p.suffix in SUFFIXES else 9,
                                                              p.name)):
-        if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith("."):
-            number = hadm_id_from_name(path.stem)
-            found.setdefault(str(number) if number is not None else path.stem, path)
+        number = hadm_id_from_name(path.stem)
+        if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith(".") and number is not None:
+            found.setdefault(str(number), path)
     return {key: read_timeline(path) for key, path in found.items()}
 
 
