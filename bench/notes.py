@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "notes.json")
     args = parser.parse_args()
     throughput, coverage_table = [], []
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "results") as tmp:
         work = Path(tmp)
         frame, reference = synthetic_mimic(args.notes)
@@ -243,7 +243,7 @@ def main() -> None:
     }
     result = {
         "machine": "2-core shared CPU dev box", "cpu": platform.processor() or platform.machine(),
-        "load_average_at_end": os.getloadavg(),
+        "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
         "cores": psutil.cpu_count(), "python": platform.python_version(),
         "synthetic_words_per_note": round(float(words.mean()), 1), "args": {k: str(v) for k, v in vars(args).items()},
         "targets": targets, "throughput": throughput, "coverage": coverage_table,

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
@@ -136,7 +137,9 @@ def candidates_table(ranked: list[Ranked]) -> pa.Table:
             }
             for name, value in row.items():
                 columns[name].append(value)
-    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True) for f in SCHEMA]
+    dense = np.asarray(columns["dense"], dtype=np.float32)
+    columns["dense"] = pa.array(dense, mask=np.isnan(dense))  # not embedded → null
+    arrays = [pa.array(columns[f.name], type=f.type) for f in SCHEMA]
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
