@@ -148,3 +148,16 @@ def test_command_lines_notes_then_coverage(tmp_path):
     assert report["notes"] == 1 and report["events"] == 3
     assert [r["coverage"] for r in report["by_k"] if r["k"] == "all"] == [1.0]
     assert "chest pain" not in result.stdout + result.stderr  # no event or note text in logs
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "cascade"])
+def test_every_retrieval_config_composes_and_instantiates(mode):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("preprocess", overrides=["stage=notes", f"retrieval={mode}", "shard.count=4", "shard.index=1"])
+    retriever, chunker = instantiate(cfg.retrieval), instantiate(cfg.chunk)
+    assert retriever.mode == mode and (retriever.encoder is None) == (mode == "bm25")
+    assert chunker == Chunker(5, 5, 2) and instantiate(cfg.shard).resolve() == Shard(1, 4)
+    assert cfg.stage.input.endswith("data/demo/notes.csv.gz") and cfg.stage.output.endswith("candidates.parquet")
