@@ -10,7 +10,7 @@ sections; context windows may, as the text does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -102,6 +102,10 @@ class ChunkedNote:
         first = max(0, c - self.neighbours)
         last = min(len(self) - 1, c + self.neighbours)
         return int(self.tok_start[self.lo[first]]), int(self.tok_end[self.hi[last] - 1])
+
+    def without_terms(self) -> ChunkedNote:
+        """A copy without the per-term lists: what the main process needs, at a fraction of the pickling."""
+        return replace(self, words=[], word_token=self.word_token[:0])
 
     def term_ranges(self) -> tuple[np.ndarray, np.ndarray]:
         """Per chunk, the slice of ``words`` that falls in its context window."""

@@ -114,7 +114,8 @@ class Retriever:
             embed = select(bm25, bm25 > 0, self.cascade_top_n, None)
         else:
             embed = np.zeros(0, dtype=np.int64)
-        return Lexical(note, chunks, bm25, best, embed, [chunks.context_text(c) for c in embed])
+        texts = [chunks.context_text(c) for c in embed]
+        return Lexical(note, chunks.without_terms(), bm25, best, embed, texts)
 
     def _phrases(self) -> tuple[np.ndarray, np.ndarray]:
         """Embeddings of every query phrase (once) and the query set each belongs to."""
