@@ -60,6 +60,12 @@ def test_bad_notes_are_counted_and_the_rest_is_written(tmp_path, bm25_retriever)
     assert sorted(pq.read_table(tmp_path / "c.parquet")["note_id"].unique().to_pylist()) == ["4-DS-1", "5-DS-1"]
 
 
+def test_missing_input_fails_before_writing_anything(tmp_path, bm25_retriever):  # noqa: F811
+    with pytest.raises(NotesError, match="absent.csv.gz: no such file"):
+        _run(tmp_path / "absent.csv.gz", tmp_path / "c.parquet", bm25_retriever)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_truncated_gzip_keeps_finished_notes_then_raises(tmp_path, bm25_retriever):  # noqa: F811
     notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(400))
     notes.write_bytes(notes.read_bytes()[:-3000])

@@ -196,10 +196,11 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
     shard = (shard if isinstance(shard, Shard) else Shard(**(shard or {}))).resolve()
     output = shard.path(Path(output))
     output.parent.mkdir(parents=True, exist_ok=True)
+    stats, counts = ReadStats(), Counter()
+    notes = read_notes(input, stats)  # a missing or unknown input fails here, before anything is written
     settings = {"chunk": chunk.settings(), "retrieval": retrieval.settings(), "max_tokens": max_tokens}
     store = PartStore(output, settings, overwrite)
     done = store.done()
-    stats, counts = ReadStats(), Counter()
     started = time.perf_counter()
     log.info("notes: %s → %s (shard %d/%d, mode %s, %d already done)", input, output, shard.index, shard.count,
              retrieval.mode, len(done))
@@ -228,7 +229,7 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
                 finish(pending.popleft().get())
 
         try:
-            for note in read_notes(input, stats):
+            for note in notes:
                 if not shard.owns(note.note_id):
                     counts["other_shard"] += 1
                     continue
