@@ -87,8 +87,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    sources = {"bert": {"name_or_path": offline_model("bert")}, "gpt": {"preset": args.preset or "small"},
-               "llama": {"name_or_path": offline_model("llama"), "gguf_file": SMOLLM2_GGUF}}
+    sources = {"bert": {"name_or_path": offline_model("bert"), "name": "all-MiniLM-L6-v2"},
+               "gpt": {"preset": args.preset or "small"},
+               "llama": {"name_or_path": offline_model("llama"), "gguf_file": SMOLLM2_GGUF,
+                         "name": "SmolLM2-135M-Instruct"}}
     options = {"preset": args.preset} if args.preset else sources[args.model]
     spec = ModelSpec(args.model, max_length=128, cache_dir=ROOT / ".cache" / "cts", **options)
     datamodule = RelationDataModule(args.data, spec, batch_size=args.batch_size, seed=args.seed,

@@ -1,0 +1,141 @@
+"""DataModule machinery: clear errors on bad task files, tokenization cached by tokenizer + data hash,
+length-grouped batches that cover every row once (and shard evenly across DDP ranks), dynamic padding."""
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cts.models.spec import ModelSpec
+from cts.tasks.forecast.datamodule import ForecastDataModule
+from cts.tasks.nextevent.datamodule import NextEventDataModule
+from cts.tasks.relation.datamodule import RelationDataModule
+from cts.training import data as data_module
+from cts.training.data import LengthGroupedBatchSampler, PadCollator
+
+
+def relation_dm(directory, tmp_path, family="bert", **kwargs):
+    return RelationDataModule(str(directory), ModelSpec(family, preset="tiny", cache_dir=tmp_path / "cache"),
+                              batch_size=4, eval_batch_size=4, cache_dir=str(tmp_path / "cache"), **kwargs)
+
+
+def copy_relation(train_data, tmp_path):
+    target = tmp_path / "relation"
+    shutil.copytree(train_data / "tasks" / "relation", target)
+    return target
+
+
+def test_tokenization_is_cached_and_invalidated_by_new_data(train_data, tmp_path, monkeypatch):
+    directory = copy_relation(train_data, tmp_path)
+    first = relation_dm(directory, tmp_path)
+    first.prepare()
+    calls = []
+    original = RelationDataModule.encode
+    monkeypatch.setattr(RelationDataModule, "encode", lambda self, f, s: calls.append(s) or original(self, f, s))
+    again = relation_dm(directory, tmp_path)
+    again.prepare()
+    assert calls == []  # every split came from the cache
+    assert [list(x) for x in again.datasets["val"].columns["input_ids"]] == \
+           [list(x) for x in first.datasets["val"].columns["input_ids"]]
+    frame = pd.read_parquet(directory / "val.parquet")
+    frame.iloc[:3].to_parquet(directory / "val.parquet")  # the val split changed: only it is re-tokenized
+    changed = relation_dm(directory, tmp_path)
+    changed.prepare()
+    assert calls == ["val"] and len(changed.datasets["val"]) == 3
+
+
+def test_missing_split_names_the_build_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"train.parquet not found: build the relation dataset first with "
+                                                r"`python preprocess.py stage=build task=relation"):
+        relation_dm(tmp_path, tmp_path).prepare()
+
+
+def test_missing_column_names_the_file_and_column(train_data, tmp_path):
+    directory = copy_relation(train_data, tmp_path)
+    pd.read_parquet(directory / "test.parquet").drop(columns=["time_a"]).to_parquet(directory / "test.parquet")
+    with pytest.raises(ValueError, match=r"test.parquet: missing column\(s\) \['time_a'\] for task relation"):
+        relation_dm(directory, tmp_path).prepare()
+
+
+def test_bad_label_names_the_row(train_data, tmp_path):
+    directory = copy_relation(train_data, tmp_path)
+    frame = pd.read_parquet(directory / "val.parquet")
+    frame.loc[2, "label"] = 7
+    frame.to_parquet(directory / "val.parquet")
+    with pytest.raises(ValueError, match=r"val.parquet: row 2, column 'label': 7 is not in 0..2"):
+        relation_dm(directory, tmp_path).prepare()
+
+
+def test_causal_pairs_are_joined_by_a_separator_token(train_data, tmp_path):
+    dm = relation_dm(train_data / "tasks" / "relation", tmp_path, family="gpt")
+    dm.prepare()
+    ids = list(dm.datasets["train"].columns["input_ids"][0])
+    assert dm.tokenizer.sep_token_id in ids and dm.tokenizer.sep_token == "[SEP]"
+    assert dm.module_kwargs()["class_counts"] == np.bincount(dm.frames["train"]["label"], minlength=3).tolist()
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt"])
+def test_nextevent_chunks_fit_and_probes_hold_the_true_next_event(family, train_data, tmp_path):
+    spec = ModelSpec(family, preset="tiny", max_length=48, cache_dir=tmp_path / "cache")
+    dm = NextEventDataModule(str(train_data / "tasks" / "nextevent"), spec, probe_size=5, max_new_tokens=16,
+                             cache_dir=str(tmp_path / "cache"))
+    dm.prepare()
+    assert max(dm.datasets["train"].lengths) <= 48
+    probes = dm.module_kwargs()["probes"]
+    assert len(probes["val"]) == 5 and 1 <= len(probes["test"]) <= 5  # tiny test split: few admissions
+    frame = dm.frames["val"]
+    known = {(str(e), float(t)) for events, times in zip(frame["events"], frame["times"]) for e, t in zip(events, times)}
+    for probe in probes["val"]:
+        assert (probe["event"], probe["hours"]) in known and probe["span"] > 0
+        assert len(probe["prompt"]) + max(probe["span"], 16) <= 48
+        text = dm.tokenizer.decode(probe["prompt"])
+        assert "[EVENT]" in text and probe["event"].lower() not in text.lower().split("\n")[-1]
+
+
+def test_forecast_loss_covers_only_the_hypothesis(train_data, tmp_path):
+    spec = ModelSpec("llama", preset="tiny", cache_dir=tmp_path / "cache")
+    dm = ForecastDataModule(str(train_data / "tasks" / "forecast"), spec, probe_size=3,
+                            cache_dir=str(tmp_path / "cache"))
+    dm.prepare()
+    columns = dm.datasets["train"].columns
+    ids, labels, prompt = list(columns["input_ids"][0]), list(columns["labels"][0]), int(columns["prompt_length"][0])
+    assert all(label == -100 for label in labels[:prompt])
+    target = dm.tokenizer.decode([t for t in labels[prompt:] if t != dm.tokenizer.eos_token_id])
+    assert target.strip() == dm.frames["train"]["hypothesis"].iat[0]
+    assert ids[prompt:] == labels[prompt:]
+
+
+def test_length_grouped_batches_cover_every_row_once_with_little_padding():
+    lengths = np.random.default_rng(0).integers(3, 60, size=1000)
+    sampler = LengthGroupedBatchSampler(lengths, batch_size=16, shuffle=True, seed=1, group_factor=8)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000)) and len(batches) == len(sampler)
+    padded = sum(max(lengths[b]) * len(b) for b in batches)
+    random_padded = sum(max(lengths[b]) * len(b) for b in np.array_split(np.random.permutation(1000), 63))
+    assert padded < 0.7 * random_padded
+    sampler.set_epoch(1)
+    assert list(sampler) != batches  # reshuffled each epoch
+    assert list(LengthGroupedBatchSampler(lengths, 16, shuffle=False)) == \
+           list(LengthGroupedBatchSampler(lengths, 16, shuffle=False))
+
+
+def test_batches_shard_evenly_across_ranks(monkeypatch):
+    lengths = np.arange(50)
+    shards = []
+    for rank in range(3):
+        monkeypatch.setattr(data_module, "_world", lambda rank=rank: (3, rank))
+        sampler = LengthGroupedBatchSampler(lengths, batch_size=4, shuffle=True, seed=0)
+        shards.append(list(sampler))
+        assert len(shards[-1]) == len(sampler) == 5  # 13 batches → 5 per rank (padded by repeats)
+    assert {i for shard in shards for b in shard for i in b} == set(range(50))
+
+
+def test_pad_collator_pads_ids_masks_and_labels():
+    batch = PadCollator(pad_token_id=0)([{"input_ids": np.array([5, 6, 7]), "labels": np.array([-100, 6, 7]),
+                                          "time_a": 2.5}, {"input_ids": np.array([8]), "labels": np.array([8]),
+                                                           "time_a": -1.0}])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
+    assert batch["time_a"].tolist() == [2.5, -1.0]
