@@ -84,10 +84,10 @@ def evaluate_smollm2(backend, limit: int, work: Path) -> dict:
 def vllm_throughput(prompts_count: int, max_new_tokens: int) -> dict:
     """Notes/s per GPU of vLLM on a Llama-3.1-8B-shaped model with dummy weights (GPU machine only)."""
     import torch
+    from transformers import AutoTokenizer
 
     from cts.annotation.backends.hf import resolve_model
     from cts.annotation.backends.vllm import VLLMBackend
-    from transformers import AutoTokenizer
 
     with tempfile.TemporaryDirectory() as folder:
         source, gguf = resolve_model("smollm2")

@@ -1,31 +1,14 @@
 """Annotation test fixtures: small note folders, a tiny random Llama with its own tokenizer, the fake server.
 
-Imported by the test modules (not a conftest.py, which would shadow ``tests/conftest.py`` for other areas).
+Loaded with ``pytest_plugins = ["annotation_support"]`` by the test modules (a conftest.py here would shadow
+``tests/conftest.py``, whose helpers other areas import as ``conftest``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
+from annotation_notes import SENTENCES, write_notes
 from fake_openai import FakeOpenAI
-
-ROOT_DIR = Path(__file__).resolve().parents[2]
-SENTENCES = [
-    "Fever and rash began two days before admission", "Chest pain resolved on day three",
-    "Ceftriaxone was started at admission", "Metoprolol was discontinued", "No shortness of breath",
-    "Blood cultures grew E coli", "Creatinine peaked on day two", "Discharged home on day five",
-]
-
-
-def write_notes(folder, count: int, first_id: int = 100, sentences: int = 4):
-    """``<hadm_id>.txt`` notes of a few deterministic sentences each."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for k in range(count):
-        picks = [SENTENCES[(k + i) % len(SENTENCES)] for i in range(sentences)]
-        (folder / f"{first_id + k}.txt").write_text(". ".join(picks) + ".\n")
-    return folder
 
 
 @pytest.fixture

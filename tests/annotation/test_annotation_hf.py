@@ -5,11 +5,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from annotation_notes import write_notes
 from omegaconf import OmegaConf
 
-from annotation_support import tiny_llama, write_notes  # noqa: F401 (fixture)
 from cts.annotation.backends.hf import SMOLLM2_GGUF, HFBackend, resolve_model
 from cts.annotation.runner import run
+
+pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = dict(max_new_tokens=12, temperature=0.0, batch_size=4, max_prompt_tokens=256)

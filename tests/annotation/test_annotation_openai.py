@@ -4,9 +4,10 @@ import time
 
 import pytest
 
-from annotation_support import fake_server  # noqa: F401 (fixture)
 from cts.annotation.backends import BackendError
 from cts.annotation.backends.openai import OpenAIBackend
+
+pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 
 CHAT = [{"role": "system", "content": "s"}, {"role": "user", "content": 'x\n"""\nFever began. Rash followed.\n"""'}]
 

@@ -26,8 +26,9 @@ def _rows(kind: str, record: dict, path: Path) -> list[dict]:
     if kind == "summary":
         return [{"hadm_id": hadm_id, "summary": record["summary"]}]
     rows = record[field]
+    keys = {"event", "time"} if kind == "events" else {"chunk_id", "context"}
     for number, row in enumerate(rows):
-        if not isinstance(row, dict) or not ({"event", "time"} if kind == "events" else {"chunk_id", "context"}) <= set(row):
+        if not isinstance(row, dict) or not keys <= set(row):
             raise AnnotationError(f"{path}: {field}[{number}] lacks the expected keys")
     return [{"hadm_id": hadm_id, **row, **({"note_id": note_id} if kind == "events" else {})} for row in rows]
 

@@ -39,7 +39,8 @@ def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
         frame.columns = frame.columns.str.strip().str.lower()
         hours = pd.to_numeric(frame["time"], errors="coerce")
         keep = hours.notna() & frame["event"].notna()
-        return list(zip(frame.loc[keep, "event"].astype(str).str.strip(), hours[keep].astype(float))), int((~keep).sum())
+        events = zip(frame.loc[keep, "event"].astype(str).str.strip(), hours[keep].astype(float))
+        return list(events), int((~keep).sum())
     parsed = parse_output(path.read_text(encoding="utf-8", errors="replace"))
     return parsed.events, len(parsed.rejects)
 

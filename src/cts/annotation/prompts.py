@@ -24,7 +24,7 @@ class Prompt:
     max_chunks: int | None = None
 
     @classmethod
-    def from_config(cls, cfg) -> "Prompt":
+    def from_config(cls, cfg) -> Prompt:
         values = dict(cfg)
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:

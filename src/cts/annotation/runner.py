@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import hydra
@@ -24,8 +24,7 @@ from tqdm import tqdm
 
 import cts
 from cts.annotation.consolidate import consolidate as consolidate_outputs
-from cts.annotation.outputs import (AnnotationError, finished_ids, output_path, stale_temp_files,
-                                    write_atomic)
+from cts.annotation.outputs import AnnotationError, finished_ids, output_path, stale_temp_files, write_atomic
 from cts.annotation.prompts import Prompt
 from cts.annotation.tasks import TASKS, Task
 from cts.data.notes import Note, ReadStats, read_notes
@@ -40,7 +39,7 @@ def resolve_shard(index: int | None, count: int | None) -> tuple[int, int]:
     if index is None and count is None and "SLURM_ARRAY_TASK_ID" in os.environ:
         if "SLURM_ARRAY_TASK_COUNT" not in os.environ:
             raise AnnotationError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: set shard.count")
-        index = int(os.environ["SLURM_ARRAY_TASK_ID"]) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", 0))
+        index = int(os.environ["SLURM_ARRAY_TASK_ID"]) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
         count = int(os.environ["SLURM_ARRAY_TASK_COUNT"])
     index, count = (0 if index is None else int(index)), (1 if count is None else int(count))
     if count < 1 or not 0 <= index < count:
@@ -126,6 +125,7 @@ class Runner:
                 self.counts["stale temp files removed"] += 1
         done = finished_ids(self.output)
         chunks = load_candidates(candidates, index, count, self.prompt.chunk_fields) if candidates else None
+        inputs = {"notes": str(notes), "candidates": str(candidates) if candidates else None}
         stats, started = ReadStats(), time.perf_counter()
         progress = tqdm(desc=f"{self.kind} shard {index}/{count}", unit="note", dynamic_ncols=True)
         admissions = _shard_notes(notes, index, count, limit, stats)
@@ -135,7 +135,7 @@ class Runner:
             self.counts["admissions"] += len(block)
             self.counts["already done"] += len(block) - len(missing)
             if missing:
-                self._run_block(block, missing, chunks, {"notes": str(notes), "candidates": str(candidates) if candidates else None})
+                self._run_block(block, missing, chunks, inputs)
             progress.update(len(block))
             seconds = time.perf_counter() - started
             progress.set_postfix({"notes/s": f"{self.counts['written'] / seconds:.2f}",
@@ -168,7 +168,7 @@ class Runner:
             record = task.record(request, outputs)
             manifest = {
                 "hadm_id": note.hadm_id, "note_id": note.note_id, "kind": self.kind, "cts_version": cts.__version__,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "prompt": self.prompt.name, "prompt_hash": self.prompt.hash, "generation": task.backend.describe(),
                 "inputs": inputs, "windows": request.windows, "requests": len(outputs),
                 "prompt_tokens": sum(g.prompt_tokens for g in outputs),

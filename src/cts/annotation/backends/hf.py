@@ -77,8 +77,9 @@ class HFBackend(TokenizerBackend):
 
     def _generate_batch(self, texts: list[str]) -> list[Generation]:
         encoded = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt").to(self.device)
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+        sampling = {"do_sample": False}
         if self.temperature > 0:
+            sampling = {"do_sample": True, "temperature": self.temperature}
             torch.manual_seed(self.seed)
         output = self.net.generate(
             **encoded, max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
