@@ -71,15 +71,16 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
         output.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(output, index=False)
         written = [output]
-    rejects_path = written[0].with_name("rejects.csv")
-    pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(rejects_path, index=False)
     if len(provenance) > 1:
         log.warning("%s mixes %d (model, prompt hash) combinations: %s", input, len(provenance), dict(provenance))
-    report = {"kind": kind, "admissions": len(files), "rows": len(frame), "rejects": len(rejects),
-              "reject_reasons": dict(Counter(r["reason"] for r in rejects)),
-              "outputs": [str(p) for p in written], "rejects_file": str(rejects_path),
+    report = {"kind": kind, "admissions": len(files), "rows": len(frame), "outputs": [str(p) for p in written],
               "model_prompt_combinations": len(provenance)}
-    announce(f"consolidate: {report['admissions']} admissions → {report['rows']} rows ({kind}); "
-             f"{report['rejects']} rejected lines {report['reject_reasons']} kept in {rejects_path}; "
-             f"wrote {', '.join(report['outputs'])}")
+    message = f"consolidate: {len(files)} admissions → {len(frame)} rows ({kind}); wrote {', '.join(report['outputs'])}"
+    if kind == "events":
+        rejects_path = written[0].with_name("rejects.csv")
+        pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(rejects_path, index=False)
+        report.update(rejects=len(rejects), reject_reasons=dict(Counter(r["reason"] for r in rejects)),
+                      rejects_file=str(rejects_path))
+        message += f"; {len(rejects)} rejected model lines {report['reject_reasons']} kept in {rejects_path}"
+    announce(message)
     return report
