@@ -218,32 +218,31 @@ def _parse_time(table: pa.Table, report: ReadReport, time_policy: str) -> tuple[
     return hours, keep
 
 
-def _event_categorical(event: pa.ChunkedArray) -> tuple[pd.Categorical, np.ndarray]:
-    """Events as a Categorical built from one Arrow dictionary (one hash pass), and the empty/missing mask."""
+def _encode_events(event: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Category codes and categories from one Arrow hash pass, and the empty/missing mask."""
     if pa.types.is_dictionary(event.type):
         event = pc.cast(event, event.type.value_type)
     encoded = pc.dictionary_encode(pc.cast(event, pa.string())).combine_chunks()
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     empty_value = pc.equal(pc.utf8_trim_whitespace(encoded.dictionary), "").to_numpy(zero_copy_only=False)
     empty = (codes < 0) | np.append(empty_value, False)[codes]  # code -1 (missing) reads the appended False
-    return _categorical(codes, pd.Index(encoded.dictionary.to_pandas(), dtype="str")), empty
+    return codes, pd.Index(encoded.dictionary.to_pandas(), dtype="str"), empty
 
 
 def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
-    """A Categorical without pandas re-hashing millions of categories already known to be unique (Arrow
-    dictionaries are): the validating constructor costs ~1 s per million categories."""
+    """A Categorical of the categories rows use, without pandas re-hashing millions of categories already known
+    to be unique (Arrow dictionaries are): the validating constructor costs ~1 s per million categories."""
+    used = np.bincount(codes, minlength=len(categories)) > 0
+    if not used.all():
+        codes = (np.cumsum(used, dtype=np.int32) - 1)[codes]
+        categories = categories[used]
     dtype = pd.CategoricalDtype._from_fastpath(categories, ordered=False)
     return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
 def compact_categories(events: pd.Series) -> pd.Categorical:
-    """Drop categories no row uses (after filtering rows), without re-validating the remaining ones."""
-    codes = events.cat.codes.to_numpy()
-    used = np.bincount(codes, minlength=len(events.cat.categories)) > 0
-    if used.all():
-        return events.array
-    remap = np.cumsum(used, dtype=np.int32) - 1
-    return _categorical(remap[codes], events.cat.categories[used])
+    """Drop categories no row uses (after filtering rows)."""
+    return _categorical(events.cat.codes.to_numpy(), events.cat.categories)
 
 
 def read_event_table(
@@ -262,18 +261,18 @@ def read_event_table(
         raise EventTableError(path, "missing admission id", line=first + 2, column=RELEASED_HEADERS["hadm_id"])
 
     hours, keep = _parse_time(table, report, time_policy)
-    event, empty = _event_categorical(table.column("event"))
+    codes, categories, empty = _encode_events(table.column("event"))
     report.empty_event = int((empty & keep).sum())
-    keep &= ~empty
-    frame = pd.DataFrame({"hadm_id": table.column("hadm_id").to_numpy(), "event": event, "time": hours})
+    rows = np.flatnonzero(keep & ~empty)  # kept rows, then put in canonical order: one gather for every column
+    hadm = table.column("hadm_id").to_numpy()
+    order = canonical_order(hadm[rows], hours[rows])
+    if order is not None:
+        rows = rows[order]
+    frame = pd.DataFrame({"hadm_id": hadm[rows], "event": _categorical(codes[rows], categories), "time": hours[rows]})
+    frame["time_bin"] = time_bin(frame["time"].to_numpy())
     for name in OPTIONAL_COLUMNS:
         if name in table.column_names:
-            frame[name] = table.column(name).to_pandas()
-    if not keep.all():
-        frame = frame.loc[keep]
-    frame["event"] = compact_categories(frame["event"])
-    frame = sort_events(frame)
-    frame.insert(3, "time_bin", time_bin(frame["time"].to_numpy()))
+            frame[name] = table.column(name).take(pa.array(rows)).to_pandas()
     report.rows_kept = len(frame)
     announce(report.summary())
     if report_path is not None:
@@ -282,14 +281,17 @@ def read_event_table(
 
 
 def sort_events(frame: pd.DataFrame) -> pd.DataFrame:
-    """Admissions together, each stably sorted by time (ties keep narrative order); skipped if already so."""
-    hadm = frame["hadm_id"].to_numpy()
-    time = frame["time"].to_numpy()
-    same = hadm[1:] == hadm[:-1]
-    ordered = bool(np.all(hadm[1:] >= hadm[:-1])) and bool(np.all(time[1:][same] >= time[:-1][same]))
-    if ordered:
-        return frame.reset_index(drop=True)
-    return frame.iloc[_admission_time_order(hadm, time)].reset_index(drop=True)
+    """Admissions together, each stably sorted by time (ties keep narrative order)."""
+    order = canonical_order(frame["hadm_id"].to_numpy(), frame["time"].to_numpy())
+    return frame.reset_index(drop=True) if order is None else frame.iloc[order].reset_index(drop=True)
+
+
+def canonical_order(hadm: np.ndarray, time: np.ndarray) -> np.ndarray | None:
+    """The stable (admission, time) order, or None when the rows are in it already (a cheap check)."""
+    out_of_order = (hadm[1:] < hadm[:-1]) | ((hadm[1:] == hadm[:-1]) & (time[1:] < time[:-1]))
+    if not out_of_order.any():
+        return None
+    return _admission_time_order(hadm, time)
 
 
 def _admission_time_order(hadm: np.ndarray, time: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cts.data.event_table import compact_categories, read_event_table, sort_events, write_event_table
+from cts.data.event_table import canonical_order, compact_categories, read_event_table, write_event_table
 from cts.utils import StepProgress, announce
 
 
@@ -76,13 +76,16 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
         hit = mask[codes]
         counts[rule] = int(hit.sum())
         drop |= hit
-    kept = sort_events(events.loc[~drop])
-    hadm = kept["hadm_id"].to_numpy()
-    admission = np.concatenate([[0], np.cumsum(hadm[1:] != hadm[:-1])]).astype(np.int64)  # rows are grouped
-    pair = admission * np.int64(len(categories)) + kept["event"].cat.codes.to_numpy().astype(np.int64)
+    rows = np.flatnonzero(~drop)  # row positions only: the frame is gathered once, at the end
+    order = canonical_order(events["hadm_id"].to_numpy()[rows], events["time"].to_numpy()[rows])
+    if order is not None:
+        rows = rows[order]
+    hadm = events["hadm_id"].to_numpy()[rows]
+    admission = np.concatenate([[0], np.cumsum(hadm[1:] != hadm[:-1])]).astype(np.int64)
+    pair = admission * np.int64(len(categories)) + codes[rows].astype(np.int64)
     duplicate = pd.Series(pair).duplicated(keep="first").to_numpy()
     counts["duplicate"] = int(duplicate.sum())
-    kept = kept.loc[~duplicate].reset_index(drop=True)
+    kept = events.iloc[rows[~duplicate]].reset_index(drop=True)
     kept["event"] = compact_categories(kept["event"])
     counts["output"] = len(kept)
     return kept, counts

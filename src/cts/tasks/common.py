@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cts.data.event_table import read_event_table, sort_events
+from cts.data.event_table import read_event_table
 from cts.data.splits import SPLITS, attach_splits, splits_for
 from cts.utils import StepProgress, announce
 
@@ -70,7 +70,7 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
     output = Path(output)
     with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress:
         output.mkdir(parents=True, exist_ok=True)
-        events = sort_events(read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json"))
+        events = read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json")
         progress.advance()
         split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
         progress.advance()
