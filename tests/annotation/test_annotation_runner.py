@@ -171,6 +171,10 @@ def test_candidates_select_what_is_annotated(tmp_path, notes_dir, fake_server):
     assert sum("Excerpts:\n[1] Fever\n[2] Chest pain" in p for p in prompts) == 1  # admission 100's, note order
     assert len(fake_server.requests) == 2 and summary["counts"]["no request: no candidate chunks"] == 10
     assert json.loads((tmp_path / "out" / "105.json").read_text())["events"] == []
+    pd.DataFrame({"hadm_id": ["a"], "chunk_id": [0], "start": [0], "end": [1], "text": ["x"]}).to_parquet(
+        tmp_path / "bad.parquet")
+    with pytest.raises(AnnotationError, match=r"bad.parquet: column 'hadm_id' must hold integers, found "):
+        annotate(notes_dir, tmp_path / "o3", fake_server.url, candidates=str(tmp_path / "bad.parquet"))
     wider = {**OmegaConf.to_container(OmegaConf.load(PROMPTS / "timeline.yaml")), "chunk": "[{index}] {neighbours}"}
     with pytest.raises(AnnotationError, match=r"cands.parquet: missing candidate column\(s\) \['neighbours'\]"):
         run(task="events", input=str(notes_dir), candidates=str(tmp_path / "cands.parquet"),

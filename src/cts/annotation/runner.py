@@ -18,6 +18,7 @@ from pathlib import Path
 
 import hydra
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -53,9 +54,13 @@ def load_candidates(path: str | Path, index: int, count: int, extra: set[str] = 
     shows."""
     path = Path(path)
     try:
-        names = pq.read_schema(path).names
+        schema = pq.read_schema(path)
     except (OSError, ValueError) as err:
         raise AnnotationError(f"{path}: not a readable candidates Parquet file ({err})") from err
+    names = schema.names
+    for column in ("hadm_id", "start", "end"):
+        if column in names and not pa.types.is_integer(schema.field(column).type):
+            raise AnnotationError(f"{path}: column {column!r} must hold integers, found {schema.field(column).type}")
     wanted = [*CANDIDATE_COLUMNS, *sorted(set(extra) - set(CANDIDATE_COLUMNS))]
     missing = [c for c in wanted if c not in names]
     if missing:
