@@ -1,5 +1,6 @@
 """Every annotate mode and llm option composes; prompts render as intended and are identified by their hash."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,12 @@ def test_prompt_rendering_and_hash():
     assert len(prompt.hash) == 12 and changed.hash != prompt.hash
     with pytest.raises(ValueError, match="unknown keys"):
         Prompt.from_config({"name": "x", "system": "s", "user": "u", "temperature": 0})
+
+
+def test_vllm_missing_is_a_clear_error():
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here; this checks the message users without it get")
+    from cts.annotation.backends.vllm import VLLMBackend
+
+    with pytest.raises(ImportError, match=r"llm=vllm needs vLLM.*pip install vllm"):
+        VLLMBackend(model="m", max_new_tokens=8, temperature=0.0, batch_size=1, max_prompt_tokens=512)
