@@ -61,7 +61,8 @@ def test_model_resolution_and_clear_errors(tmp_path, tiny_llama):
 def test_resume_after_losing_files_mid_block_is_exact(tmp_path, tiny_llama):
     notes = write_notes(tmp_path / "notes", 6, sentences=12)
     llm = OmegaConf.create({"_target_": "cts.annotation.backends.hf.HFBackend", "model": str(tiny_llama),
-                            **SETTINGS, "batch_size": 2, "max_prompt_tokens": 64, "window_overlap": 0.1})
+                            **SETTINGS, "max_new_tokens": 6, "batch_size": 3, "max_prompt_tokens": 64,
+                            "window_overlap": 0.1})
     args = dict(task="events", input=str(notes), candidates=None, llm=llm, demo_dir="unused", block_size=3,
                 prompt=OmegaConf.create({"name": "short", "system": "Physician.", "user": "Events:\n{note}"}),
                 shard=OmegaConf.create({"index": None, "count": None}), consolidate=False)
