@@ -38,12 +38,12 @@ QUERIES = ROOT / "conf" / "preprocess" / "queries"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from cts.data.demo import generate_corpus  # noqa: E402
-from cts.data.notes import read_notes  # noqa: E402
-from cts.retrieval.chunking import Chunker  # noqa: E402
-from cts.retrieval.coverage import coverage, load_reference  # noqa: E402
-from cts.retrieval.fusion import ranks, reciprocal_rank_fusion  # noqa: E402
-from cts.retrieval.retriever import load_queries  # noqa: E402
+from cts.data.demo import generate_corpus
+from cts.data.notes import read_notes
+from cts.retrieval.chunking import Chunker
+from cts.retrieval.coverage import coverage, load_reference
+from cts.retrieval.fusion import ranks, reciprocal_rank_fusion
+from cts.retrieval.retriever import load_queries
 
 KS = [10, 30, 60]
 TOP_K = 30  # the operating point (conf/retrieval top_k)

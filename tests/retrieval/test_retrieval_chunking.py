@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from retrieval_fixtures import NOTE
 
 from cts.retrieval.chunking import Chunker, squash, terms
-
-from retrieval_fixtures import NOTE
 
 
 def test_chunks_round_trip_to_the_source_text():
@@ -49,10 +48,10 @@ def test_context_windows_clip_at_note_edges():
     chunks = Chunker(size=5, context=5, neighbours=2)(text)
     assert len(chunks) == 5 and list(chunks.hi - chunks.lo) == [5, 5, 5, 5, 3]
     first, last = 0, len(chunks) - 1
-    assert text[slice(*chunks.context_span(first))].split() == [f"w{i}" for i in range(0, 10)]
+    assert text[slice(*chunks.context_span(first))].split() == [f"w{i}" for i in range(10)]
     assert text[slice(*chunks.context_span(2))].split() == [f"w{i}" for i in range(5, 20)]
     assert text[slice(*chunks.context_span(last))].split() == [f"w{i}" for i in range(15, 23)]
-    assert text[slice(*chunks.neighbour_span(first))].split() == [f"w{i}" for i in range(0, 15)]
+    assert text[slice(*chunks.neighbour_span(first))].split() == [f"w{i}" for i in range(15)]
     assert text[slice(*chunks.neighbour_span(last))].split() == [f"w{i}" for i in range(10, 23)]
     assert text[slice(*chunks.neighbour_span(2))] == text
 

@@ -3,13 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_shared
+from retrieval_fixtures import bm25_retriever  # noqa: F401  (fixture)
 
 from cts.retrieval.chunking import Chunker, terms
 from cts.retrieval.coverage import coverage, found_at_rank, load_reference, run_coverage
 from cts.retrieval.pipeline import run_notes
-
-from conftest import require_shared
-from retrieval_fixtures import bm25_retriever  # noqa: F401  (fixture)
 
 
 def test_found_at_rank_is_the_best_window_holding_the_event():

@@ -4,11 +4,10 @@ import csv
 import gzip
 
 import pytest
+from conftest import require_shared
+from retrieval_fixtures import mimic_rows, note_text, write_mimic
 
 from cts.data.notes import NotesError, ReadStats, hadm_id_from_name, read_notes
-
-from retrieval_fixtures import mimic_rows, note_text, write_mimic
-from conftest import require_shared
 
 
 def test_mimic_csv_gz_streams_notes_with_ids(tmp_path):
@@ -60,8 +59,7 @@ def test_truncated_gzip_names_the_last_good_note_after_yielding_the_rest(tmp_pat
     path.write_bytes(data[: len(data) // 2])
     notes = []
     with pytest.raises(NotesError, match=r"discharge.csv.gz: unreadable after row \d+ \(last complete note \d+-DS-1\)"):
-        for note in read_notes(path):
-            notes.append(note)
+        notes.extend(read_notes(path))  # keeps the notes read before the error
     assert len(notes) > 10 and notes[-1].text == note_text(len(notes) - 1)
 
 

@@ -1,6 +1,5 @@
 """stage=notes end to end: schema, offsets, skips, resume exactly once, sharding, workers, and the command line."""
 
-import gzip
 import json
 import os
 import subprocess
@@ -9,13 +8,18 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from retrieval_fixtures import (  # noqa: F401
+    QUERIES,
+    bm25_retriever,
+    mimic_rows,
+    note_text,
+    write_mimic,
+)
 
 from cts.data.notes import NotesError
 from cts.retrieval import pipeline
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.pipeline import SCHEMA, Shard, run_notes
-
-from retrieval_fixtures import QUERIES, bm25_retriever, mimic_rows, note_text, write_mimic  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
+from retrieval_fixtures import NOTE, QUERIES, bm25_retriever  # noqa: F401  (fixture)
 
+from cts.data.notes import Note
 from cts.retrieval.bm25 import QueryTerms, bm25s_scores, numpy_scores
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.fusion import ranks, reciprocal_rank_fusion, select
 from cts.retrieval.retriever import QuerySet, Retriever, load_queries
-
-from retrieval_fixtures import NOTE, QUERIES, bm25_retriever  # noqa: F401  (fixture)
-from cts.data.notes import Note
 
 
 def _note(text=NOTE):
@@ -108,7 +107,7 @@ def test_dense_and_hybrid_share_the_loaded_model_and_rank_events_first(cascade):
     before = cascade.encoder.encoded
     (result,) = hybrid.rank([hybrid.lexical(_note(), chunks)])
     assert cascade.encoder.encoded - before == len(chunks)  # every chunk embedded
-    boilerplate = [c for c in range(len(chunks)) if "pleasure" in NOTE[slice(*chunks.span(c))]][0]
+    boilerplate = next(c for c in range(len(chunks)) if "pleasure" in NOTE[slice(*chunks.span(c))])
     assert result.dense[result.kept[0]] > result.dense[boilerplate]
     assert result.score[result.kept[0]] == pytest.approx(
         1 / (60 + ranks(result.lexical.bm25, result.lexical.bm25 > 0)[result.kept[0]])

@@ -19,7 +19,7 @@ from bm25s.stopwords import STOPWORDS_EN
 _TERM = re.compile(r"[^\W_]+")
 # A header starts a line: a capitalised label then a colon. Single words count only alone on their line, so
 # "BP: 120/80" or "Sex: F" stay text while "Chief Complaint: pain" and "Allergies:\n" are headers.
-_HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z/&,()' -]{1,60}):[ \t]*(\n|$)?", re.M)
+_HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z/&,()' -]{1,60}):[ \t]*(\n|$)?", re.MULTILINE)
 _SPACES = re.compile(r"(?:\s|_{3,})+")
 STOPWORDS = frozenset(STOPWORDS_EN)
 # Character classes as the regex engine and str.split see them (str.isspace / str.isalnum), by code point.

@@ -92,7 +92,7 @@ class CoverageReport:
 
     def table(self) -> str:
         lines = [f"{'k':>6} {'coverage':>9} {'chunks kept':>12}"]
-        lines += [f"{str(r['k']):>6} {r['coverage']:>9.3f} {r['share_kept']:>12.3f}" for r in self.by_k]
+        lines += [f"{r['k']!s:>6} {r['coverage']:>9.3f} {r['share_kept']:>12.3f}" for r in self.by_k]
         return "\n".join(lines)
 
 
@@ -112,9 +112,9 @@ def coverage(candidates: pd.DataFrame, reference: dict[int, list[str]], ks: list
         event_terms = [t for t in event_terms if t]
         found = found_at_rank(event_terms, [terms(c) for c in rows["context"]], threshold, token_share)
         n_chunks, n_kept = int(rows["n_chunks"].iloc[0]), len(rows)
-        for k in ranks_per_k:
+        for k, found_by_k in ranks_per_k.items():
             limit = n_kept if k == "all" else min(k, n_kept)
-            ranks_per_k[k].append(found <= limit)
+            found_by_k.append(found <= limit)
             kept_per_k[k].append(limit / n_chunks)
     by_k = [{"k": k, "coverage": float(np.concatenate(ranks_per_k[k]).mean()) if notes else 0.0,
              "share_kept": float(np.mean(kept_per_k[k])) if notes else 0.0} for k in ranks_per_k]

@@ -48,11 +48,11 @@ class Shard:
     count: int | None = None
 
     def resolve(self) -> Shard:
-        count = self.count if self.count is not None else int(os.environ.get("SLURM_ARRAY_TASK_COUNT", 1))
+        count = self.count if self.count is not None else int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
         index = self.index
         if index is None:
             array_id = os.environ.get("SLURM_ARRAY_TASK_ID")
-            index = int(array_id) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", 0)) if array_id else 0
+            index = int(array_id) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0")) if array_id else 0
         if not 0 <= int(index) < int(count):
             raise ValueError(f"shard.index must be in [0, shard.count={count}), got {index}")
         return Shard(int(index), int(count))
