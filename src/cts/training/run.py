@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -48,9 +49,7 @@ def task_wrapper(function):
 
 
 def _finish_wandb(exit_code: int) -> None:
-    import sys
-
-    if "wandb" in sys.modules:
+    if "wandb" in sys.modules:  # only if a W&B logger imported it
         import wandb
 
         if wandb.run is not None:
@@ -87,7 +86,7 @@ def _overrides() -> list[str]:
     """The run's command-line overrides (without paths and launcher plumbing): W&B tags, summaries."""
     if not HydraConfig.initialized():
         return []
-    skip = ("paths.", "hydra", "ckpt_path", "logger")
+    skip = ("paths.", "hydra", "ckpt_path", "logger", "name=")
     return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(skip)]
 
 

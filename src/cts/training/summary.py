@@ -35,13 +35,14 @@ def collect(sweep_dir: str | Path) -> pd.DataFrame:
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
-    def cell(value):
+    def cell(column: str, value):
         if isinstance(value, float):
-            return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+            return f"{value:.4f}" if column.startswith("test/") else f"{value:,.1f}"
         return f"{value:,}" if isinstance(value, int) else str(value)
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    lines += ["| " + " | ".join(cell(c, v) for c, v in zip(frame.columns, row)) + " |"
+              for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
