@@ -8,7 +8,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
 
-from conftest import ROOT, compose_train, tiny
+from train_helpers import ROOT, compose_train, tiny
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug")

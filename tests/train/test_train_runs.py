@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import FAMILIES, TASKS, compose_train, run_cli, tiny
+from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
 from cts.training.run import train
 
 
