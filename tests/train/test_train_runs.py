@@ -102,7 +102,8 @@ def test_ddp_sim_on_cpu(train_data, tmp_path):
 
 @pytest.mark.parametrize("launcher", ["basic", "local"])
 def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
-    args = ["-m", "model=bert,gpt", f"name=sweep-{launcher}", "logger=none", *tiny(train_data, "relation", tmp_path)[2:]]
+    logger = "logger=wandb" if launcher == "basic" else "logger=none"
+    args = ["-m", "model=bert,gpt", f"name=sweep-{launcher}", logger, *tiny(train_data, "relation", tmp_path)[2:]]
     if launcher == "local":
         args.insert(1, "hydra/launcher=local")
     run_cli(*args)
@@ -113,3 +114,8 @@ def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
     assert (sweep / "summary.md").read_text().startswith("| job | overrides | model |")
     if launcher == "local":
         assert list((sweep / ".submitit").iterdir()), "jobs ran through submitit"
+    else:  # one W&B run per job (closed between jobs, never merged), grouped by the sweep, tagged with overrides
+        runs = [next((sweep / job / "wandb").glob("offline-run-*/run-*.wandb")) for job in ("0", "1")]
+        for job, run in zip(("bert", "gpt"), runs):
+            blob = run.read_bytes()
+            assert b"sweep-basic" in blob and f"model={job}".encode() in blob
