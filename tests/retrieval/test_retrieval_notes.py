@@ -65,12 +65,12 @@ def test_truncated_gzip_names_the_last_good_note_after_yielding_the_rest(tmp_pat
 
 def test_folder_of_text_files(tmp_path):
     (tmp_path / "20000001.txt").write_text("fever and chills")
-    (tmp_path / "PMC10370906_body.txt").write_text("sepsis")
+    (tmp_path / "PMC1234567_body.txt").write_text("sepsis")
     (tmp_path / "notes.txt").write_text("no number in the name")
     (tmp_path / "30000000.txt").write_bytes(b"  \n")
     stats = ReadStats()
     notes = list(read_notes(tmp_path, stats))
-    assert [(n.note_id, n.hadm_id) for n in notes] == [("20000001", 20000001), ("PMC10370906_body", 10370906)]
+    assert [(n.note_id, n.hadm_id) for n in notes] == [("20000001", 20000001), ("PMC1234567_body", 1234567)]
     assert stats.skipped == {"empty_text": 1, "no_hadm_id": 1}
 
 

@@ -77,7 +77,7 @@ class ReadStats:
 
 
 def hadm_id_from_name(name: str) -> int | None:
-    """The first integer in a file stem (``12345.txt`` → 12345, ``PMC10370906_body`` → 10370906), else None."""
+    """The first integer in a file stem (``12345.txt`` → 12345, ``PMC1234567_body`` → 1234567), else None."""
     match = _FIRST_INTEGER.search(name)
     return int(match.group()) if match else None
 
