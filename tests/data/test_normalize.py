@@ -1,5 +1,6 @@
 """The authors' 1M recipe: each rule with positive and negative cases, and equality with the reference code."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -73,10 +74,12 @@ def test_equals_the_authors_recipe_on_a_fixture(tmp_path):
 def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
     from cts.data.normalize import normalize_file
 
-    counts = normalize_file(demo_dir / "clinical_event_timestamp.csv", tmp_path / "n.csv")
-    assert (tmp_path / "n.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
-    assert counts["output"] == len(read_event_table(tmp_path / "n.csv"))
+    counts = normalize_file(demo_dir / "clinical_event_timestamp.csv", tmp_path / "new" / "n.csv")  # dir created
+    assert (tmp_path / "new" / "n.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
+    assert counts["output"] == len(read_event_table(tmp_path / "new" / "n.csv"))
+    assert json.loads((tmp_path / "new" / "n.csv.read.json").read_text())["non_numeric_time"] > 0
+    assert json.loads((tmp_path / "new" / "n.csv.counts.json").read_text()) == counts
     assert all(counts[r] > 0 for r in ("gender", "numeric", "time_expression", "duplicate"))
-    write_event_table(read_event_table(tmp_path / "n.csv"), tmp_path / "n.parquet")
+    write_event_table(read_event_table(tmp_path / "new" / "n.csv"), tmp_path / "n.parquet")
     again, again_counts = normalize_events(read_event_table(tmp_path / "n.parquet"))
     assert again_counts["output"] == counts["output"]  # idempotent
