@@ -92,9 +92,9 @@ def attach_splits(frame: pd.DataFrame, splits: pd.DataFrame, source: str = "even
     return split.astype(pd.CategoricalDtype(list(SPLITS)))
 
 
-def write_splits_for_file(input, output=None, ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop"):
+def write_splits_for_file(input, output=None, split_ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop"):
     """Stage ``splits``: decide the splits of an event table once and persist them (beside it by default)."""
     events = read_event_table(input, time_policy=time_policy)
-    path = write_splits(make_splits(events, ratios, seed), output or Path(input).with_name("splits.parquet"))
+    path = write_splits(make_splits(events, split_ratios, seed), output or Path(input).with_name("splits.parquet"))
     announce(f"splits: {events['hadm_id'].nunique():,} admissions → {path}")
     return path

@@ -69,7 +69,6 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
     """Stage ``build``: read the event table, attach persisted splits, build the task rows, write per split."""
     output = Path(output)
     with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress:
-        output.mkdir(parents=True, exist_ok=True)
         events = read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json")
         progress.advance()
         split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
