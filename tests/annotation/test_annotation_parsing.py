@@ -70,3 +70,8 @@ def test_endless_repetition_is_deduplicated_on_merge():
     looping = parse_output("fever | 0\n" * 50 + "fev", truncated=True)
     merged, duplicates = merge_events([looping.events, [("Fever", 0.0), ("rash", 2.0)]])
     assert merged == [("fever", 0.0), ("rash", 2.0)] and duplicates == 50
+
+
+def test_genus_abbreviations_are_not_list_markers():
+    result = parse_output("C. tetani infection | -72\nE. coli bacteremia | 24\na. fever | 0\nB) rash | 2")
+    assert [event for event, _ in result.events] == ["C. tetani infection", "E. coli bacteremia", "fever", "rash"]

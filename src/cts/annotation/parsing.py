@@ -35,7 +35,8 @@ _TIME = re.compile(
 )
 _ADMISSION = re.compile(r"^(?:at\s+|on\s+)?(?:admission|presentation|arrival)$", re.IGNORECASE)
 _NONE = re.compile(r"^(?:none|no events?(?: found| identified)?|n/?a|nil)\.?$", re.IGNORECASE)
-_BULLET = re.compile(r"^\s*(?:(?:\d{1,3}|[a-z])[.)]\s+|[-*•·▪‣◦]\s+|\[\d+\]\s*)", re.IGNORECASE)
+# "a." / "A)" enumerate; "C. tetani", "E. coli" abbreviate a genus, so a capital letter only counts before ")".
+_BULLET = re.compile(r"^\s*(?:(?:\d{1,3}|[a-z])[.)]\s+|[A-Z]\)\s+|[-*•·▪‣◦]\s+|\[\d+\]\s*)")
 _TABLE_RULE = re.compile(r"^\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?$")
 _HEADER_WORDS = {"event", "events", "hours", "hour", "time", "time (hours)", "hours from admission", "timestamp",
                  "relative time", "hours relative to admission", "clinical event"}
