@@ -18,23 +18,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
+from cts.annotation.parsing import parse_output
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
 from cts.retrieval.chunking import terms
 
 log = logging.getLogger(__name__)
-
-
-def _read_bsv(file: Path) -> tuple[list[str], int]:
-    """``event | hours`` lines (the T2S2/22MCTS annotation layout): the event is everything before the last ``|``.
-    Lines without ``|`` are the LLM's prose around its table ("Here is the table…"); they are counted, not events."""
-    events, prose = [], 0
-    for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-        if "|" in line:
-            events.append(line.rsplit("|", 1)[0].strip())
-        elif line.strip():
-            prose += 1
-    return events, prose
 
 
 def load_reference(path: str | Path) -> dict[int, list[str]]:
@@ -49,9 +38,10 @@ def load_reference(path: str | Path) -> dict[int, list[str]]:
             hadm_id = hadm_id_from_name(file.stem)
             if hadm_id is None:
                 raise ValueError(f"{file}: no admission/note number in the file name")
-            reference[hadm_id], skipped = _read_bsv(file)
-            prose += skipped
-        log.info("%s: %d reference files; %d lines without '|' skipped", path, len(files), prose)
+            parsed = parse_output(file.read_text(encoding="utf-8", errors="replace"))
+            reference[hadm_id] = [event for event, _ in parsed.events]
+            prose += len(parsed.rejects)
+        log.info("%s: %d reference files; %d unreadable lines (the LLM's prose) skipped", path, len(files), prose)
         return reference
     table = read_event_table(path, time_policy="zero")
     return {int(h): group.astype(str).tolist() for h, group in table.groupby("hadm_id", observed=True)["event"]}
