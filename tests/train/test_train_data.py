@@ -124,7 +124,7 @@ def test_batches_shard_evenly_across_ranks(monkeypatch):
     lengths = np.arange(50)
     shards = []
     for rank in range(3):
-        monkeypatch.setattr(data_module, "_world", lambda rank=rank: (3, rank))
+        monkeypatch.setattr(data_module, "world_rank", lambda rank=rank: (3, rank))
         sampler = LengthGroupedBatchSampler(lengths, batch_size=4, shuffle=True, seed=0)
         shards.append(list(sampler))
         assert len(shards[-1]) == len(sampler) == 5  # 13 batches → 5 per rank (padded by repeats)

@@ -281,6 +281,15 @@ def read_event_table(
     return frame
 
 
+def event_strings(events: pd.DataFrame) -> pa.Array:
+    """The event column as an Arrow string array (dictionary decoded once, in C++)."""
+    column = events["event"]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        dictionary = pa.array(column.cat.categories.astype(str), type=pa.string())
+        return dictionary.take(pa.array(column.cat.codes.to_numpy(), type=pa.int32()))
+    return pa.array(column.astype(str), type=pa.string())
+
+
 def sort_events(frame: pd.DataFrame) -> pd.DataFrame:
     """Admissions together, each stably sorted by time (ties keep narrative order)."""
     order = canonical_order(frame["hadm_id"].to_numpy(), frame["time"].to_numpy())

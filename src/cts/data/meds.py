@@ -16,9 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cts import __version__
-from cts.data.event_table import read_event_table
+from cts.data.event_table import event_strings, read_event_table
 from cts.data.splits import SPLITS, attach_splits, splits_for
-from cts.tasks.common import event_strings
 from cts.utils import announce
 
 MEDS_SPLITS = {"train": "train", "val": "tuning", "test": "held_out"}

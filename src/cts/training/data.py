@@ -3,9 +3,7 @@ dataset (cached on disk, keyed by tokenizer and data hash), length-grouped batch
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from pathlib import Path
 
 import lightning as L
@@ -16,22 +14,15 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cts.data.splits import SPLITS
+from cts.hashing import file_hash, fingerprint
+from cts.io import atomic_path
 from cts.models.spec import ModelSpec
-from cts.models.tokenizers import fingerprint, tokenizer_fingerprint
+from cts.models.tokenizers import tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100}  # None: the tokenizer's pad id
-
-
-def file_hash(path: Path) -> str:
-    """Content hash of a data file (cache key: a rebuilt dataset never reuses stale tokens)."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 class TokenizedDataset(Dataset):
@@ -79,7 +70,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __iter__(self):
         batches = self._batches()
-        world, rank = _world()
+        world, rank = world_rank()
         if world > 1:
             per_rank = -(-len(batches) // world)
             batches = (batches * world)[: per_rank * world][rank::world]
@@ -87,10 +78,10 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         n_batches = -(-len(self.lengths) // self.batch_size)
-        return -(-n_batches // _world()[0])
+        return -(-n_batches // world_rank()[0])
 
 
-def _world() -> tuple[int, int]:
+def world_rank() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size(), torch.distributed.get_rank()
     return 1, 0
@@ -189,10 +180,8 @@ class TaskDataModule(L.LightningDataModule):
             table = pq.read_table(path)
         else:
             table = pa.table(self.encode(self.frames[split], split))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            pq.write_table(table, tmp)
-            tmp.replace(path)
+            with atomic_path(path) as temp:
+                pq.write_table(table, temp)
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
     def encoding_params(self) -> tuple:

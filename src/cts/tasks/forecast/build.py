@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cts.data.splits import hash_unit, mix64
+from cts.hashing import hash_unit, mix64
 from cts.tasks.common import admission_bounds, event_strings, hours_text, join_runs
 
 _TEXT_BATCH = 1 << 19  # windows rendered to text per step, to bound the transient string memory

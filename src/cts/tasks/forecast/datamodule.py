@@ -22,14 +22,14 @@ class ForecastDataModule(ProbedDataModule):
         return itertools.chain(frame["observation"], frame["hypothesis"])
 
     def encode(self, frame: pd.DataFrame, split: str) -> dict:
-        tok, bert = self.tokenizer, self.spec.family == "bert"
-        sources = frame["observation"].tolist() if bert else [f"{o}\n{tok.sep_token}" for o in frame["observation"]]
-        targets = frame["hypothesis"].tolist() if bert else [f" {h}" for h in frame["hypothesis"]]
+        tok, masked = self.tokenizer, self.spec.objective == "masked_lm"
+        sources = frame["observation"].tolist() if masked else [f"{o}\n{tok.sep_token}" for o in frame["observation"]]
+        targets = frame["hypothesis"].tolist() if masked else [f" {h}" for h in frame["hypothesis"]]
         columns = {"input_ids": [], "labels": [], "prompt_length": [], "span_length": []}
         for source, target in zip(tok(sources, add_special_tokens=False)["input_ids"],
                                   tok(targets, add_special_tokens=False)["input_ids"]):
             target = target[: self.spec.max_length // 2]
-            if bert:
+            if masked:
                 prompt = [tok.cls_token_id, *source[-(self.spec.max_length - len(target) - 3):], tok.sep_token_id]
                 ids = prompt + [tok.mask_token_id] * len(target) + [tok.sep_token_id]
                 labels = [-100] * len(prompt) + target + [-100]

@@ -27,14 +27,15 @@ class NextEventDataModule(ProbedDataModule):
         return frame["text"]
 
     def _wrap(self, ids: list[int]) -> list[int]:
-        """BERT sees [CLS] … [SEP]; causal models see the bare tokens."""
-        if self.spec.family == "bert":
+        """Masked LMs see [CLS] … [SEP]; causal models see the bare tokens."""
+        if self.spec.objective == "masked_lm":
             return [self.tokenizer.cls_token_id, *ids, self.tokenizer.sep_token_id]
         return ids
 
     def encode(self, frame: pd.DataFrame, split: str) -> dict:
-        width = self.spec.max_length - (2 if self.spec.family == "bert" else 0)
-        eos = [] if self.spec.family == "bert" else [self.tokenizer.eos_token_id]
+        masked = self.spec.objective == "masked_lm"
+        width = self.spec.max_length - (2 if masked else 0)
+        eos = [] if masked else [self.tokenizer.eos_token_id]
         chunks = []
         for ids in self.tokenizer(frame["text"].tolist(), add_special_tokens=False)["input_ids"]:
             ids = ids + eos  # an admission ends with end-of-text for causal models
@@ -69,6 +70,6 @@ class NextEventDataModule(ProbedDataModule):
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
         probes = []
         for ids, span, (hours, event) in zip(encoded, spans, truth):
-            prompt = self._wrap(ids[-budget:])[:-1] if self.spec.family == "bert" else ids[-budget:]
+            prompt = self._wrap(ids[-budget:])[:-1] if self.spec.objective == "masked_lm" else ids[-budget:]
             probes.append({"prompt": prompt, "span": len(span), "hours": hours, "event": event})
         return probes

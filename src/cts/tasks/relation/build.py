@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cts.data.splits import hash_unit
+from cts.hashing import hash_unit
 from cts.tasks.common import admission_bounds, event_strings
 
 LABELS = ("same", "after", "before")  # relation of the second event to the first

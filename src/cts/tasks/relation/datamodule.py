@@ -26,7 +26,7 @@ class RelationDataModule(TaskDataModule):
                              f"0..{len(LABELS) - 1} ({', '.join(LABELS)})")
         first, second = frame["event_a"].astype(str).tolist(), frame["event_b"].astype(str).tolist()
         limit = {"truncation": True, "max_length": self.spec.max_length}
-        if self.spec.family == "bert":  # BERT's own pair template: [CLS] a [SEP] b [SEP]
+        if self.spec.pair_template == "native":  # the tokenizer's own pair template: [CLS] a [SEP] b [SEP]
             encoded = self.tokenizer(first, second, **limit)
         else:  # causal models read "a [SEP] b" and are pooled at the last token
             sep = self.tokenizer.sep_token
