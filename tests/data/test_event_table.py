@@ -45,12 +45,84 @@ def test_missing_column_names_file_line_and_column(tmp_path):
         read_event_table(path)
 
 
-def test_non_integer_admission_id_names_the_line(tmp_path):
+def test_ids_are_parsed_as_integers_and_bad_ids_are_counted_skips(tmp_path):
+    # 2**53 + 1 is the first integer a float64 cannot hold; -5 is negative; 10**30 is beyond int64; 12x is no number
+    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\n9007199254740993,fever,1\n9007199254740992,cough,2\n"
+                                     "-5,rash,3\n1000000000000000000000000000000,pain,4\n12x,itch,5\n"
+                                     "9223372036854775807,edema,6\n7.0,nausea,7\n")
+    events = read_event_table(path, report_path=tmp_path / "report.json")
+    assert events["hadm_id"].tolist() == [7, 9007199254740992, 9007199254740993, 9223372036854775807]
+    assert events["event"].astype(str).tolist() == ["nausea", "cough", "fever", "edema"]  # two admissions, not one
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["bad_id"] == {"hadm_id": 3} and report["rows_kept"] == 4
+    assert report["bad_id_examples"] == ["line 4: '-5'", "line 5: '1000000000000000000000000000000'", "line 6: '12x'"]
+
+
+def test_ids_beyond_int64_in_an_otherwise_int_column_and_parquet_text_ids(tmp_path):
     rows = "".join(f"{i},ev{i},{i}\n" for i in range(1, 50))
-    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\n" + rows + "12x,fever,3\n")
+    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\n" + rows + "99999999999999999999,fever,3\n")
+    events = read_event_table(path)
+    assert events["hadm_id"].tolist() == list(range(1, 50))
+    pd.DataFrame({"hadm_id": ["9007199254740993", "-5"], "event": ["a", "b"], "time": [1.0, 2.0]}).to_parquet(
+        tmp_path / "t.parquet")
+    assert read_event_table(tmp_path / "t.parquet")["hadm_id"].tolist() == [9007199254740993]
+
+
+def test_a_column_without_any_valid_id_is_one_error_naming_line_and_column(tmp_path):
+    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\nfever,abc,3\ncough,def,4\n")
     with pytest.raises(EventTableError) as error:
         read_event_table(path)
-    assert error.value.line == 51 and error.value.column == "Hadm_id" and "12x" in str(error.value)
+    assert error.value.line == 2 and error.value.column == "Hadm_id" and "no valid id" in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["inf", "Infinity", "1e309", "-inf", "nan", "NaN"])
+def test_non_finite_times_are_dropped_and_counted(tmp_path, text):
+    path = write(tmp_path / "e.csv", f"Hadm_id,Event,Time\n1,fever,{text}\n1,cough,3\n1,rash,-\n2,pain,{text}\n"
+                                     "2,itch,1\n")
+    for policy in ("drop", "zero"):
+        events = read_event_table(path, time_policy=policy, report_path=tmp_path / "report.json")
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["non_finite_time"] == 2 and report["non_numeric_time"] == 1
+        expected = ["cough", "itch"] if policy == "drop" else ["rash", "cough", "itch"]
+        assert events["event"].astype(str).tolist() == expected and np.isfinite(events["time"]).all()
+    pd.DataFrame({"hadm_id": [1, 1], "event": ["a", "b"], "time": [np.inf, 2.0]}).to_parquet(tmp_path / "t.parquet")
+    assert read_event_table(tmp_path / "t.parquet")["event"].astype(str).tolist() == ["b"]
+
+
+def test_header_only_and_all_dropped_files_are_clear_errors(tmp_path):
+    with pytest.raises(EventTableError, match=r"e\.csv, line 2: no data rows \(header only\)"):
+        read_event_table(write(tmp_path / "e.csv", "Hadm_id,Event,Time\n"))
+    with pytest.raises(EventTableError, match=r"d\.csv: no usable rows.*non-numeric Time dropped: 2"):
+        read_event_table(write(tmp_path / "d.csv", "Hadm_id,Event,Time\n1,a,-\n2,b,-\n"))
+
+
+@pytest.mark.parametrize("header", ["Hadm_id,Event,Time,Time", "Hadm_id,Event,Time,time", "Hadm_id,hadm_id,Event,Time"])
+def test_duplicate_column_is_an_error_naming_file_and_column(tmp_path, header):
+    path = write(tmp_path / "e.csv", header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    duplicate = header.split(",")[-1] if "Time,time" in header or header.endswith("Time,Time") else "hadm_id"
+    with pytest.raises(EventTableError, match=rf"e\.csv, line 1, column '{duplicate}': duplicate column"):
+        read_event_table(path)
+
+
+def test_quoted_newlines_in_event_text_across_block_boundaries(tmp_path):
+    # ~18 MB: more than one 16 MB read block, so a quoted newline lands where the fast chunker cuts
+    line = '{i},"line one\nline two, with comma",{i}.5\n'
+    rows = 400_000
+    path = tmp_path / "e.csv"
+    with open(path, "w") as out:
+        out.write("Hadm_id,Event,Time\n")
+        out.writelines(line.format(i=i) for i in range(rows))
+    assert path.stat().st_size > 16 << 20
+    events = read_event_table(path)
+    assert len(events) == rows and events["event"].cat.categories.tolist() == ["line one\nline two, with comma"]
+    assert events["hadm_id"].iloc[-1] == rows - 1 and events["time"].iloc[-1] == rows - 0.5
+
+
+def test_bad_row_error_names_line_never_the_clinical_text(tmp_path):
+    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\n1,fever,3\n2,secret diagnosis of patient\n")
+    with pytest.raises(EventTableError) as error:
+        read_event_table(path)
+    assert error.value.line == 3 and "secret" not in str(error.value) and "expected 3 columns, got 2" in str(error.value)
 
 
 def test_ragged_row_names_the_line(tmp_path):
