@@ -28,9 +28,23 @@ def test_bad_rows_are_counted_skips_naming_the_note(tmp_path):
     path = write_mimic(tmp_path / "discharge.csv", rows)
     stats = ReadStats()
     assert [n.note_id for n in read_notes(path, stats)] == ["0-DS-1", "4-DS-1"]
-    assert stats.skipped == {"empty_text": 1, "no_hadm_id": 2}
-    assert stats.examples["no_hadm_id"] == ["discharge.csv row 4 (note 2-DS-1)", "discharge.csv row 5 (note 3-DS-1)"]
+    assert stats.skipped == {"empty_text": 1, "no_hadm_id": 1, "bad_hadm_id": 1}
+    assert stats.examples["no_hadm_id"] == ["discharge.csv row 4 (note 2-DS-1)"]
+    assert stats.examples["bad_hadm_id"] == ["discharge.csv row 5 (note 3-DS-1)"]
     assert stats.as_dict()["rows"] == 5
+
+
+def test_ids_are_parsed_as_integers_never_through_floats(tmp_path):
+    rows = mimic_rows(6)
+    for row, hadm_id in zip(rows, ["9007199254740993", "-5", "1" + "0" * 30, "12.0", "1e3", "9223372036854775807"]):
+        row["hadm_id"] = hadm_id
+    rows[0]["subject_id"] = "-7"
+    stats = ReadStats()
+    notes = list(read_notes(write_mimic(tmp_path / "discharge.csv", rows), stats))
+    assert [(n.note_id, n.hadm_id) for n in notes] == [
+        ("0-DS-1", 9007199254740993), ("3-DS-1", 12), ("5-DS-1", 9223372036854775807)]
+    assert notes[0].subject_id is None and stats.repaired == {"bad_subject_id_dropped": 1}
+    assert stats.skipped == {"bad_hadm_id": 3}
 
 
 def test_short_rows_are_malformed_skips(tmp_path):

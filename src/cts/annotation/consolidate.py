@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cts.annotation.outputs import AnnotationError, annotation_files, read_output
+from cts.annotation.outputs import AnnotationError, annotation_files, file_id, read_output
 from cts.data.event_table import sort_events, write_event_table
+from cts.data.ids import parse_id
 from cts.data.time_bins import time_bin
+from cts.io import atomic_path, refuse_overwrite
 from cts.utils import announce
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,10 @@ DEFAULT_NAMES = {"events": "events.parquet", "context": "contexts.parquet", "sum
 
 
 def _rows(kind: str, record: dict, path: Path) -> list[dict]:
-    hadm_id, note_id = record["manifest"]["hadm_id"], record["manifest"].get("note_id")
+    hadm_id, note_id = parse_id(record["manifest"]["hadm_id"]), record["manifest"].get("note_id")
+    if hadm_id is None or hadm_id != file_id(path):  # an integer in JSON, never a float or text
+        raise AnnotationError(f"{path}: field 'manifest.hadm_id' must be the admission id of the file name "
+                              f"({file_id(path)}), got {record['manifest']['hadm_id']!r}")
     field = {"events": "events", "context": "contexts", "summary": "summary"}[kind]
     if field not in record:
         raise AnnotationError(f"{path}: field {field!r} is missing")
@@ -45,9 +50,14 @@ def _output_paths(kind: str, output: Path) -> list[Path]:
 
 def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
     """Build the table of a run directory; ``output`` defaults to ``<input>/<events|contexts|summaries>.parquet``."""
-    files = annotation_files(input)
+    files, not_admissions = annotation_files(input)
     if not files:
-        raise AnnotationError(f"{input}: no <hadm_id>.json annotation files to consolidate")
+        raise AnnotationError(f"{input}: no <hadm_id>.json annotation files to consolidate"
+                              + (f" ({len(not_admissions)} *.json named for no valid admission id)" if not_admissions
+                                 else ""))
+    if not_admissions:
+        log.warning("%s: %d *.json file(s) named for no valid admission id (non-negative integer within int64) "
+                    "skipped, e.g. %s", input, len(not_admissions), [p.name for p in not_admissions[:3]])
     rows, rejects, kinds, provenance = [], [], Counter(), Counter()
     for path in files:
         record = read_output(path)
@@ -60,6 +70,10 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
         rejects += [{"hadm_id": manifest["hadm_id"], **r} for r in record.get("rejects", [])]
     kind = next(iter(kinds))
     output = Path(output) if output else Path(input) / DEFAULT_NAMES[kind]
+    targets = _output_paths(kind, output)
+    if kind == "events":
+        targets.append(targets[0].with_name("rejects.csv"))
+    refuse_overwrite(files, targets)
     if kind == "events":
         frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time", "note_id"]).astype(
             {"hadm_id": "int64", "event": "category", "time": "float64", "note_id": "string"})
@@ -68,17 +82,18 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
         written = [write_event_table(frame, p) for p in _output_paths(kind, output)]
     else:
         frame = pd.DataFrame(rows)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(output, index=False)
+        with atomic_path(output) as temp:
+            frame.to_parquet(temp, index=False)
         written = [output]
     if len(provenance) > 1:
         log.warning("%s mixes %d (model, prompt hash) combinations: %s", input, len(provenance), dict(provenance))
     report = {"kind": kind, "admissions": len(files), "rows": len(frame), "outputs": [str(p) for p in written],
-              "model_prompt_combinations": len(provenance)}
+              "model_prompt_combinations": len(provenance), "files_not_admissions": len(not_admissions)}
     message = f"consolidate: {len(files)} admissions → {len(frame)} rows ({kind}); wrote {', '.join(report['outputs'])}"
     if kind == "events":
-        rejects_path = written[0].with_name("rejects.csv")
-        pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(rejects_path, index=False)
+        rejects_path = targets[-1]
+        with atomic_path(rejects_path) as temp:
+            pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(temp, index=False)
         report.update(rejects=len(rejects), reject_reasons=dict(Counter(r["reason"] for r in rejects)),
                       rejects_file=str(rejects_path))
         message += f"; {len(rejects)} rejected model lines {report['reject_reasons']} kept in {rejects_path}"

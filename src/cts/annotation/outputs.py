@@ -1,15 +1,22 @@
-"""Per-admission output files: written atomically (temp file, fsync, rename), so a file that exists is finished.
+"""Per-admission output files: written atomically (``cts.io``: temp file, fsync, rename), so a file that exists is
+finished.
 
 Layout: ``DIR/<hadm_id>.json`` = ``{"manifest": {...}, <task fields>, "outputs": [raw model text]}``. Temp files
-are ``DIR/.<hadm_id>.json.<pid>.tmp``; a killed run leaves at most those, which the next run removes.
+are ``DIR/.<hadm_id>.json.<pid>.<random>.tmp``; a killed run leaves at most those, which the next run removes.
+File names are admission ids parsed as integers (``cts.data.ids``); any other ``*.json`` is not an admission file.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
+
+from cts.data.ids import parse_id
+from cts.io import atomic_open
+
+_ID_NAME = re.compile(r"[0-9]+")
 
 
 class AnnotationError(RuntimeError):
@@ -22,27 +29,28 @@ def output_path(directory: Path, hadm_id: int) -> Path:
 
 def write_atomic(path: Path, record: dict) -> None:
     """Write JSON to a temp file beside ``path``, fsync, then rename; on any failure no file is left behind."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(temp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except OSError as err:
-        temp.unlink(missing_ok=True)
-        raise AnnotationError(f"cannot write {path}: {err.strerror or err}; nothing partial was kept") from err
+        with atomic_open(path, "w") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False, allow_nan=False))
+    except (OSError, ValueError) as err:
+        raise AnnotationError(f"cannot write {path}: {getattr(err, 'strerror', None) or err}; "
+                              "nothing partial was kept") from err
+
+
+def file_id(path: Path) -> int | None:
+    """The admission id a file is named for (``123.json``, ``.123.json.<pid>.<random>.tmp``), else None."""
+    stem = path.name.lstrip(".").split(".json")[0]
+    return parse_id(stem) if _ID_NAME.fullmatch(stem) else None
 
 
 def stale_temp_files(directory: Path) -> Iterator[tuple[int | None, Path]]:
     """(hadm_id, path) of temp files left by killed runs."""
     for path in directory.glob(".*.json.*.tmp"):
-        stem = path.name[1:].split(".json.")[0]
-        yield (int(stem) if stem.isdigit() else None), path
+        yield file_id(path), path
 
 
 def finished_ids(directory: Path) -> set[int]:
-    return {int(p.stem) for p in directory.glob("*.json") if p.stem.isdigit()}
+    return {i for i in map(file_id, directory.glob("*.json")) if i is not None}
 
 
 def read_output(path: Path) -> dict:
@@ -57,9 +65,11 @@ def read_output(path: Path) -> dict:
     return record
 
 
-def annotation_files(directory: str | Path) -> list[Path]:
-    """Admission files of a run directory, in admission order."""
+def annotation_files(directory: str | Path) -> tuple[list[Path], list[Path]]:
+    """Admission files of a run directory in admission order, and the other ``*.json`` files there (named for no
+    valid admission id: negative, non-integer, beyond int64), which callers count and report."""
     directory = Path(directory)
     if not directory.is_dir():
         raise AnnotationError(f"{directory}: no such annotation directory")
-    return sorted((p for p in directory.glob("*.json") if p.stem.isdigit()), key=lambda p: int(p.stem))
+    named = [(file_id(p), p) for p in directory.glob("*.json")]
+    return [p for i, p in sorted((i, p) for i, p in named if i is not None)], sorted(p for i, p in named if i is None)

@@ -24,6 +24,7 @@ from cts.data.event_table import format_hours, read_event_table, write_event_tab
 from cts.data.normalize import normalize_events
 from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
+from cts.io import atomic_path
 from cts.utils import announce
 
 
@@ -254,9 +255,9 @@ def _write_released_csv(events: pd.DataFrame, path: Path) -> None:
     time_text[~known] = "-"
     bins = time_bin(np.where(known, hours, 0.0)).astype(object)
     bins[~known] = "-"
-    pd.DataFrame({"Hadm_id": events["hadm_id"], "Event": events["event"], "Time": time_text, "Time_bin": bins}).to_csv(
-        path, index=False, lineterminator="\n"
-    )
+    frame = pd.DataFrame({"Hadm_id": events["hadm_id"], "Event": events["event"], "Time": time_text, "Time_bin": bins})
+    with atomic_path(path) as temp:
+        frame.to_csv(temp, index=False, lineterminator="\n")
 
 
 def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, split_ratios=(0.8, 0.1, 0.1)) -> dict:
@@ -266,7 +267,8 @@ def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, s
     notes, raw_events = generate_corpus(n_admissions, seed)
     buffer = io.StringIO()
     notes.to_csv(buffer, index=False, lineterminator="\n")
-    with open(out_dir / "notes.csv.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+    with atomic_path(out_dir / "notes.csv.gz") as temp, open(temp, "wb") as raw, \
+            gzip.GzipFile("notes.csv.gz", mode="wb", fileobj=raw, mtime=0) as gz:
         gz.write(buffer.getvalue().encode("utf-8"))
     _write_released_csv(raw_events, out_dir / "clinical_event_timestamp.csv")
     events = read_event_table(out_dir / "clinical_event_timestamp.csv", report_path=out_dir / "read_report.json")

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from cts.data.ids import ID_TEXT, INT64_MAX
 from cts.data.time_bins import time_bin
 from cts.io import atomic_path, write_json
 from cts.utils import announce
@@ -210,15 +211,14 @@ def _read_parquet_table(path: Path) -> pa.Table:
     return table
 
 
-_INT64_MAX = str(np.iinfo(np.int64).max)
-_ID_TEXT = r"^\s*\+?0*(?P<digits>\d+)(?:\.0*)?\s*$"  # a non-negative integer, optionally written `123.0` (an exporter's float)
+_INT64_MAX = str(INT64_MAX)
 
 
 def _parse_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """int64 ids and a validity mask. Text is parsed as integers (never through floats, so 9007199254740993 stays
     itself); negative, non-integer, missing and beyond-int64 ids are invalid."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        digits = pc.struct_field(pc.extract_regex(column, _ID_TEXT), [0])  # null where the text is no integer
+        digits = pc.struct_field(pc.extract_regex(column, ID_TEXT), [0])  # null where the text is no integer
         length = pc.utf8_length(digits)
         fits = pc.or_(pc.less(length, len(_INT64_MAX)),
                       pc.and_(pc.equal(length, len(_INT64_MAX)), pc.less_equal(digits, _INT64_MAX)))

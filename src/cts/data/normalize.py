@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cts.data.event_table import canonical_order, compact_categories, read_event_table, write_event_table
+from cts.io import refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
 
@@ -94,8 +95,10 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
 def normalize_file(input: str | Path, output: str | Path, time_policy: str = "drop") -> dict[str, int]:
     """Stage ``normalize``: read, apply the recipe, write (CSV or Parquet by suffix), report counts per rule."""
     output = Path(output)
+    read_report, counts_path = output.with_name(output.name + ".read.json"), output.with_name(output.name + ".counts.json")
+    refuse_overwrite([input], [output, read_report, counts_path])
     with StepProgress("normalize", ["read", "apply recipe", "write"]) as progress:
-        events = read_event_table(input, time_policy=time_policy, report_path=output.with_name(output.name + ".read.json"))
+        events = read_event_table(input, time_policy=time_policy, report_path=read_report)
         progress.advance()
         normalized, counts = normalize_events(events)
         progress.advance()
@@ -103,5 +106,5 @@ def normalize_file(input: str | Path, output: str | Path, time_policy: str = "dr
         progress.advance()
     removed = ", ".join(f"{rule} {counts[rule]:,}" for rule in RULES)
     announce(f"normalize: {counts['input']:,} → {counts['output']:,} rows (removed: {removed}) → {output}")
-    pd.Series(counts).to_json(output.with_name(output.name + ".counts.json"), indent=2)
+    write_json(counts_path, counts)
     return counts

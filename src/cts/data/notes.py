@@ -21,11 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cts.data.ids import parse_id
+
 log = logging.getLogger(__name__)
 
 MIMIC_COLUMNS = ("note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text")
 MTSAMPLES_COLUMNS = ("note_id", "transcription")
-_FIRST_INTEGER = re.compile(r"\d+")
+_FIRST_INTEGER = re.compile(r"[0-9]+")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _EXAMPLES_PER_REASON = 5
 
@@ -79,18 +81,7 @@ class ReadStats:
 def hadm_id_from_name(name: str) -> int | None:
     """The first integer in a file stem (``12345.txt`` → 12345, ``PMC1234567_body`` → 1234567), else None."""
     match = _FIRST_INTEGER.search(name)
-    return int(match.group()) if match else None
-
-
-def _parse_id(value: str | None) -> int | None:
-    """MIMIC ids are integers, sometimes exported as ``123.0``; anything else means the id is missing."""
-    if value is None or not value.strip():
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return int(number) if number.is_integer() else None
+    return parse_id(match.group()) if match else None
 
 
 def _repair_bytes(text: str, stats: ReadStats, where: str) -> str:
@@ -147,8 +138,13 @@ def read_discharge_csv(path: str | Path, stats: ReadStats) -> Iterator[Note]:
         if None in row or any(row.get(c) is None for c in ("hadm_id", "text")):
             stats.skip("malformed_row", where)
             continue
-        note = _make_note(note_id, _parse_id(row["hadm_id"]), row["text"], stats, where,
-                          subject_id=_parse_id(row.get("subject_id")))
+        hadm_id, subject_id = parse_id(row["hadm_id"]), parse_id(row.get("subject_id"))
+        if hadm_id is None and row["hadm_id"].strip():  # present but negative, non-integer or beyond int64
+            stats.skip("bad_hadm_id", where)
+            continue
+        if subject_id is None and (row.get("subject_id") or "").strip():
+            stats.repair("bad_subject_id_dropped", where)
+        note = _make_note(note_id, hadm_id, row["text"], stats, where, subject_id=subject_id)
         if note is not None:
             yield note
 
@@ -160,7 +156,7 @@ def read_mtsamples_csv(path: str | Path, stats: ReadStats) -> Iterator[Note]:
         stats.rows += 1
         note_id = row.get("note_id") or f"row{row_number}"
         where = f"{path.name} row {row_number} (note {note_id})"
-        note = _make_note(note_id, _parse_id(note_id), row.get("transcription"), stats, where)
+        note = _make_note(note_id, parse_id(note_id), row.get("transcription"), stats, where)
         if note is not None:
             yield note
 

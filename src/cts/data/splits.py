@@ -9,6 +9,7 @@ import pandas as pd
 
 from cts.data.event_table import read_event_table
 from cts.hashing import hash_unit
+from cts.io import atomic_path, refuse_overwrite
 from cts.utils import announce
 
 
@@ -38,8 +39,8 @@ def make_splits(events: pd.DataFrame, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> 
 
 def write_splits(splits: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    splits.assign(split=splits["split"].astype(str)).to_parquet(path, index=False)
+    with atomic_path(path) as temp:
+        splits.assign(split=splits["split"].astype(str)).to_parquet(temp, index=False)
     return path
 
 
@@ -80,7 +81,9 @@ def attach_splits(frame: pd.DataFrame, splits: pd.DataFrame, source: str = "even
 
 def write_splits_for_file(input, output=None, split_ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop"):
     """Stage ``splits``: decide the splits of an event table once and persist them (beside it by default)."""
+    output = output or Path(input).with_name("splits.parquet")
+    refuse_overwrite([input], [output])
     events = read_event_table(input, time_policy=time_policy)
-    path = write_splits(make_splits(events, split_ratios, seed), output or Path(input).with_name("splits.parquet"))
+    path = write_splits(make_splits(events, split_ratios, seed), output)
     announce(f"splits: {events['hadm_id'].nunique():,} admissions → {path}")
     return path

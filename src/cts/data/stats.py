@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +12,7 @@ import numpy as np  # noqa: E402
 
 from cts.data.event_table import read_event_table  # noqa: E402
 from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES  # noqa: E402
+from cts.io import atomic_path, refuse_overwrite, write_json, write_text  # noqa: E402
 from cts.utils import announce  # noqa: E402
 
 
@@ -58,7 +58,8 @@ def _plot_times(time: np.ndarray, path: Path) -> None:
     right.set_xticks(range(N_PAPER_BINS), _bin_labels(), rotation=45, ha="right", fontsize=7)
     right.set_title("the authors' 9 time bins (hours)")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    with atomic_path(path, suffix=".png") as temp:
+        figure.savefig(temp, dpi=110)
     plt.close(figure)
 
 
@@ -85,11 +86,11 @@ def _card(stats: dict, source: str) -> str:
 def write_stats(input: str | Path, output: str | Path, top: int = 20, time_policy: str = "drop") -> dict:
     """Stage ``stats``: ``card.md``, ``stats.json`` and ``time_histogram.png`` under ``output``."""
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    refuse_overwrite([input], [output / name for name in ("stats.json", "card.md", "time_histogram.png")])
     events = read_event_table(input, time_policy=time_policy)
     stats = describe_events(events, top)
-    (output / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    (output / "card.md").write_text(_card(stats, Path(input).name))
+    write_json(output / "stats.json", stats)
+    write_text(output / "card.md", _card(stats, Path(input).name))
     _plot_times(events["time"].to_numpy(), output / "time_histogram.png")
     announce(f"stats: {stats['rows']:,} events, {stats['admissions']:,} admissions → {output}/card.md")
     return stats

@@ -8,7 +8,6 @@ candidates are scored (a note with no kept chunk is absent too), and how many we
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from rapidfuzz import fuzz, process
 from cts.annotation.parsing import parse_output
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
+from cts.io import refuse_overwrite, write_json
 from cts.retrieval.chunking import terms
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,12 @@ def run_coverage(candidates: str | Path, reference: str | Path, output: str | Pa
                  ks: list[int] = (1, 5, 10, 20, 30, 50, 100), threshold: float = 85,
                  token_share: float = 0.8) -> CoverageReport:
     candidates = Path(candidates)
+    output = Path(output) if output else candidates.with_name(candidates.stem + ".coverage.json")
+    refuse_overwrite([candidates, reference], [output])
     table = pq.read_table(candidates, columns=["hadm_id", "rank", "context", "n_chunks"]).to_pandas()
     result = coverage(table, load_reference(reference), list(ks), threshold, token_share)
     report = CoverageReport(str(candidates), str(reference), **result)
-    output = Path(output) if output else candidates.with_name(candidates.stem + ".coverage.json")
-    output.write_text(json.dumps(report.__dict__, indent=2) + "\n")
+    write_json(output, report.__dict__)
     log.info("coverage of %d events in %d notes (%d reference notes absent):\n%s\nreport: %s",
              report.events, report.notes, report.notes_missing, report.table(), output)
     return report

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from cts.data.notes import Note, NotesError, ReadStats, read_notes
+from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.retriever import Lexical, Ranked, Retriever
 
@@ -100,21 +101,19 @@ class PartStore:
     def write(self, table: pa.Table) -> None:
         path = self.parts / f"part-{self.next_part:06d}.parquet"
         self.next_part += 1
-        temporary = path.with_suffix(".tmp")
-        pq.write_table(table.replace_schema_metadata(self.metadata), temporary, row_group_size=max(1, len(table)))
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            pq.write_table(table.replace_schema_metadata(self.metadata), temporary, row_group_size=max(1, len(table)))
 
     def merge(self) -> None:
         """Output ← earlier output + parts, one row group per batch; then the parts go."""
         parts = sorted(self.parts.glob("part-*.parquet"))
         if parts or not self.output.exists():
-            temporary = self.output.with_name(self.output.name + ".tmp")
-            with pq.ParquetWriter(temporary, SCHEMA.with_metadata(self.metadata)) as writer:
+            with atomic_path(self.output) as temporary, \
+                    pq.ParquetWriter(temporary, SCHEMA.with_metadata(self.metadata)) as writer:
                 for path in self._existing():
                     file = pq.ParquetFile(path)
                     for group in range(file.num_row_groups):
                         writer.write_table(file.read_row_group(group).replace_schema_metadata(self.metadata))
-            os.replace(temporary, self.output)
         shutil.rmtree(self.parts, ignore_errors=True)
 
 
@@ -195,6 +194,8 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
     """Write candidate chunks for every note of ``input`` (this shard's share) to ``output``; returns the summary."""
     shard = (shard if isinstance(shard, Shard) else Shard(**(shard or {}))).resolve()
     output = shard.path(Path(output))
+    summary_path = output.with_name(output.stem + ".summary.json")
+    refuse_overwrite([input], [output, output.with_name(output.name + ".parts"), summary_path])
     output.parent.mkdir(parents=True, exist_ok=True)
     stats, counts = ReadStats(), Counter()
     notes = read_notes(input, stats)  # a missing or unknown input fails here, before anything is written
@@ -262,8 +263,7 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
         "seconds": round(seconds, 3), "notes_per_s": round(counts["notes_written"] / seconds, 2) if seconds else None,
         "error": str(error) if error else None,
     }
-    summary_path = output.with_name(output.stem + ".summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_json(summary_path, summary)
     log.info("notes: wrote %d notes, %d of %d chunks kept, skipped %s, %.1f notes/s; summary %s",
              counts["notes_written"], counts["kept"], counts["chunks"], dict(stats.skipped),
              summary["notes_per_s"] or 0, summary_path)

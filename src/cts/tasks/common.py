@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 
 from cts.data.event_table import event_strings, read_event_table  # noqa: F401  (event_strings: builders' import)
 from cts.data.splits import SPLITS, attach_splits, splits_for
+from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
 
@@ -37,13 +37,13 @@ def join_runs(strings: pa.Array, offsets: np.ndarray, separator: str) -> pa.Arra
 def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str) -> dict:
     """train/val/test Parquet plus ``meta.json`` with the parameters and the counts per split."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame.assign(split=frame["split"].astype(str)), preserve_index=False)
     counts = {}
     split_column = table.column("split")
     for split in SPLITS:
         part = table.filter(pc.equal(split_column, split))
-        pq.write_table(part, out_dir / f"{split}.parquet", compression="zstd")
+        with atomic_path(out_dir / f"{split}.parquet") as temp:
+            pq.write_table(part, temp, compression="zstd")
         counts[split] = part.num_rows
     meta = {"task": task, "source": str(source), "params": params, "rows": counts}
     if "label_name" in frame.columns:
@@ -51,7 +51,7 @@ def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, para
             split: frame.loc[frame["split"] == split, "label_name"].value_counts().sort_index().to_dict()
             for split in SPLITS
         }
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_json(out_dir / "meta.json", meta)
     return meta
 
 
@@ -59,6 +59,8 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
               split_ratios=(0.8, 0.1, 0.1), seed: int = 0) -> dict:
     """Stage ``build``: read the event table, attach persisted splits, build the task rows, write per split."""
     output = Path(output)
+    refuse_overwrite([input, splits], [*(output / f"{s}.parquet" for s in SPLITS), output / "meta.json",
+                                       output / "read_report.json"])
     with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress:
         events = read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json")
         progress.advance()
