@@ -71,8 +71,9 @@ def test_prediction_parsing_per_task():
 def test_warmup_is_capped_for_short_runs():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     schedule = linear_warmup(optimizer, num_training_steps=100, warmup_steps=500)
-    factors = [schedule.lr_lambdas[0](step) for step in (0, 49, 50, 99)]
-    assert factors[0] < factors[1] < 1.0 and factors[2] == 1.0 and factors[3] == pytest.approx(0.02)
+    factors = [schedule.lr_lambdas[0](step) for step in (0, 25, 49, 50, 99)]
+    # warm-up capped at 50 steps: step / 50 up to 50, then (100 - step) / 50
+    assert factors == pytest.approx([0.0, 0.5, 0.98, 1.0, 0.02])
 
 
 def test_run_names_are_file_safe_and_bounded():

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from torch.optim.lr_scheduler import LambdaLR
+from transformers import get_linear_schedule_with_warmup
 
 
 def linear_warmup(optimizer, num_training_steps: int, warmup_steps: int = 0, warmup_ratio: float = 0.0) -> LambdaLR:
-    """Linear warm-up to the base LR over ``warmup_steps`` (or ``warmup_ratio`` of training), then linear decay to 0.
+    """transformers' linear warm-up to the base LR over ``warmup_steps`` (or ``warmup_ratio`` of training), then
+    linear decay to 0.
 
     Warm-up is capped at half the run, so a paper setting (warmup 500) still decays on a short demo run."""
     warmup = min(max(int(warmup_steps), int(warmup_ratio * num_training_steps)), num_training_steps // 2)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (num_training_steps - step) / max(1, num_training_steps - warmup))
-
-    return LambdaLR(optimizer, factor)
+    return get_linear_schedule_with_warmup(optimizer, num_warmup_steps=warmup, num_training_steps=num_training_steps)
