@@ -21,8 +21,9 @@ DEFAULT_NAMES = {"events": "events.parquet", "context": "contexts.parquet", "sum
 
 
 def _rows(kind: str, record: dict, path: Path) -> list[dict]:
-    hadm_id, note_id = parse_id(record["manifest"]["hadm_id"]), record["manifest"].get("note_id")
-    if hadm_id is None or hadm_id != file_id(path):  # an integer in JSON, never a float or text
+    written_id, note_id = record["manifest"]["hadm_id"], record["manifest"].get("note_id")
+    hadm_id = parse_id(written_id) if type(written_id) is int else None  # a JSON integer: never a float, text or bool
+    if hadm_id is None or hadm_id != file_id(path):
         raise AnnotationError(f"{path}: field 'manifest.hadm_id' must be the admission id of the file name "
                               f"({file_id(path)}), got {record['manifest']['hadm_id']!r}")
     field = {"events": "events", "context": "contexts", "summary": "summary"}[kind]
