@@ -46,9 +46,10 @@ def generate_csv(path: Path, rows: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     adjectives, findings, qualifiers = (pa.array(w) for w in (WORDS_A, WORDS_B, WORDS_C))
     noise = pa.array([f'"{n}"' if "," in n else n for n in NOISE])  # CSV-quoted
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from cts.io import atomic_open
+
     hadm_next = 20_000_000
-    with open(path, "wb") as out:
+    with atomic_open(path, "wb") as out:
         out.write(b"Hadm_id,Event,Time,Time_bin\n")
         for start in range(0, rows, 1 << 20):
             n = min(1 << 20, rows - start)
@@ -179,8 +180,9 @@ def main() -> None:
               "load_average_before": load_before, "ours": ours, "baseline": baseline, "speedups": speedups,
               "targets": {"core_seconds_le_90": core <= 90, "peak_rss_le_8gb": ours["peak_rss_gb"] <= 8,
                           "core_speedup_ge_20x": speedups["read+normalize+forecast (seconds)"]["speedup"] >= 20}}
-    out = HERE / "results" / "normalize.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    from cts.io import write_json
+
+    out = write_json(HERE / "results" / "normalize.json", result)
     print(f"wrote {out}")
 
 

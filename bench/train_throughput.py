@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import sys
@@ -31,6 +30,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import cts.training  # noqa: E402,F401
+from cts.io import write_json  # noqa: E402
 from cts.models.offline import SMOLLM2_GGUF, offline_model  # noqa: E402
 from cts.models.spec import ModelSpec  # noqa: E402
 from cts.tasks.relation.datamodule import RelationDataModule  # noqa: E402
@@ -121,9 +121,7 @@ def main() -> None:
     print(f"{'ours (DataModule+module)':28}{result['ours_samples_per_s']:>12.1f}")
     print(f"ratio {result['ratio']:.2f}x  (mean {result['mean_tokens_per_pair']:.1f} tokens/pair vs 128 padded; "
           f"one-time tokenize+cache {prepare_s:.1f} s)")
-    out = ROOT / "bench" / "results" / "train_throughput.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = write_json(ROOT / "bench" / "results" / "train_throughput.json", result)
     print(f"wrote {out}")
     sys.stdout.flush()
 

@@ -27,7 +27,6 @@ from cts.data.time_bins import time_bin
 from cts.io import atomic_path
 from cts.utils import announce
 
-
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
 NOTE_COLUMNS = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
 

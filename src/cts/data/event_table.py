@@ -25,7 +25,6 @@ from cts.data.time_bins import time_bin
 from cts.io import atomic_path, write_json
 from cts.utils import announce
 
-
 RELEASED_HEADERS = {"hadm_id": "Hadm_id", "event": "Event", "time": "Time", "time_bin": "Time_bin"}
 OPTIONAL_COLUMNS = {"subject_id": pa.int64(), "note_id": pa.string()}
 REQUIRED = ("hadm_id", "event", "time")

@@ -19,7 +19,6 @@ from cts.data.event_table import canonical_order, compact_categories, read_event
 from cts.io import refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
-
 GENDER_EVENTS = ("Female", "Male", "F", "M")
 NUMBER = r"^\s*[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$"
 _UNITS = (r"years|year|yrs|yr|y|months|month|mos|mo|weeks|week|wks|wk|days|day|d|hours|hour|hrs|hr|h|"

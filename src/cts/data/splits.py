@@ -12,7 +12,6 @@ from cts.hashing import hash_unit
 from cts.io import atomic_path, refuse_overwrite
 from cts.utils import announce
 
-
 SPLITS = ("train", "val", "test")  # the one definition; every split loop reads it
 
 

@@ -18,8 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, BertConfig,
-                          GPT2Config, LlamaConfig, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerFast)
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+    BertConfig,
+    GPT2Config,
+    LlamaConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 from cts.hashing import fingerprint
 from cts.io import atomic_dir

@@ -16,7 +16,6 @@ from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
 
-
 def admission_bounds(hadm_id: np.ndarray) -> np.ndarray:
     """Offsets [0, ..., n] of each admission's run of rows (rows of an admission are contiguous)."""
     change = np.flatnonzero(hadm_id[1:] != hadm_id[:-1]) + 1
