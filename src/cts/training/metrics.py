@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from cts.data.time_bins import LOG_BUCKET_EDGES, log_bucket
+from cts.io import atomic_path
 
 _BUCKET = re.compile(r"^\[T([+-]?\d+)\]$")
 
@@ -109,7 +110,7 @@ def save_confusion_matrix(matrix: np.ndarray, labels: list[str], path: Path, tit
         axis.text(column, row, int(value), ha="center", va="center",
                   color="white" if value > matrix.max() / 2 else "black")
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    with atomic_path(path, suffix=".png") as temp:
+        figure.savefig(temp, dpi=100)
     plt.close(figure)
     return path
