@@ -156,7 +156,8 @@ def _read_csv_table(path: Path) -> pa.Table:
 
     Quoted newlines in event text are always allowed: without ``newlines_in_values`` Arrow's chunker may cut a block
     inside a quoted value, and the misaligned rows can parse (an 18 MB file lost a row that way, silently). It costs
-    ~1.1-1.5x on the parse step (3M rows, 85 MB: 1.26-1.8 s → 1.89-1.98 s on the shared 2-core box, load ~4-7)."""
+    ~1.1-1.5x on the parse step alone (3M rows, 85 MB: 1.26-1.8 s → 1.89-1.98 s) and ~2-5 % on the whole
+    ``read_event_table`` (12.1-13.5 s → 12.7-13.8 s, best of 3), both on the shared 2-core box under load 4-18."""
     columns = _header_columns(path)
     names = {c: n for c, n in _canonical_names(path, columns).items() if n != "time_bin"}  # recomputed from time
     id_columns = [c for c, n in names.items() if n in ("hadm_id", "subject_id")]
