@@ -7,6 +7,7 @@ patients where ``subject_id`` is known, else the admissions. Splits map train/va
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cts import __version__
-from cts.data.event_table import event_strings, read_event_table
+from cts.data.event_table import read_event_table
 from cts.data.splits import SPLITS, attach_splits, splits_for
-from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.tasks.common import event_strings
 from cts.utils import announce
 
 MEDS_SPLITS = {"train": "train", "val": "tuning", "test": "held_out"}
@@ -30,7 +31,6 @@ def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str 
                 code_prefix: str = "EVENT//", shard_size: int = 1_000_000, time_policy: str = "drop") -> dict:
     """Write ``data/<split>/<n>.parquet``, ``metadata/subject_splits.parquet`` and ``metadata/dataset.json``."""
     output = Path(output)
-    refuse_overwrite([input, splits], [output / "data", output / "metadata"])
     events = read_event_table(input, time_policy=time_policy)
     split_of_row = attach_splits(events, splits_for(events, input, splits, seed=seed), source=str(input))
     subject = events["subject_id"].to_numpy() if "subject_id" in events.columns else events["hadm_id"].to_numpy()
@@ -45,19 +45,19 @@ def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str 
     for split in SPLITS:
         part = frame.loc[frame["split"] == split, DATA_SCHEMA.names]
         folder = output / "data" / MEDS_SPLITS[split]
+        folder.mkdir(parents=True, exist_ok=True)
         for number, start in enumerate(range(0, max(len(part), 1), shard_size)):
             table = pa.Table.from_pandas(part.iloc[start:start + shard_size], schema=DATA_SCHEMA, preserve_index=False)
-            with atomic_path(folder / f"{number}.parquet") as temp:
-                pq.write_table(table, temp)
+            pq.write_table(table, folder / f"{number}.parquet")
         counts[MEDS_SPLITS[split]] = len(part)
     metadata = output / "metadata"
+    metadata.mkdir(parents=True, exist_ok=True)
     subject_splits = frame.drop_duplicates("subject_id")[["subject_id", "split"]]
     subject_splits = subject_splits.assign(split=subject_splits["split"].map(MEDS_SPLITS))
-    with atomic_path(metadata / "subject_splits.parquet") as temp:
-        pq.write_table(pa.Table.from_pandas(subject_splits, preserve_index=False), temp)
+    pq.write_table(pa.Table.from_pandas(subject_splits, preserve_index=False), metadata / "subject_splits.parquet")
     dataset = {"dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name,
                "etl_name": "cts", "etl_version": __version__, "meds_version": MEDS_VERSION,
                "time_anchor": anchor, "time_unit_note": "time = anchor + hours since admission"}
-    write_json(metadata / "dataset.json", dataset)
+    (metadata / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
     announce(f"export_meds: {len(frame):,} events of {subject_splits.shape[0]:,} subjects {counts} → {output}")
     return counts
