@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from cts.data.ids import ID_TEXT, INT64_MAX
+from cts.data.ids import parse_ids
 from cts.data.time_bins import time_bin
 from cts.io import atomic_path, write_json
 from cts.utils import announce
@@ -152,7 +152,7 @@ def _locate_csv_problem(path: Path, names: dict[str, str], cause: Exception) -> 
 
 def _read_csv_table(path: Path) -> pa.Table:
     """Fast path: ids as int64, ``Time`` as numbers with ``-`` as missing. What it cannot take falls back, column by
-    column, to reading as text, so every bad value is counted (``_parse_ids``/``_parse_time``).
+    column, to reading as text, so every bad value is counted (``parse_ids``/``_parse_time``).
 
     Quoted newlines in event text are always allowed: without ``newlines_in_values`` Arrow's chunker may cut a block
     inside a quoted value, and the misaligned rows can parse (an 18 MB file lost a row that way, silently). It costs
@@ -211,28 +211,6 @@ def _read_parquet_table(path: Path) -> pa.Table:
     return table
 
 
-_INT64_MAX = str(INT64_MAX)
-
-
-def _parse_ids(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """int64 ids and a validity mask. Text is parsed as integers (never through floats, so 9007199254740993 stays
-    itself); negative, non-integer, missing and beyond-int64 ids are invalid."""
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        digits = pc.struct_field(pc.extract_regex(column, ID_TEXT), [0])  # null where the text is no integer
-        length = pc.utf8_length(digits)
-        fits = pc.or_(pc.less(length, len(_INT64_MAX)),
-                      pc.and_(pc.equal(length, len(_INT64_MAX)), pc.less_equal(digits, _INT64_MAX)))
-        valid = pc.fill_null(fits, False)
-        values = pc.cast(pc.if_else(valid, digits, "0"), pa.int64())
-        return values.to_numpy(zero_copy_only=False), valid.to_numpy(zero_copy_only=False)
-    if pa.types.is_unsigned_integer(column.type):
-        valid = pc.fill_null(pc.less_equal(column, pa.scalar(int(_INT64_MAX), column.type)), False)
-        values = pc.cast(pc.if_else(valid, column, pa.scalar(0, column.type)), pa.int64())
-        return values.to_numpy(zero_copy_only=False), valid.to_numpy(zero_copy_only=False)
-    values = pc.cast(pc.fill_null(column, -1), pa.int64()).to_numpy(zero_copy_only=False)
-    return values, values >= 0
-
-
 def _check_ids(path: Path, table: pa.Table, report: ReadReport, csv: bool) -> tuple[dict, np.ndarray]:
     """The ids per id column and the rows whose ids (admission and, when present, subject) are all valid. Bad ids
     are counted with their lines; a column with no valid id at all means the file is wrong, and is one error."""
@@ -241,7 +219,7 @@ def _check_ids(path: Path, table: pa.Table, report: ReadReport, csv: bool) -> tu
     for name in ("hadm_id", "subject_id"):
         if name not in table.column_names:
             continue
-        ids[name], valid = _parse_ids(table.column(name))
+        ids[name], valid = parse_ids(table.column(name))
         bad = np.flatnonzero(~valid)
         if not bad.size:
             continue

@@ -7,7 +7,6 @@ its k best fillings come from a beam over the per-position distributions.
 from __future__ import annotations
 
 import torch
-
 from transformers import PreTrainedTokenizerFast
 
 
