@@ -37,8 +37,18 @@ def smollm2_dir() -> str:
 _LOCATORS = {"bert": minilm_path, "minilm": minilm_path, "llama": smollm2_dir, "smollm2": smollm2_dir}
 
 
+_GGUF_FILES = {"bert": None, "minilm": None, "llama": SMOLLM2_GGUF, "smollm2": SMOLLM2_GGUF}
+
+
 def offline_model(which: str) -> str:
     """Resolver ``${cts.offline_model:bert|llama}``: the directory of a model shipped in a pip package."""
     if which not in _LOCATORS:
         raise ValueError(f"no offline model for {which!r} (known: {', '.join(_LOCATORS)})")
     return _LOCATORS[which]()
+
+
+def offline_gguf(which: str) -> str | None:
+    """Resolver ``${cts.offline_gguf:llama}``: the GGUF file inside that directory (None: plain weights)."""
+    if which not in _GGUF_FILES:
+        raise ValueError(f"no offline model for {which!r} (known: {', '.join(_GGUF_FILES)})")
+    return _GGUF_FILES[which]

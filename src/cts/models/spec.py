@@ -143,7 +143,7 @@ class ModelSpec:
             tokenizer = train_tokenizer(self.tokenizer_kind, train_texts, self.vocab_size, data_key, self.cache_dir)
         else:
             tokenizer = AutoTokenizer.from_pretrained(self._pretrained_dir())
-        return prepare_tokenizer(tokenizer, extra_tokens)
+        return prepare_tokenizer(tokenizer, extra_tokens, masked_lm=self.objective == "masked_lm")
 
     # -- backbone ----------------------------------------------------------------------------------------------
     def build(self, kind: str, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:

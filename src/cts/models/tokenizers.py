@@ -61,12 +61,16 @@ def train_tokenizer(kind: str, texts: Callable[[], Iterable[str]], vocab_size: i
     return AutoTokenizer.from_pretrained(path)
 
 
-def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
-    """Give every tokenizer what the tasks rely on: a pad token, a separator, right padding, the task's tokens."""
+def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable[str] = (),
+                      masked_lm: bool = False) -> PreTrainedTokenizerFast:
+    """Give every tokenizer what the tasks rely on: a pad token, a separator, right padding, the task's tokens, and
+    for a masked-LM family the ``[CLS] … [SEP]`` frame and ``[MASK]`` (whatever tokenizer kind it trains)."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.sep_token is None:
-        tokenizer.add_special_tokens({"sep_token": "[SEP]"})
+    wanted = {"sep_token": "[SEP]", **({"cls_token": "[CLS]", "mask_token": "[MASK]"} if masked_lm else {})}
+    missing = {name: token for name, token in wanted.items() if getattr(tokenizer, name) is None}
+    if missing:
+        tokenizer.add_special_tokens(missing)
     tokenizer.padding_side = "right"
     new = [token for token in extra_tokens if token not in tokenizer.get_vocab()]
     if new:

@@ -1,6 +1,7 @@
 """Training: shared DataModule/LightningModule machinery, the run body of train.py, sweep summaries.
 
-Importing it registers ``${cts.run_name:NAME,OVERRIDES}`` (run directory names) and ``${cts.offline_model:X}``.
+Importing it registers ``${cts.run_name:NAME,OVERRIDES}`` (run directory names), ``${cts.offline_model:X}`` and
+``${cts.offline_gguf:X}``.
 """
 
 import re
@@ -8,7 +9,7 @@ import re
 from omegaconf import OmegaConf
 
 from cts.hashing import fingerprint
-from cts.models.offline import offline_model
+from cts.models.offline import offline_gguf, offline_model
 
 _SKIP = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
 
@@ -25,3 +26,4 @@ def run_name(name, overrides) -> str:
 
 OmegaConf.register_new_resolver("cts.run_name", run_name, replace=True)
 OmegaConf.register_new_resolver("cts.offline_model", offline_model, replace=True)
+OmegaConf.register_new_resolver("cts.offline_gguf", offline_gguf, replace=True)
