@@ -2,7 +2,8 @@
 
 import pytest
 
-from cts.annotation.parsing import merge_events, parse_hours, parse_output
+from cts.annotation.parsing import merge_events, parse_output
+from cts.data.timelines import parse_hours
 
 
 @pytest.mark.parametrize("text, hours", [
