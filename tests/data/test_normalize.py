@@ -64,11 +64,16 @@ def test_equals_the_authors_recipe_on_a_fixture(tmp_path):
     rows = pd.DataFrame({"Hadm_id": rng.integers(1, 40, 3000), "Event": rng.choice(vocabulary, 3000),
                          "Time": rng.choice([-24.0, -1.5, 0.0, 0.0, 3.0, 48.0, 1000.0], 3000)})
     rows.to_csv(tmp_path / "release.csv", index=False)
-    ours, _ = normalize_events(read_event_table(tmp_path / "release.csv"))
+    ours, counts = normalize_events(read_event_table(tmp_path / "release.csv"))
     reference = authors_baseline.normalize(authors_baseline.read_release(tmp_path / "release.csv"))
     as_set = lambda f, h, e, t: sorted(zip(f[h].tolist(), f[e].astype(str).tolist(), f[t].tolist()))  # noqa: E731
     assert as_set(ours, "hadm_id", "event", "time") == as_set(reference, "Hadm_id", "Event", "Time")
-    assert len(ours) < len(rows)
+    # rows removed per rule, counted from the hand-written case lists: each positive case hits exactly one rule
+    for rule, (positive, _) in CASES.items():
+        assert counts[rule] == rows["Event"].isin(positive).sum(), rule
+    survivors = rows[~rows["Event"].isin([e for positive, _ in CASES.values() for e in positive])]
+    assert counts["duplicate"] == len(survivors) - len(survivors.drop_duplicates(["Hadm_id", "Event"]))
+    assert counts["output"] == len(survivors.drop_duplicates(["Hadm_id", "Event"])) == len(ours)
 
 
 def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
@@ -79,7 +84,8 @@ def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
     assert counts["output"] == len(read_event_table(tmp_path / "new" / "n.csv"))
     assert json.loads((tmp_path / "new" / "n.csv.read.json").read_text())["non_numeric_time"] > 0
     assert json.loads((tmp_path / "new" / "n.csv.counts.json").read_text()) == counts
-    assert all(counts[r] > 0 for r in ("gender", "numeric", "time_expression", "duplicate"))
+    removed = sum(counts[r] for r in ("gender", "numeric", "time_expression", "duplicate"))
+    assert counts["input"] - removed == counts["output"]  # every removed row is counted under exactly one rule
     write_event_table(read_event_table(tmp_path / "new" / "n.csv"), tmp_path / "n.parquet")
     again, again_counts = normalize_events(read_event_table(tmp_path / "n.parquet"))
     assert again_counts["output"] == counts["output"]  # idempotent
