@@ -27,10 +27,12 @@ def test_time_minus_anchor_is_hours_and_splits_follow_splits_parquet(tmp_path):
     read = pd.concat([pq.read_table(p).to_pandas().assign(meds_split=p.parent.name) for p in shards])
     assert len(read) == len(rows)
     read["hours"] = (read["time"] - pd.Timestamp("2000-01-01")) / pd.Timedelta(hours=1)
-    got = sorted(zip(read["hadm_id"].astype(int), read["hours"]))
-    want = sorted((h, t) for h, _, t in rows)
-    assert [h for h, _ in got] == [h for h, _ in want]
-    np.testing.assert_allclose([t for _, t in got], [t for _, t in want], rtol=0, atol=1e-9)
+    got = sorted(zip(read["hadm_id"].astype(int), read["hours"], read["code"]))
+    want = sorted((h, t, "EVENT//" + e) for h, e, t in rows)  # the default code prefix, then the event text
+    assert [(h, c) for h, _, c in got] == [(h, c) for h, _, c in want]
+    np.testing.assert_allclose([t for _, t, _ in got], [t for _, t, _ in want], rtol=0, atol=1e-9)
+    assert read["numeric_value"].isna().all()
+    assert (read.groupby("hadm_id")["subject_id"].nunique() == 1).all()  # an admission is never split over subjects
     for hadm_id, split in SPLIT.items():
         assert set(read.loc[read["hadm_id"] == hadm_id, "meds_split"]) == {MEDS_NAME[split]}, hadm_id
     subjects = pq.read_table(tmp_path / "meds" / "metadata" / "subject_splits.parquet").to_pandas()

@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cts.data.splits import SPLITS, assign_splits, attach_splits, make_splits, read_splits, splits_for, write_splits
+from cts.data.splits import (
+    SPLITS, assign_splits, attach_splits, make_splits, read_splits, splits_for, write_splits, write_splits_for_file,
+)
 
 
 def test_deterministic_and_ratio():
@@ -95,3 +97,15 @@ def test_an_explicit_splits_path_wins_over_the_file_beside_the_input(tmp_path):
     created = splits_for(events, tmp_path / "events.parquet", splits_path=fresh, seed=1)
     assert fresh.exists() and read_splits(fresh)["split"].tolist() == created["split"].astype(str).tolist()
     assert (read_splits(tmp_path / "splits.parquet")["split"] == "test").all()  # the file beside stays as it was
+
+
+def test_splits_stage_writes_beside_the_input_or_where_told(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("Hadm_id,Event,Time\n" + "".join(f"{h},fever,0\n{h},rash,-\n" for h in range(1000, 1400)))
+    path = write_splits_for_file(events, split_ratios=(0.5, 0.2, 0.3), seed=4)
+    assert path == tmp_path / "splits.parquet"
+    written = read_splits(path)
+    assert written["hadm_id"].tolist() == list(range(1000, 1400))
+    assert written["split"].tolist() == assign_splits(np.arange(1000, 1400), (0.5, 0.2, 0.3), seed=4).tolist()
+    elsewhere = write_splits_for_file(events, tmp_path / "other" / "s.parquet", seed=4)
+    assert read_splits(elsewhere)["split"].tolist() == assign_splits(np.arange(1000, 1400), seed=4).tolist()
