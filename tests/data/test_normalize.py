@@ -42,6 +42,27 @@ def test_non_ascii_strings_follow_python_re():
     assert masks["time_expression"].tolist() == [False, False, True, True, False]
 
 
+def test_ascii_whitespace_is_pythons_not_re2s():
+    # Python's \s (the authors' pandas regexes) also matches \v and \x1c-\x1f; RE2's does not
+    masks = rule_masks(pa.array(["3\x0bdays", "4\x1dpm", "\x1f120\x1c", "3\x7fdays"]))
+    assert masks["time_expression"].tolist() == [True, True, False, False]
+    assert masks["numeric"].tolist() == [False, False, True, False]
+
+
+def test_plain_string_events_give_the_same_result_as_categorical():
+    rows = {"hadm_id": [2, 1, 1, 1, 2], "event": ["fever", "F", "fever", "rash", "fever"],
+            "time": [1.0, 0.0, 5.0, 2.0, -3.0]}
+    plain, plain_counts = normalize_events(pd.DataFrame(rows))
+    assert plain[["hadm_id", "time"]].values.tolist() == [[1, 2.0], [1, 5.0], [2, -3.0]]
+    assert plain["event"].astype(str).tolist() == ["rash", "fever", "fever"]
+    assert list(plain.columns) == ["hadm_id", "event", "time"]
+    assert sorted(plain["event"].cat.categories) == ["fever", "rash"]  # unused categories ("F") dropped
+    categorical, counts = normalize_events(pd.DataFrame(rows).astype({"event": "category"}))
+    assert counts == plain_counts == {"input": 5, "gender": 1, "numeric": 0, "time_expression": 0, "duplicate": 1,
+                                      "output": 3}
+    pd.testing.assert_frame_equal(plain, categorical)
+
+
 def test_earliest_occurrence_kept_per_admission():
     events = pd.DataFrame({"hadm_id": [1, 1, 1, 2], "event": pd.Categorical(["fever", "fever", "rash", "fever"]),
                            "time": [48.0, -24.0, 0.0, 5.0]})
