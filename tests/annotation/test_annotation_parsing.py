@@ -52,7 +52,10 @@ The patient improved over the course of the stay.
 def test_none_empty_and_prose_only():
     assert parse_output("none").said_none and not parse_output("None.").rejects
     empty = parse_output("  \n ")
-    assert not empty.events and [r.reason for r in empty.rejects] == ["empty output"]
+    assert not empty.events and empty.rejects == [Reject("", "empty output")] and not empty.said_none
+    listed = parse_output("none\nfever | 0")  # "none" then an event: not an empty timeline
+    assert listed.events == [("fever", 0)] and not listed.said_none and not listed.rejects
+    assert parse_output("fever | 0").events == [("fever", 0)] and not parse_output("fever | 0").said_none
     prose = parse_output("The patient was admitted with pneumonia.\nShe was treated and discharged.")
     assert not prose.events and len(prose.rejects) == 2
 

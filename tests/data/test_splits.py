@@ -50,6 +50,22 @@ def test_each_named_split_gets_its_own_share(ratios):
         assert (split == name).mean() == pytest.approx(share, abs=0.01), name
 
 
+def test_make_splits_uses_its_seed_and_ratios_per_admission_or_patient():
+    """Against the independent assignment: by admission id, or by subject id when the table has one."""
+    def expected(ids, ratios, seed):
+        edges = [ratios[0], ratios[0] + ratios[1]]
+        return [SPLITS[bisect.bisect_right(edges, (_splitmix64(int(i), seed) >> 11) / 2**53)] for i in ids]
+
+    events = pd.DataFrame({"hadm_id": [30, 10, 20, 10, 40, 50], "event": "x", "time": 0.0})
+    by_admission = make_splits(events, ratios=(0.4, 0.3, 0.3), seed=11)
+    assert by_admission["hadm_id"].tolist() == [10, 20, 30, 40, 50]
+    assert by_admission["split"].astype(str).tolist() == expected([10, 20, 30, 40, 50], (0.4, 0.3, 0.3), 11)
+    patients = events.assign(subject_id=[7, 5, 6, 5, 9, 8])
+    by_patient = make_splits(patients, ratios=(0.4, 0.3, 0.3), seed=11)
+    assert by_patient["split"].astype(str).tolist() == expected([5, 6, 7, 9, 8], (0.4, 0.3, 0.3), 11)
+    assert list(make_splits(events.iloc[:1])["split"].cat.categories) == list(SPLITS)  # all three, even if unused
+
+
 def test_independent_of_row_order_and_chunking():
     rng = np.random.default_rng(0)
     events = pd.DataFrame({"hadm_id": rng.integers(1, 500, 5000), "event": "x", "time": 0.0})

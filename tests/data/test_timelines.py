@@ -58,7 +58,8 @@ def test_format_round_trips_through_the_parser(tmp_path):
     (tmp_path / "t.bsv").write_bytes(text.encode() + b"bad \xff line\r\n")
     read = read_timeline(tmp_path / "t.bsv")
     assert read.events == events and len(read.rejects) == 1  # an undecodable byte costs one line
-    with pytest.raises(ValueError, match="cannot hold"):
-        format_line("a | b", 1)
+    for bad in ("a | b", "a\nb", "a\rb"):
+        with pytest.raises(ValueError, match="^an event in a timeline cannot hold '[|]' or a line break$"):
+            format_line(bad, 1)
     with pytest.raises(ValueError, match="finite"):
         format_line("a", math.inf)
