@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 
 from cts.data.splits import (
-    SPLITS, assign_splits, attach_splits, make_splits, read_splits, splits_for, write_splits, write_splits_for_file,
+    SPLITS,
+    assign_splits,
+    attach_splits,
+    make_splits,
+    read_splits,
+    splits_for,
+    write_splits,
+    write_splits_for_file,
 )
 
 

@@ -5,7 +5,14 @@ import math
 import pytest
 
 from cts.data.timelines import (
-    Reject, format_hours, format_line, format_timeline, parse_hours, parse_line, parse_timeline, read_timeline,
+    Reject,
+    format_hours,
+    format_line,
+    format_timeline,
+    parse_hours,
+    parse_line,
+    parse_timeline,
+    read_timeline,
 )
 
 

@@ -22,8 +22,8 @@ from scipy.optimize import linear_sum_assignment
 
 from cts.annotation.outputs import AnnotationError, read_output
 from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
+from cts.data import timelines
 from cts.data.notes import hadm_id_from_name
-from cts.data.timelines import parse_hours, read_timeline as read_bsv
 from cts.io import atomic_path, write_json
 from cts.utils import announce
 
@@ -43,10 +43,10 @@ def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
         frame.columns = frame.columns.str.strip().str.lower()
         if not {"event", "time"} <= set(frame.columns):
             raise AnnotationError(f"{path}: expected columns 'event,time', found {list(frame.columns)}")
-        events = [(event.strip(), parse_hours(time)) for event, time in zip(frame["event"], frame["time"])]
+        events = [(event.strip(), timelines.parse_hours(time)) for event, time in zip(frame["event"], frame["time"])]
         kept = [(event, hours) for event, hours in events if event and hours is not None]
         return kept, len(events) - len(kept)
-    timeline = read_bsv(path)
+    timeline = timelines.read_timeline(path)
     return timeline.events, len(timeline.rejects)
 
 
