@@ -181,3 +181,30 @@ def test_evaluate_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     metrics = json.loads(Path(tmp_path / "report" / "metrics.json").read_text())
     assert metrics["threshold"] == 90 and metrics["notes"] == 3
+
+
+def test_empty_timelines_and_strict_json(tmp_path):
+    """A note where both sides say "none" is perfect; a prediction where nothing was expected is all wrong; with
+    no matched event the time metrics are null in metrics.json (strict JSON), not NaN."""
+    (tmp_path / "ref").mkdir(), (tmp_path / "pred").mkdir()
+    for note in (1, 2):
+        (tmp_path / "ref" / f"{note}.bsv").write_text("none\n")
+    (tmp_path / "pred" / "1.bsv").write_text("none\n")
+    (tmp_path / "pred" / "2.bsv").write_text("fever | 0\n")
+    result = evaluate(tmp_path / "pred", tmp_path / "ref", tmp_path / "report", n_resamples=20)
+    notes = {row["note"]: row for row in result["per_note"]}
+    assert (notes["1"]["precision"], notes["1"]["recall"], notes["1"]["f1"]) == (1, 1, 1)
+    assert (notes["2"]["precision"], notes["2"]["recall"], notes["2"]["f1"]) == (0, 0, 0)
+    written = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert (written["precision"], written["recall"], written["f1"], written["macro_f1"]) == (0, 0, 0, 0.5)
+    assert written["mae_hours"] is None and written["median_ae_hours"] is None and written["sign_agreement"] is None
+    assert written["ci95"]["mae_hours"] == [None, None]
+
+
+def test_time_metrics_are_printed_with_the_recall_they_cover(tmp_path, caplog, capsys):
+    predictions, reference = write_fixture(tmp_path)
+    with caplog.at_level("INFO"):
+        evaluate(predictions, reference, n_resamples=50)
+    line = caplog.text + capsys.readouterr().out
+    assert "time metrics on the 6 matched of 8 reference events (recall 0.750): MAE 18.667 [" in line
+    assert "precision 0.857 [" in line and "median AE 14.500 h" in line
