@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from rapidfuzz import fuzz
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.annotation.evaluate import evaluate, match_events, normalize
+from cts.annotation.evaluate import evaluate, load_timelines, match_events, normalize
 from cts.annotation.outputs import AnnotationError
 
 METRIC_KEYS = {"precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance",
@@ -208,3 +208,20 @@ def test_time_metrics_are_printed_with_the_recall_they_cover(tmp_path, caplog, c
     line = caplog.text + capsys.readouterr().out
     assert "time metrics on the 6 matched of 8 reference events (recall 0.750): MAE 18.667 [" in line
     assert "precision 0.857 [" in line and "median AE 14.500 h" in line
+
+
+def test_which_files_of_a_folder_are_timelines(tmp_path):
+    """Keyed by the first integer of the name; for one note ``.json`` wins over ``.bsv`` over ``.csv``; hidden
+    files, other suffixes, folders and names without a number are not timelines."""
+    (tmp_path / "5.bsv").write_text("from bsv | 1\n")
+    (tmp_path / "5.json").write_text(json.dumps({"manifest": {"kind": "events", "hadm_id": 5},
+                                                    "events": [{"event": "from json", "time": 2}]}))
+    (tmp_path / "note_6.csv").write_text("event,time\nfrom csv,3\nbad time,soon\n")
+    (tmp_path / "6.txt").write_text("from txt | 4\n")
+    (tmp_path / ".7.bsv").write_text("hidden | 5\n")
+    (tmp_path / "8.bsv").mkdir()
+    (tmp_path / "events.csv").write_text("event,time\nx,1\n")
+    assert load_timelines(tmp_path) == {"5": ([("from json", 2.0)], 0), "6": ([("from csv", 3.0)], 1)}
+    (tmp_path / "9.csv").write_text("what,when\nx,1\n")
+    with pytest.raises(AnnotationError, match="9.csv: expected columns 'event,time'"):
+        load_timelines(tmp_path)
