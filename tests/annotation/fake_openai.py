@@ -1,8 +1,9 @@
 """A real OpenAI-compatible chat server on 127.0.0.1 for tests: scripted failures, then deterministic replies.
 
 Each request first consumes the next scripted behaviour (``"500"``, ``"drop"`` = close the connection without
-answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``, ``("reply", text)``), then the
-default reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
+answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``, ``("reply", text)``,
+``("length", text)`` = ``text`` as cut at the token limit, with ``finish_reason="length"``), then the default
+reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class FakeOpenAI:
                 if action == "garbage":
                     return self._send(200, b"<html>not json</html>")
                 text = action[1] if isinstance(action, tuple) else timeline_reply(body["messages"][-1]["content"])
-                reply = {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                finish = "length" if isinstance(action, tuple) and action[0] == "length" else "stop"
+                reply = {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(text) // 4)}}
                 self._send(200, json.dumps(reply).encode())
 

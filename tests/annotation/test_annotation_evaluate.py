@@ -1,4 +1,5 @@
-"""Evaluation metrics on a hand-made fixture, the t2s2 reference files, and the CLI line."""
+"""Evaluation: optimal matching, the opposite guard, metrics and their bootstrap intervals on hand-made fixtures,
+the t2s2 reference files, and the CLI line."""
 
 import json
 import math
@@ -9,9 +10,15 @@ from pathlib import Path
 import pytest
 from annotation_notes import ROOT_DIR
 from conftest import require_shared
+from hydra import compose, initialize_config_dir
+from rapidfuzz import fuzz
 
-from cts.annotation.evaluate import evaluate, match_events
+import cts  # noqa: F401  (registers ${cts.or:...})
+from cts.annotation.evaluate import evaluate, load_timelines, match_events, normalize
 from cts.annotation.outputs import AnnotationError
+
+METRIC_KEYS = {"precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance",
+               "matched", "predicted", "reference"}
 
 
 def write_fixture(tmp_path):
@@ -45,14 +52,97 @@ def test_metrics_on_a_hand_made_fixture(tmp_path):
     assert overall["order_concordance"] == pytest.approx((4 + 0.5) / 6)
     assert overall["missing_predictions"] == ["333"]
     assert overall["unreadable_lines"] == {"predictions": 0, "reference": 0}
-    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["matched"] == 6
-    assert (tmp_path / "report" / "per_note.csv").read_text().startswith("note,predicted,reference,matched")
+    written = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert METRIC_KEYS <= set(written) and (written["matched"], written["predicted"], written["reference"]) == (6, 7, 8)
+    assert set(written["ci95"]) == {"precision", "recall", "f1", "macro_f1", "mae_hours", "sign_agreement",
+                                    "order_concordance"}
+    for name, (lo, hi) in written["ci95"].items():
+        assert lo <= written[name] <= hi, name
+    per_note = (tmp_path / "report" / "per_note.csv").read_text().splitlines()
+    assert per_note[0].startswith("note,predicted,reference,matched") and len(per_note) == 4
+    assert per_note[3].startswith("333,0,1,0,")
 
 
 def test_matching_is_one_to_one_and_thresholded():
     assert match_events(["fever", "fever"], ["Fever!"], 80) == [(0, 0)]
     assert match_events(["cough"], ["fever"], 80) == []
     assert match_events(["chest pain left"], ["left chest pain"], 90) == [(0, 0)]  # word order ignored
+
+
+def test_matching_is_optimal_not_greedy():
+    # greedy takes the identical pair first and leaves "renal failures"~"acute renal failure" (79) below 80
+    assert fuzz.token_sort_ratio("renal failures", "acute renal failure") < 80
+    pairs = match_events(["renal failure", "renal failures"], ["renal failure", "acute renal failure"], 80)
+    assert pairs == [(0, 1), (1, 0)]
+
+
+def test_highest_total_similarity_among_equally_many_pairs():
+    # similarities [[66.7, 55.6], [66.7, 50.0]]: the best single pair first (greedy) totals 116.7, the optimum 122.3
+    predicted, reference = ["fever", "fever spike"], ["high fever", "fevers chills"]
+    assert match_events(predicted, reference, 50) == [(0, 1), (1, 0)]
+
+
+def test_repeated_names_pair_by_time(tmp_path):
+    (tmp_path / "ref").mkdir(), (tmp_path / "pred").mkdir()
+    (tmp_path / "ref" / "1.bsv").write_text("fever | 48\nrash | 3\nfever | 2\nfever | -100\n")
+    (tmp_path / "pred" / "1.bsv").write_text("fever | -90\nfever | 0\nrash | 3\nfever | 50\n")
+    assert match_events(["fever", "fever", "rash", "fever"], ["fever", "rash", "fever", "fever"], 80,
+                        predicted_hours=[-90, 0, 3, 50], reference_hours=[48, 3, 2, -100]) == [
+        (0, 3), (1, 2), (2, 1), (3, 0)]
+    overall = evaluate(tmp_path / "pred", tmp_path / "ref", n_resamples=10)["overall"]
+    assert overall["mae_hours"] == pytest.approx((10 + 2 + 0 + 2) / 4) and overall["order_concordance"] == 1
+
+
+@pytest.mark.parametrize("predicted, reference", [
+    ("hypotension", "hypertension"), ("hyperkalemia", "hypokalemia"), ("hyperglycemia", "hypoglycemic"),
+    ("no chest pain", "chest pain"), ("denies chest pain", "chest pain"), ("without fever", "fever"),
+    ("negative for covid 19", "covid 19"), ("type 1 diabetes", "type 2 diabetes"),
+    ("type I diabetes mellitus", "diabetes mellitus type 2"), ("left hip fracture", "right hip fracture"),
+    ("increased creatinine", "decreased creatinine"), ("elevated lactate", "low lactate"),
+])
+def test_opposites_never_match(predicted, reference):
+    assert match_events([predicted], [reference], 50) == []
+    assert match_events([reference], [predicted], 50) == []
+    assert match_events([predicted], [predicted], 50) == [(0, 0)]
+
+
+@pytest.mark.parametrize("predicted, reference", [
+    ("no fever", "no fevers"), ("type 2 diabetes mellitus", "diabetes mellitus type II"),
+    ("hypertension", "hypertensive"), ("left hip fracture", "fracture of left hip"),
+    ("elevated troponin", "troponin increased"), ("chest pain", "chest pains"),
+])
+def test_guard_keeps_agreeing_wordings(predicted, reference):
+    assert fuzz.token_sort_ratio(normalize(predicted), normalize(reference)) >= 70
+    assert match_events([predicted], [reference], 70) == [(0, 0)]
+
+
+def test_interval_over_notes_matches_the_binomial(tmp_path):
+    """100 notes of one reference event, half of them found: recall is a mean of 100 Bernoulli(0.5) notes, so its
+    95% interval is about 0.5 ± 1.96·sqrt(0.25 / 100) = [0.402, 0.598]."""
+    (tmp_path / "ref").mkdir(), (tmp_path / "pred").mkdir()
+    for note in range(100):
+        (tmp_path / "ref" / f"{note}.bsv").write_text("sepsis | 0\n")
+        if note % 2:
+            (tmp_path / "pred" / f"{note}.bsv").write_text(f"sepsis | {note % 4}\n")  # errors 1 or 3 hours
+    overall = evaluate(tmp_path / "pred", tmp_path / "ref", n_resamples=2000, seed=3)["overall"]
+    assert overall["recall"] == 0.5 and overall["precision"] == 1 and overall["f1"] == pytest.approx(2 / 3)
+    lo, hi = overall["ci95"]["recall"]
+    assert lo == pytest.approx(0.402, abs=0.025) and hi == pytest.approx(0.598, abs=0.025)
+    assert overall["ci95"]["precision"] == [1.0, 1.0]
+    # MAE: 25 errors of 1 h and 25 of 3 h, a mean of 2 with standard error about 1 / sqrt(50) = 0.14
+    assert overall["mae_hours"] == 2 and overall["ci95"]["mae_hours"][0] == pytest.approx(2 - 0.28, abs=0.06)
+    assert overall["ci95"]["order_concordance"] == [None, None]  # one event per note: no pairs to order
+
+
+def test_default_reference_is_not_outside_the_repository(monkeypatch, tmp_path):
+    conf = ROOT_DIR / "conf"
+    monkeypatch.setenv("CTS_ROOT", str(ROOT_DIR))
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose("annotate", overrides=["mode=evaluate"])
+    assert cfg.job.reference is None
+    (tmp_path / "pred").mkdir()
+    with pytest.raises(AnnotationError, match="needs reference=DIR"):
+        evaluate(tmp_path / "pred", cfg.job.reference)
 
 
 def test_bad_inputs(tmp_path):
@@ -66,11 +156,20 @@ def test_bad_inputs(tmp_path):
         evaluate(predictions, tmp_path / "empty")
 
 
-def test_t2s2_reference_files_read_completely():
+def test_t2s2_reference_against_itself_reversed(tmp_path):
+    """Each reference file with its lines reversed: names repeat within notes, so pairing by list position (the old
+    greedy matcher) gave MAE 15.2 h; pairing equal names by time gives exactly 0."""
     reference = require_shared("timelines", "t2s2_sepsis10", "l33_70b_annotations")
-    result = evaluate(reference, reference)["overall"]
-    assert result["notes"] == 10 and result["reference"] == 779 and result["f1"] == 1.0 and result["mae_hours"] == 0
-    assert result["unreadable_lines"]["reference"] == 2  # two prose lines in PMC9552858_body.bsv, counted
+    reversed_dir = tmp_path / "reversed"
+    reversed_dir.mkdir()
+    for path in reference.glob("*.bsv"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        (reversed_dir / path.name).write_text("\n".join(reversed(lines)) + "\n", encoding="utf-8")
+    result = evaluate(reversed_dir, reference, n_resamples=200)["overall"]
+    assert result["notes"] == 10 and result["reference"] == 779 and result["matched"] == 779
+    assert (result["f1"], result["mae_hours"], result["order_concordance"], result["sign_agreement"]) == (1, 0, 1, 1)
+    assert result["unreadable_lines"] == {"predictions": 2, "reference": 2}  # two prose lines, counted
+    assert result["ci95"]["f1"] == [1.0, 1.0]
 
 
 def test_evaluate_command_line(tmp_path):
@@ -82,3 +181,47 @@ def test_evaluate_command_line(tmp_path):
     assert done.returncode == 0, done.stderr
     metrics = json.loads(Path(tmp_path / "report" / "metrics.json").read_text())
     assert metrics["threshold"] == 90 and metrics["notes"] == 3
+
+
+def test_empty_timelines_and_strict_json(tmp_path):
+    """A note where both sides say "none" is perfect; a prediction where nothing was expected is all wrong; with
+    no matched event the time metrics are null in metrics.json (strict JSON), not NaN."""
+    (tmp_path / "ref").mkdir(), (tmp_path / "pred").mkdir()
+    for note in (1, 2):
+        (tmp_path / "ref" / f"{note}.bsv").write_text("none\n")
+    (tmp_path / "pred" / "1.bsv").write_text("none\n")
+    (tmp_path / "pred" / "2.bsv").write_text("fever | 0\n")
+    result = evaluate(tmp_path / "pred", tmp_path / "ref", tmp_path / "report", n_resamples=20)
+    notes = {row["note"]: row for row in result["per_note"]}
+    assert (notes["1"]["precision"], notes["1"]["recall"], notes["1"]["f1"]) == (1, 1, 1)
+    assert (notes["2"]["precision"], notes["2"]["recall"], notes["2"]["f1"]) == (0, 0, 0)
+    written = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert (written["precision"], written["recall"], written["f1"], written["macro_f1"]) == (0, 0, 0, 0.5)
+    assert written["mae_hours"] is None and written["median_ae_hours"] is None and written["sign_agreement"] is None
+    assert written["ci95"]["mae_hours"] == [None, None]
+
+
+def test_time_metrics_are_printed_with_the_recall_they_cover(tmp_path, caplog, capsys):
+    predictions, reference = write_fixture(tmp_path)
+    with caplog.at_level("INFO"):
+        evaluate(predictions, reference, n_resamples=50)
+    line = caplog.text + capsys.readouterr().out
+    assert "time metrics on the 6 matched of 8 reference events (recall 0.750): MAE 18.667 [" in line
+    assert "precision 0.857 [" in line and "median AE 14.500 h" in line
+
+
+def test_which_files_of_a_folder_are_timelines(tmp_path):
+    """Keyed by the first integer of the name; for one note ``.json`` wins over ``.bsv`` over ``.csv``; hidden
+    files, other suffixes, folders and names without a number are not timelines."""
+    (tmp_path / "5.bsv").write_text("from bsv | 1\n")
+    (tmp_path / "5.json").write_text(json.dumps({"manifest": {"kind": "events", "hadm_id": 5},
+                                                    "events": [{"event": "from json", "time": 2}]}))
+    (tmp_path / "note_6.csv").write_text("event,time\nfrom csv,3\nbad time,soon\n")
+    (tmp_path / "6.txt").write_text("from txt | 4\n")
+    (tmp_path / ".7.bsv").write_text("hidden | 5\n")
+    (tmp_path / "8.bsv").mkdir()
+    (tmp_path / "events.csv").write_text("event,time\nx,1\n")
+    assert load_timelines(tmp_path) == {"5": ([("from json", 2.0)], 0), "6": ([("from csv", 3.0)], 1)}
+    (tmp_path / "9.csv").write_text("what,when\nx,1\n")
+    with pytest.raises(AnnotationError, match="9.csv: expected columns 'event,time'"):
+        load_timelines(tmp_path)

@@ -2,7 +2,11 @@
 
 import pytest
 
-from cts.annotation.parsing import merge_events, parse_hours, parse_output
+from cts.annotation.backends.openai import OpenAIBackend
+from cts.annotation.parsing import merge_events, parse_output
+from cts.data.timelines import Reject, parse_hours
+
+pytest_plugins = ["annotation_support"]  # fixture: fake_server
 
 
 @pytest.mark.parametrize("text, hours", [
@@ -48,7 +52,10 @@ The patient improved over the course of the stay.
 def test_none_empty_and_prose_only():
     assert parse_output("none").said_none and not parse_output("None.").rejects
     empty = parse_output("  \n ")
-    assert not empty.events and [r.reason for r in empty.rejects] == ["empty output"]
+    assert not empty.events and empty.rejects == [Reject("", "empty output")] and not empty.said_none
+    listed = parse_output("none\nfever | 0")  # "none" then an event: not an empty timeline
+    assert listed.events == [("fever", 0)] and not listed.said_none and not listed.rejects
+    assert parse_output("fever | 0").events == [("fever", 0)] and not parse_output("fever | 0").said_none
     prose = parse_output("The patient was admitted with pneumonia.\nShe was treated and discharged.")
     assert not prose.events and len(prose.rejects) == 2
 
@@ -75,3 +82,16 @@ def test_endless_repetition_is_deduplicated_on_merge():
 def test_genus_abbreviations_are_not_list_markers():
     result = parse_output("C. tetani infection | -72\nE. coli bacteremia | 24\na. fever | 0\nB) rash | 2")
     assert [event for event, _ in result.events] == ["C. tetani infection", "E. coli bacteremia", "fever", "rash"]
+
+
+def test_token_limit_reply_from_the_server_rejects_and_counts_the_cut_line(fake_server):
+    """A real reply with ``finish_reason="length"`` marks the backend's generation as cut, and the parser then
+    rejects its last line (``headache | 1`` would otherwise read as a valid event) and counts it."""
+    fake_server.script = [("length", "fever | -48\nrash | 0\nheadache | 1"), ("reply", "fever | -48\nrash | 0")]
+    client = OpenAIBackend(model="m", base_url=fake_server.url, max_new_tokens=8, temperature=0.0, batch_size=2,
+                           max_prompt_tokens=512, concurrency=1, timeout_s=5.0, max_retries=0, backoff_s=0.01)
+    cut, whole = client.generate([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]])
+    assert (cut.finish_reason, whole.finish_reason) == ("length", "stop")
+    result = parse_output(cut.text, truncated=cut.finish_reason == "length")
+    assert result.events == [("fever", -48), ("rash", 0)]
+    assert result.rejects == [Reject("headache | 1", "cut off at the token limit")]

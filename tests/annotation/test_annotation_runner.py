@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from annotation_notes import write_notes
+from annotation_notes import SENTENCES, write_notes
 from omegaconf import OmegaConf
 
 from cts.annotation.consolidate import consolidate
@@ -66,8 +66,14 @@ def test_one_file_per_admission_with_manifest_and_consolidated_table(tmp_path, n
     assert list(table["note_id"].unique()[:2]) == ["100", "101"]
     pd.testing.assert_frame_equal(table.drop(columns="note_id"), released)
     assert (tmp_path / "out" / "events.csv").read_text().startswith("Hadm_id,Event,Time,Time_bin\n")
-    scores = evaluate(tmp_path / "out", tmp_path / "out")["overall"]  # a run dir: events/rejects.csv left out
-    assert scores["notes"] == 12 and scores["f1"] == 1.0
+    reference = tmp_path / "reference"  # what the fake server answers: first three words | 24 × sentence - 48
+    reference.mkdir()
+    for k in range(12):
+        picks = [SENTENCES[(k + i) % len(SENTENCES)] for i in range(4)]
+        (reference / f"{100 + k}.bsv").write_text(
+            "".join(f"{' '.join(s.split()[:3])} | {24 * i - 48}\n" for i, s in enumerate(picks)))
+    scores = evaluate(tmp_path / "out", reference, n_resamples=10)["overall"]  # run dir's events/rejects.csv left out
+    assert (scores["notes"], scores["matched"], scores["f1"], scores["mae_hours"]) == (12, 48, 1.0, 0.0)
     assert not any((tmp_path / "out").glob(".*.tmp"))
 
 

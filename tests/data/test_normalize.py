@@ -42,6 +42,27 @@ def test_non_ascii_strings_follow_python_re():
     assert masks["time_expression"].tolist() == [False, False, True, True, False]
 
 
+def test_ascii_whitespace_is_pythons_not_re2s():
+    # Python's \s (the authors' pandas regexes) also matches \v and \x1c-\x1f; RE2's does not
+    masks = rule_masks(pa.array(["3\x0bdays", "4\x1dpm", "\x1f120\x1c", "3\x7fdays"]))
+    assert masks["time_expression"].tolist() == [True, True, False, False]
+    assert masks["numeric"].tolist() == [False, False, True, False]
+
+
+def test_plain_string_events_give_the_same_result_as_categorical():
+    rows = {"hadm_id": [2, 1, 1, 1, 2], "event": ["fever", "F", "fever", "rash", "fever"],
+            "time": [1.0, 0.0, 5.0, 2.0, -3.0]}
+    plain, plain_counts = normalize_events(pd.DataFrame(rows))
+    assert plain[["hadm_id", "time"]].values.tolist() == [[1, 2.0], [1, 5.0], [2, -3.0]]
+    assert plain["event"].astype(str).tolist() == ["rash", "fever", "fever"]
+    assert list(plain.columns) == ["hadm_id", "event", "time"]
+    assert sorted(plain["event"].cat.categories) == ["fever", "rash"]  # unused categories ("F") dropped
+    categorical, counts = normalize_events(pd.DataFrame(rows).astype({"event": "category"}))
+    assert counts == plain_counts == {"input": 5, "gender": 1, "numeric": 0, "time_expression": 0, "duplicate": 1,
+                                      "output": 3}
+    pd.testing.assert_frame_equal(plain, categorical)
+
+
 def test_earliest_occurrence_kept_per_admission():
     events = pd.DataFrame({"hadm_id": [1, 1, 1, 2], "event": pd.Categorical(["fever", "fever", "rash", "fever"]),
                            "time": [48.0, -24.0, 0.0, 5.0]})
@@ -64,11 +85,16 @@ def test_equals_the_authors_recipe_on_a_fixture(tmp_path):
     rows = pd.DataFrame({"Hadm_id": rng.integers(1, 40, 3000), "Event": rng.choice(vocabulary, 3000),
                          "Time": rng.choice([-24.0, -1.5, 0.0, 0.0, 3.0, 48.0, 1000.0], 3000)})
     rows.to_csv(tmp_path / "release.csv", index=False)
-    ours, _ = normalize_events(read_event_table(tmp_path / "release.csv"))
+    ours, counts = normalize_events(read_event_table(tmp_path / "release.csv"))
     reference = authors_baseline.normalize(authors_baseline.read_release(tmp_path / "release.csv"))
     as_set = lambda f, h, e, t: sorted(zip(f[h].tolist(), f[e].astype(str).tolist(), f[t].tolist()))  # noqa: E731
     assert as_set(ours, "hadm_id", "event", "time") == as_set(reference, "Hadm_id", "Event", "Time")
-    assert len(ours) < len(rows)
+    # rows removed per rule, counted from the hand-written case lists: each positive case hits exactly one rule
+    for rule, (positive, _) in CASES.items():
+        assert counts[rule] == rows["Event"].isin(positive).sum(), rule
+    survivors = rows[~rows["Event"].isin([e for positive, _ in CASES.values() for e in positive])]
+    assert counts["duplicate"] == len(survivors) - len(survivors.drop_duplicates(["Hadm_id", "Event"]))
+    assert counts["output"] == len(survivors.drop_duplicates(["Hadm_id", "Event"])) == len(ours)
 
 
 def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
@@ -79,7 +105,8 @@ def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
     assert counts["output"] == len(read_event_table(tmp_path / "new" / "n.csv"))
     assert json.loads((tmp_path / "new" / "n.csv.read.json").read_text())["non_numeric_time"] > 0
     assert json.loads((tmp_path / "new" / "n.csv.counts.json").read_text()) == counts
-    assert all(counts[r] > 0 for r in ("gender", "numeric", "time_expression", "duplicate"))
+    removed = sum(counts[r] for r in ("gender", "numeric", "time_expression", "duplicate"))
+    assert counts["input"] - removed == counts["output"]  # every removed row is counted under exactly one rule
     write_event_table(read_event_table(tmp_path / "new" / "n.csv"), tmp_path / "n.parquet")
     again, again_counts = normalize_events(read_event_table(tmp_path / "n.parquet"))
     assert again_counts["output"] == counts["output"]  # idempotent

@@ -9,6 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cts.data.event_table import read_event_table
+from cts.data.normalize import normalize_events
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -36,7 +39,12 @@ def test_normalize_stage(demo, suffix):
     out = demo / f"normalized.{suffix}"
     run = preprocess("stage=normalize", f"input={demo}/demo/clinical_event_timestamp.csv", f"output={out}", tmp_path=demo)
     assert run.returncode == 0, run.stderr
-    assert out.exists() and "time_expression" in (run.stdout + run.stderr)
+    assert "time_expression" in (run.stdout + run.stderr)
+    expected, _ = normalize_events(read_event_table(demo / "demo" / "clinical_event_timestamp.csv"))
+    written = read_event_table(out)
+    assert written["hadm_id"].tolist() == expected["hadm_id"].tolist()
+    assert written["event"].astype(str).tolist() == expected["event"].astype(str).tolist()
+    assert written["time"].tolist() == expected["time"].tolist()
 
 
 @pytest.mark.parametrize("task", ["relation", "nextevent", "forecast"])

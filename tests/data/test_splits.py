@@ -1,10 +1,22 @@
-"""Splits: deterministic from a seed, ratios respected, disjoint, by subject, independent of row order."""
+"""Splits: deterministic from a seed, ratios respected per named split, disjoint, by subject, independent of row
+order, and an explicit splits file always wins."""
+
+import bisect
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cts.data.splits import SPLITS, assign_splits, attach_splits, make_splits, read_splits, splits_for, write_splits
+from cts.data.splits import (
+    SPLITS,
+    assign_splits,
+    attach_splits,
+    make_splits,
+    read_splits,
+    splits_for,
+    write_splits,
+    write_splits_for_file,
+)
 
 
 def test_deterministic_and_ratio():
@@ -16,6 +28,49 @@ def test_deterministic_and_ratio():
     assert (assign_splits(ids, seed=6) != first).any()
     custom = assign_splits(ids, ratios=(0.5, 0.25, 0.25), seed=5)
     assert (custom == "val").mean() == pytest.approx(0.25, abs=0.01)
+
+
+def _splitmix64(value: int, seed: int) -> int:
+    """splitmix64 in plain Python integers, written from the published algorithm (Steele et al. 2014)."""
+    golden, mask = 0x9E3779B97F4A7C15, (1 << 64) - 1
+    x = (value + seed * golden + golden) & mask
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & mask
+    return x ^ (x >> 31)
+
+
+def test_splitmix_reference_matches_the_published_first_output():
+    assert _splitmix64(0, 0) == 0xE220A8397B1DCDAF  # splitmix64 seeded with 0: its first output
+
+
+@pytest.mark.parametrize("ratios", [(0.6, 0.3, 0.1), (0.7, 0.05, 0.25), (0.0, 0.5, 0.5)])
+def test_each_named_split_gets_its_own_share(ratios):
+    """Asymmetric ratios checked per split name, against an independent assignment: hash to [0, 1) by the top 53
+    bits, then train below r_train, val below r_train + r_val, test above — so val and test can't be swapped."""
+    ids = np.arange(10_000, 30_000)
+    split = assign_splits(ids, ratios=ratios, seed=7)
+    edges = [ratios[0], ratios[0] + ratios[1]]
+    expected = [("train", "val", "test")[bisect.bisect_right(edges, (_splitmix64(int(i), 7) >> 11) / 2**53)]
+                for i in ids]
+    assert split.tolist() == expected
+    for name, share in zip(("train", "val", "test"), ratios):
+        assert (split == name).mean() == pytest.approx(share, abs=0.01), name
+
+
+def test_make_splits_uses_its_seed_and_ratios_per_admission_or_patient():
+    """Against the independent assignment: by admission id, or by subject id when the table has one."""
+    def expected(ids, ratios, seed):
+        edges = [ratios[0], ratios[0] + ratios[1]]
+        return [SPLITS[bisect.bisect_right(edges, (_splitmix64(int(i), seed) >> 11) / 2**53)] for i in ids]
+
+    events = pd.DataFrame({"hadm_id": [30, 10, 20, 10, 40, 50], "event": "x", "time": 0.0})
+    by_admission = make_splits(events, ratios=(0.4, 0.3, 0.3), seed=11)
+    assert by_admission["hadm_id"].tolist() == [10, 20, 30, 40, 50]
+    assert by_admission["split"].astype(str).tolist() == expected([10, 20, 30, 40, 50], (0.4, 0.3, 0.3), 11)
+    patients = events.assign(subject_id=[7, 5, 6, 5, 9, 8])
+    by_patient = make_splits(patients, ratios=(0.4, 0.3, 0.3), seed=11)
+    assert by_patient["split"].astype(str).tolist() == expected([5, 6, 7, 9, 8], (0.4, 0.3, 0.3), 11)
+    assert list(make_splits(events.iloc[:1])["split"].cat.categories) == list(SPLITS)  # all three, even if unused
 
 
 def test_independent_of_row_order_and_chunking():
@@ -52,3 +107,28 @@ def test_persisted_once_beside_the_input(tmp_path):
     assert (tmp_path / "splits.parquet").exists()
     write_splits(created.assign(split="test"), tmp_path / "splits.parquet")  # an edited file is reused, not recomputed
     assert (splits_for(events, tmp_path / "events.parquet", seed=1)["split"] == "test").all()
+
+
+def test_an_explicit_splits_path_wins_over_the_file_beside_the_input(tmp_path):
+    events = pd.DataFrame({"hadm_id": np.arange(10), "event": "x", "time": 0.0})
+    write_splits(pd.DataFrame({"hadm_id": np.arange(10), "split": "test"}), tmp_path / "splits.parquet")
+    chosen = tmp_path / "mine" / "chosen.parquet"
+    write_splits(pd.DataFrame({"hadm_id": np.arange(10), "split": ["val"] * 5 + ["train"] * 5}), chosen)
+    used = splits_for(events, tmp_path / "events.parquet", splits_path=chosen, seed=1)
+    assert used["split"].tolist() == ["val"] * 5 + ["train"] * 5
+    fresh = tmp_path / "new" / "s.parquet"  # an explicit path that does not exist yet is created there
+    created = splits_for(events, tmp_path / "events.parquet", splits_path=fresh, seed=1)
+    assert fresh.exists() and read_splits(fresh)["split"].tolist() == created["split"].astype(str).tolist()
+    assert (read_splits(tmp_path / "splits.parquet")["split"] == "test").all()  # the file beside stays as it was
+
+
+def test_splits_stage_writes_beside_the_input_or_where_told(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("Hadm_id,Event,Time\n" + "".join(f"{h},fever,0\n{h},rash,-\n" for h in range(1000, 1400)))
+    path = write_splits_for_file(events, split_ratios=(0.5, 0.2, 0.3), seed=4)
+    assert path == tmp_path / "splits.parquet"
+    written = read_splits(path)
+    assert written["hadm_id"].tolist() == list(range(1000, 1400))
+    assert written["split"].tolist() == assign_splits(np.arange(1000, 1400), (0.5, 0.2, 0.3), seed=4).tolist()
+    elsewhere = write_splits_for_file(events, tmp_path / "other" / "s.parquet", seed=4)
+    assert read_splits(elsewhere)["split"].tolist() == assign_splits(np.arange(1000, 1400), seed=4).tolist()

@@ -1,13 +1,15 @@
 """Compare predicted timelines with reference timelines (``event | hours`` files or our annotation outputs).
 
-Per note and overall: event precision/recall/F1 under fuzzy text matching (one-to-one, greedy by similarity),
-and on matched events the mean and median absolute error in hours, agreement of sign (before / at / after
-admission) and pairwise order concordance (pairs with different reference times; a predicted tie counts half).
+Matching, per note, is one-to-one and optimal (``scipy.optimize.linear_sum_assignment`` on rapidfuzz scores):
+among the pairs whose similarity reaches the threshold and that are not opposites (see :func:`opposites`), it
+matches as many events as possible, then maximizes the total similarity, then — among equally similar pairs, such
+as a name that occurs several times — prefers the closest times. On matched events: mean and median absolute error
+in hours, agreement of sign (before / at / after admission) and pairwise order concordance (pairs with different
+reference times; a predicted tie counts half). Overall numbers get 95% bootstrap intervals over notes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -16,33 +18,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
+from scipy.optimize import linear_sum_assignment
 
 from cts.annotation.outputs import AnnotationError, read_output
-from cts.annotation.parsing import parse_output
+from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
+from cts.data import timelines
 from cts.data.notes import hadm_id_from_name
+from cts.io import atomic_path, write_json
 from cts.utils import announce
 
 SUFFIXES = (".json", ".bsv", ".csv")  # preferred first when one note has several
 SCORERS = {"ratio": fuzz.ratio, "token_sort_ratio": fuzz.token_sort_ratio, "token_set_ratio": fuzz.token_set_ratio,
            "partial_ratio": fuzz.partial_ratio}
+METRICS = ("precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance")
 
 
 def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
     """(events, unreadable lines) of one file: our ``.json`` output, an ``event | hours`` ``.bsv`` or an
-    ``event,time`` ``.csv``."""
+    ``event,time`` ``.csv`` (times in the same grammar as ``.bsv``)."""
     if path.suffix == ".json":
         return [(e["event"], float(e["time"])) for e in read_output(path).get("events", [])], 0
     if path.suffix == ".csv":
-        frame = pd.read_csv(path, skipinitialspace=True)
-        if not {"event", "time"} <= set(frame.columns.str.strip().str.lower()):
-            raise AnnotationError(f"{path}: expected columns 'event,time', found {list(frame.columns)}")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         frame.columns = frame.columns.str.strip().str.lower()
-        hours = pd.to_numeric(frame["time"], errors="coerce")
-        keep = hours.notna() & frame["event"].notna()
-        events = zip(frame.loc[keep, "event"].astype(str).str.strip(), hours[keep].astype(float))
-        return list(events), int((~keep).sum())
-    parsed = parse_output(path.read_text(encoding="utf-8", errors="replace"))
-    return parsed.events, len(parsed.rejects)
+        if not {"event", "time"} <= set(frame.columns):
+            raise AnnotationError(f"{path}: expected columns 'event,time', found {list(frame.columns)}")
+        events = [(event.strip(), timelines.parse_hours(time)) for event, time in zip(frame["event"], frame["time"])]
+        kept = [(event, hours) for event, hours in events if event and hours is not None]
+        return kept, len(events) - len(kept)
+    timeline = timelines.read_timeline(path)
+    return timeline.events, len(timeline.rejects)
 
 
 def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, float]], int]]:
@@ -64,20 +69,74 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^\w\s]", " ", text.casefold())).strip()
 
 
-def match_events(predicted: list[str], reference: list[str], threshold: float, scorer: str = "token_sort_ratio"
-                 ) -> list[tuple[int, int]]:
-    """One-to-one (predicted, reference) index pairs with similarity ≥ threshold, best pairs first."""
+# The opposite guard. Each axis gives a text a code (0 = the text says nothing on that axis); two texts that both
+# speak on an axis with different codes are opposites and never match, however similar their letters.
+_NEGATION = re.compile(r"\b(?:no|not|denie[sd]|denying|without|negative for)\b")
+_POLAR_AXES = {  # axis: (words coded 1, words coded 2); a text with words of both sides says nothing on it
+    "side": (r"left", r"right"),
+    "direction": (r"increase[sd]?|increasing|elevated|elevation|high|rising",
+                  r"decrease[sd]?|decreasing|reduced|reduction|low|falling"),
+}
+_POLAR = {axis: tuple(re.compile(rf"\b(?:{words})\b") for words in sides) for axis, sides in _POLAR_AXES.items()}
+_TYPE = re.compile(r"\btype\s*(1|2|i|ii|one|two)\b")
+_TYPE_CODE = {"1": 1, "i": 1, "one": 1, "2": 2, "ii": 2, "two": 2}
+_HYPO_HYPER = re.compile(r"\b(hypo|hyper)(\w{3,})")
+
+
+def _axis_codes(text: str) -> dict[str, int]:
+    """Codes of one normalized text on every axis it speaks on."""
+    codes = {"negation": 1 if _NEGATION.search(text) else 2}
+    for axis, (first, second) in _POLAR.items():
+        code = (1 if first.search(text) else 0) + (2 if second.search(text) else 0)
+        if code in (1, 2):
+            codes[axis] = code
+    types = {_TYPE_CODE[m] for m in _TYPE.findall(text)}
+    if len(types) == 1:
+        codes["type"] = types.pop()
+    stems: dict[str, set[int]] = {}
+    for prefix, stem in _HYPO_HYPER.findall(text):  # hypo|tension vs hyper|tension: one axis per stem
+        stems.setdefault("hypo/hyper " + stem[:5], set()).add(1 if prefix == "hypo" else 2)
+    codes.update({axis: sides.pop() for axis, sides in stems.items() if len(sides) == 1})
+    return codes
+
+
+def opposites(predicted: list[str], reference: list[str]) -> np.ndarray:
+    """``(n_predicted, n_reference)`` bool: the two normalized texts contradict each other — one negated and the
+    other not (no / not / denies / denied / without / negative for), hypo- vs hyper- of one stem, type 1 vs type 2,
+    left vs right, increased/elevated/high vs decreased/reduced/low."""
+    p_codes, r_codes = [_axis_codes(t) for t in predicted], [_axis_codes(t) for t in reference]
+    axes = sorted({axis for codes in p_codes + r_codes for axis in codes})
+    p = np.array([[codes.get(a, 0) for a in axes] for codes in p_codes], dtype=np.int8).reshape(len(predicted), -1)
+    r = np.array([[codes.get(a, 0) for a in axes] for codes in r_codes], dtype=np.int8).reshape(len(reference), -1)
+    both = (p[:, None, :] > 0) & (r[None, :, :] > 0)
+    return (both & (p[:, None, :] != r[None, :, :])).any(axis=2)
+
+
+def match_events(predicted: list[str], reference: list[str], threshold: float, scorer: str = "token_sort_ratio",
+                 predicted_hours=None, reference_hours=None) -> list[tuple[int, int]]:
+    """Optimal one-to-one (predicted, reference) index pairs with similarity ≥ threshold and not opposites: most
+    pairs, then the highest total similarity, then (given hours) the closest times; sorted by predicted index."""
     if not predicted or not reference:
         return []
-    scores = process.cdist([normalize(p) for p in predicted], [normalize(r) for r in reference],
-                           scorer=SCORERS[scorer], dtype=np.float32)
-    rows, cols = np.nonzero(scores >= threshold)
-    order = np.lexsort((cols, rows, -scores[rows, cols]))
-    used_p, used_r, pairs = set(), set(), []
-    for i, j in zip(rows[order], cols[order]):
-        if i not in used_p and j not in used_r:
-            used_p.add(i), used_r.add(j), pairs.append((int(i), int(j)))
-    return pairs
+    p_text, r_text = [normalize(p) for p in predicted], [normalize(r) for r in reference]
+    scores = process.cdist(p_text, r_text, scorer=SCORERS[scorer], dtype=np.float64)
+    allowed = (scores >= threshold) & ~opposites(p_text, r_text)
+    if not allowed.any():
+        return []
+    # Lexicographic weights, exact in float64: a pair is worth `each` (more than any total of similarity points
+    # the other pairs could add), plus its similarity in integer hundredths of a point, plus a closeness bonus in
+    # (0, 1] / (n + 1), which sums to less than one hundredth over all n pairs: it only breaks similarity ties.
+    n = min(allowed.shape)
+    points = np.round(scores * 100)
+    each = 10_000 * n + 1
+    closeness = np.zeros_like(scores)
+    if predicted_hours is not None and reference_hours is not None:
+        gap = np.abs(np.asarray(predicted_hours, float)[:, None] - np.asarray(reference_hours, float)[None, :])
+        closeness = 1.0 / (1.0 + gap) / (n + 1)
+    weight = np.where(allowed, each + points + closeness, 0.0)
+    rows, cols = linear_sum_assignment(weight, maximize=True)
+    keep = allowed[rows, cols]
+    return [(int(i), int(j)) for i, j in zip(rows[keep], cols[keep])]
 
 
 def concordance(predicted: np.ndarray, reference: np.ndarray) -> tuple[float, int]:
@@ -102,74 +161,111 @@ class NoteScore:
     median_ae_hours: float
     sign_agreement: float
     order_concordance: float
+    abs_error_hours: float  # sums, from which the overall numbers and their intervals are computed
+    signs_agreeing: int
     concordant_pairs: float
     pairs: int
 
 
-def _f1(matched: int, predicted: int, reference: int) -> tuple[float, float, float]:
-    precision = matched / predicted if predicted else float(reference == 0)
-    recall = matched / reference if reference else float(predicted == 0)
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+def precision_recall_f1(matched, predicted, reference):
+    """Element-wise (arrays or numbers): nothing predicted has precision 1 only when nothing was expected, and
+    likewise recall; F1 = 2·matched / (predicted + reference), 1 when both are empty."""
+    matched, predicted, reference = (np.asarray(x, dtype=np.float64) for x in (matched, predicted, reference))
+    precision = np.where(predicted > 0, ratio(matched, predicted), (reference == 0).astype(float))
+    recall = np.where(reference > 0, ratio(matched, reference), (predicted == 0).astype(float))
+    f1 = np.where(predicted + reference > 0, ratio(2 * matched, predicted + reference), 1.0)
     return precision, recall, f1
 
 
-def _nan_mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else math.nan
-
-
 def score_note(note: str, predicted: list[tuple[str, float]], reference: list[tuple[str, float]],
-               threshold: float, scorer: str) -> tuple[NoteScore, np.ndarray, np.ndarray]:
-    pairs = match_events([e for e, _ in predicted], [e for e, _ in reference], threshold, scorer)
-    p_hours = np.array([predicted[i][1] for i, _ in pairs], dtype=float)
-    r_hours = np.array([reference[j][1] for _, j in pairs], dtype=float)
-    errors = np.abs(p_hours - r_hours)
-    concordant, n_pairs = concordance(p_hours, r_hours)
-    precision, recall, f1 = _f1(len(pairs), len(predicted), len(reference))
+               threshold: float, scorer: str) -> tuple[NoteScore, np.ndarray]:
+    """A note's score and the absolute errors (hours) of its matched events."""
+    p_hours = np.array([h for _, h in predicted], dtype=float)
+    r_hours = np.array([h for _, h in reference], dtype=float)
+    pairs = match_events([e for e, _ in predicted], [e for e, _ in reference], threshold, scorer, p_hours, r_hours)
+    p_matched = p_hours[[i for i, _ in pairs]] if pairs else np.empty(0)
+    r_matched = r_hours[[j for _, j in pairs]] if pairs else np.empty(0)
+    errors = np.abs(p_matched - r_matched)
+    agreeing = int(np.sum(np.sign(p_matched) == np.sign(r_matched)))
+    concordant, n_pairs = concordance(p_matched, r_matched)
+    precision, recall, f1 = (float(x) for x in precision_recall_f1(len(pairs), len(predicted), len(reference)))
+    matched = len(pairs)
     return NoteScore(
-        note=note, predicted=len(predicted), reference=len(reference), matched=len(pairs), precision=precision,
-        recall=recall, f1=f1, mae_hours=_nan_mean(errors),
-        median_ae_hours=float(np.median(errors)) if errors.size else math.nan,
-        sign_agreement=_nan_mean(np.sign(p_hours) == np.sign(r_hours)),
-        order_concordance=concordant / n_pairs if n_pairs else math.nan, concordant_pairs=concordant, pairs=n_pairs,
-    ), p_hours, r_hours
+        note=note, predicted=len(predicted), reference=len(reference), matched=matched, precision=precision,
+        recall=recall, f1=f1, mae_hours=float(errors.mean()) if matched else math.nan,
+        median_ae_hours=float(np.median(errors)) if matched else math.nan,
+        sign_agreement=agreeing / matched if matched else math.nan,
+        order_concordance=concordant / n_pairs if n_pairs else math.nan, abs_error_hours=float(errors.sum()),
+        signs_agreeing=agreeing, concordant_pairs=concordant, pairs=n_pairs,
+    ), errors
 
 
-def evaluate(predictions: str | Path, reference: str | Path, output: str | Path | None = None,
-             threshold: float = 80.0, scorer: str = "token_sort_ratio") -> dict:
-    """Score every reference note (a note without predictions scores zero recall); write metrics.json and
-    per_note.csv to ``output`` when given."""
+def overall_samples(table: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, np.ndarray]:
+    """Bootstrap samples (row 0 = the full set of notes) of every overall metric but the median, whose notes are
+    resampled whole: each metric is a ratio of per-note sums."""
+    boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=n_resamples, seed=seed)
+    matched, predicted, reference = (boot.sums(table[c].to_numpy()) for c in ("matched", "predicted", "reference"))
+    precision, recall, f1 = precision_recall_f1(matched, predicted, reference)
+    return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": mean(boot, table["f1"].to_numpy()),
+            "mae_hours": ratio(boot.sums(table["abs_error_hours"].to_numpy()), matched),
+            "sign_agreement": ratio(boot.sums(table["signs_agreeing"].to_numpy()), matched),
+            "order_concordance": ratio(boot.sums(table["concordant_pairs"].to_numpy()),
+                                       boot.sums(table["pairs"].to_numpy()))}
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _shown(overall: dict, key: str) -> str:
+    value, (lo, hi) = overall[key], overall["ci95"].get(key, [None, None])
+    text = "n/a" if value is None else f"{value:.3f}"
+    return text + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+
+
+def evaluate(predictions: str | Path, reference: str | Path | None, output: str | Path | None = None,
+             threshold: float = 80.0, scorer: str = "token_sort_ratio", n_resamples: int = 1000,
+             seed: int = 0) -> dict:
+    """Score every reference note (a note without predictions scores zero recall); write metrics.json (NaN as
+    null) and per_note.csv to ``output`` when given."""
+    if reference is None:
+        raise AnnotationError("mode=evaluate needs reference=DIR: a folder of reference timelines "
+                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs)")
     if scorer not in SCORERS:
         raise AnnotationError(f"evaluate.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
     predicted, expected = load_timelines(predictions), load_timelines(reference)
     if not expected:
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
-    scores, all_p, all_r = [], [], []
+    scores, errors = [], []
     for note, (ref_events, _) in expected.items():
-        score, p_hours, r_hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
+        score, note_errors = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
         scores.append(score)
-        all_p.append(p_hours), all_r.append(r_hours)
+        errors.append(note_errors)
     table = pd.DataFrame([asdict(s) for s in scores])
-    errors = np.abs(np.concatenate(all_p) - np.concatenate(all_r))
-    precision, recall, f1 = _f1(int(table.matched.sum()), int(table.predicted.sum()), int(table.reference.sum()))
+    errors = np.concatenate(errors)
+    estimates = {name: interval(samples) for name, samples in overall_samples(table, n_resamples, seed).items()}
     overall = {
         "notes": len(scores), "missing_predictions": sorted(set(expected) - set(predicted)),
         "unreferenced_predictions": len(set(predicted) - set(expected)), "threshold": threshold, "scorer": scorer,
         "unreadable_lines": {"predictions": sum(n for _, n in predicted.values()),
                              "reference": sum(n for _, n in expected.values())},
         "predicted": int(table.predicted.sum()), "reference": int(table.reference.sum()),
-        "matched": int(table.matched.sum()), "precision": precision, "recall": recall, "f1": f1,
-        "macro_f1": float(table.f1.mean()), "mae_hours": _nan_mean(errors),
-        "median_ae_hours": float(np.median(errors)) if errors.size else math.nan,
-        "sign_agreement": _nan_mean(np.sign(np.concatenate(all_p)) == np.sign(np.concatenate(all_r))),
-        "order_concordance": float(table.concordant_pairs.sum() / table.pairs.sum()) if table.pairs.sum() else math.nan,
+        "matched": int(table.matched.sum()),
+        **{name: _finite(estimate.value) for name, estimate in estimates.items()},
+        "median_ae_hours": _finite(float(np.median(errors))) if errors.size else None,
+        "ci95": {name: estimate.ci95() for name, estimate in estimates.items()},
+        "bootstrap": {"unit": "note", "resamples": n_resamples, "seed": seed, "level": 0.95},
     }
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
-        table.to_csv(output / "per_note.csv", index=False)
-        (output / "metrics.json").write_text(json.dumps(overall, indent=2) + "\n")
-    shown = ["precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance"]
-    announce("evaluate: " + ", ".join(f"{k}={overall[k]:.3f}" for k in shown)
-             + f" over {overall['notes']} notes ({overall['matched']}/{overall['reference']} reference events matched"
-             + f", {len(overall['missing_predictions'])} notes without predictions)")
+        with atomic_path(output / "per_note.csv") as temp:
+            table.to_csv(temp, index=False)
+        write_json(output / "metrics.json", overall)
+    announce(f"evaluate over {overall['notes']} notes ({len(overall['missing_predictions'])} without predictions), "
+             f"95% intervals over notes: precision {_shown(overall, 'precision')}, recall {_shown(overall, 'recall')}"
+             f", F1 {_shown(overall, 'f1')}; time metrics on the {overall['matched']} matched of "
+             f"{overall['reference']} reference events (recall {overall['recall']:.3f}): MAE "
+             f"{_shown(overall, 'mae_hours')} h, median AE {_shown(overall, 'median_ae_hours')} h, sign agreement "
+             f"{_shown(overall, 'sign_agreement')}, order concordance {_shown(overall, 'order_concordance')}")
     return {"overall": overall, "per_note": table.to_dict("records")}

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from rapidfuzz import fuzz, process
 
-from cts.annotation.parsing import parse_output
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
+from cts.data.timelines import read_timeline
 from cts.io import refuse_overwrite, write_json
 from cts.retrieval.chunking import terms
 
@@ -38,9 +38,9 @@ def load_reference(path: str | Path) -> dict[int, list[str]]:
             hadm_id = hadm_id_from_name(file.stem)
             if hadm_id is None:
                 raise ValueError(f"{file}: no admission/note number in the file name")
-            parsed = parse_output(file.read_text(encoding="utf-8", errors="replace"))
-            reference[hadm_id] = [event for event, _ in parsed.events]
-            prose += len(parsed.rejects)
+            timeline = read_timeline(file)
+            reference[hadm_id] = [event for event, _ in timeline.events]
+            prose += len(timeline.rejects)
         log.info("%s: %d reference files; %d unreadable lines (the LLM's prose) skipped", path, len(files), prose)
         return reference
     table = read_event_table(path, time_policy="zero")

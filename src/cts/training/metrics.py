@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import SumMetric
 
 from cts.data.time_bins import LOG_BUCKET_EDGES, log_bucket
+from cts.data.timelines import parse_hours as timeline_hours
 from cts.io import atomic_path
 
 _BUCKET = re.compile(r"^\[T([+-]?\d+)\]$")
@@ -35,16 +36,14 @@ def bucket_hours(index: int) -> float:
 
 
 def parse_hours(text: str) -> float | None:
-    """Hours from a rendered time: a number (``-24``, ``2.5``) or a bucket token (``[T+5]``); None if neither."""
+    """Hours from a rendered time: a bucket token (``[T+5]``) or a time in the one timeline grammar
+    (:func:`cts.data.timelines.parse_hours`: ``-24``, ``2.5``, ``–48``), read after removing the spaces a decoder
+    puts between digit tokens (``1 2`` → 12); None if neither."""
     text = text.strip().replace(" ", "")
     match = _BUCKET.match(text)
     if match:
         return bucket_hours(int(match.group(1)))
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if np.isfinite(value) else None
+    return timeline_hours(text)
 
 
 def token_f1(predicted: str, truth: str) -> float:
