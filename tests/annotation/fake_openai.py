@@ -3,6 +3,8 @@
 Each request first consumes the next scripted behaviour (``"500"``, ``"drop"`` = close the connection without
 answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``, ``("reply", text)``), then the
 default reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
+A prompt containing ``refuse_text`` is always answered HTTP 400 (the way vLLM refuses a prompt too long for its
+context), whatever the script says.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ class FakeOpenAI:
         self.script: list = []
         self.requests: list[dict] = []
         self.delay, self.lock = delay, threading.Lock()
+        self.refuse_text: str | None = None
+        self.auth: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +46,9 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append(body)
+                    server.auth.append(self.headers.get("Authorization"))
+                    if server.refuse_text and server.refuse_text in body["messages"][-1]["content"]:
+                        return self._send(400, b'{"error": {"message": "maximum context length is 2048 tokens"}}')
                     action = server.script.pop(0) if server.script else None
                 if server.delay:
                     time.sleep(server.delay)
