@@ -6,7 +6,11 @@ import time
 import pytest
 
 from cts.annotation.backends import Failure
-from cts.annotation.backends.openai import OpenAIBackend, redact_url, refuse_command_line_secrets
+from cts.annotation.backends.openai import (
+    OpenAIBackend,
+    redact_url,
+    refuse_command_line_secrets,
+)
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 

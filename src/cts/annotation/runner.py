@@ -35,12 +35,18 @@ from omegaconf import DictConfig, OmegaConf
 import cts
 from cts.annotation.backends import BackendError, Failure, Generation
 from cts.annotation.consolidate import consolidate as consolidate_outputs
-from cts.annotation.outputs import AnnotationError, finished_ids, output_path, stale_temp_files, write_atomic
+from cts.annotation.outputs import (
+    AnnotationError,
+    finished_ids,
+    output_path,
+    stale_temp_files,
+    write_atomic,
+)
 from cts.annotation.prompts import Prompt
 from cts.annotation.tasks import TASKS, Answered, Task
 from cts.data.notes import Note, NotesError, ReadStats, read_notes
 from cts.progress import progress
-from cts.sharding import Shard, ShardError
+from cts.sharding import Shard
 from cts.utils import announce
 
 log = logging.getLogger(__name__)
@@ -112,8 +118,10 @@ def plan_admissions(path: Path, shard: Shard, limit: int | None) -> dict[int, se
     return plan
 
 
-def group_admissions(path: Path, plan: dict[int, set[str]], stats: ReadStats) -> Iterator[Admission]:
-    """Admissions of the plan as soon as their last note is read; a repeated note id is a counted skip."""
+def group_admissions(path: Path, plan: dict[int, set[str]], stats: ReadStats, until_planned: bool = False
+                     ) -> Iterator[Admission]:
+    """Admissions of the plan as soon as their last note is read; a repeated note id is a counted skip.
+    ``until_planned`` stops reading once every planned admission is out (a ``limit`` run on a large file)."""
     pending: dict[int, list[Note]] = {}
     finished: set[int] = set()
     for note in read_notes(path, stats):
@@ -128,6 +136,8 @@ def group_admissions(path: Path, plan: dict[int, set[str]], stats: ReadStats) ->
         if len(notes) == len(expected):
             finished.add(note.hadm_id)
             yield Admission(note.hadm_id, pending.pop(note.hadm_id))
+            if until_planned and len(finished) == len(plan):
+                return
 
 
 def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> tuple[Path, Path | None]:
@@ -191,14 +201,14 @@ class Runner:
         plan = plan_admissions(notes, shard, limit)
         stats, started = ReadStats(), time.perf_counter()
         bar = progress(len(plan), f"{self.kind} shard {shard}", "admission")
-        admissions = group_admissions(notes, plan, stats)
+        admissions = group_admissions(notes, plan, stats, until_planned=limit is not None)
         for block in iter(lambda: list(itertools.islice(admissions, self.block_size)), []):
             missing = [a for a in block if a.hadm_id not in skip]
             self.counts["admissions"] += len(block)
             self.counts["notes"] += sum(len(a.notes) for a in block)
             self.counts["already done"] += sum(a.hadm_id in done for a in block)
-            self.counts["failed earlier, not retried"] += sum(a.hadm_id in skip and a.hadm_id not in done
-                                                              for a in block)
+            if skipped_failures := sum(a.hadm_id in skip and a.hadm_id not in done for a in block):
+                self.counts["failed earlier, not retried"] += skipped_failures
             if missing:
                 self._run_block(block, missing, chunks, inputs)
             bar.update(len(block))
