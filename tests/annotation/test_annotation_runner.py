@@ -205,6 +205,11 @@ def test_candidates_without_note_id_cannot_serve_a_two_note_admission(tmp_path, 
         tmp_path / "c.parquet")
     with pytest.raises(AnnotationError, match=r"c.parquet: no note_id column, and admission 7 has 2 notes"):
         annotate(notes, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "c.parquet"))
+    pd.DataFrame({"hadm_id": [7], "note_id": [None], "chunk_id": [0], "start": [0], "end": [5],
+                  "text": ["Fever"]}).to_parquet(tmp_path / "c.parquet")
+    with pytest.raises(AnnotationError, match=r"c.parquet: column 'note_id' is empty for admission 7"):
+        annotate(notes, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "c.parquet"))
+    assert len(fake_server.requests) == 0
 
 
 def test_a_key_on_the_command_line_is_refused_before_hydra_writes_anything(tmp_path, fake_server):

@@ -87,6 +87,10 @@ class Candidates:
         if "rank" not in frame:
             frame["rank"] = range(len(frame))
         frame = frame[frame["hadm_id"] % shard.count == shard.index]
+        if self.by_note and frame["note_id"].isna().any():
+            row = int(frame["note_id"].isna().to_numpy().argmax())
+            raise AnnotationError(f"{path}: column 'note_id' is empty for admission {frame['hadm_id'].iloc[row]} "
+                                  "(its chunks would be lost); rebuild the candidates with `preprocess.py stage=notes`")
         keys = ["hadm_id", "note_id"] if self.by_note else ["hadm_id"]
         self.groups = {(int(k[0]), str(k[1])) if self.by_note else int(k[0]): g
                        for k, g in frame.groupby(keys, sort=False)}
