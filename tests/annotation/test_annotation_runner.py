@@ -128,6 +128,8 @@ def test_unusable_server_stops_the_run_keeping_the_blocks_finished_admissions(tm
     # block 1 (100-103) and the two answered admissions of block 2 (104, 105); nothing partial, no failure records
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.json")) == [str(h) for h in range(100, 106)]
     assert not (tmp_path / "out" / "_failures").exists()
+    stopped = json.loads((tmp_path / "out" / "_runs" / "shard-0-of-1.json").read_text())
+    assert stopped["counts"]["written"] == 6 and "no valid reply after 2 attempts" in stopped["stopped"]
     fake_server.script = []
     summary = annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4)
     assert len(list((tmp_path / "out").glob("*.json"))) == 12 and summary["counts"]["written"] == 6

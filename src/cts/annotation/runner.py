@@ -206,26 +206,24 @@ class Runner:
         stats, started = ReadStats(), time.perf_counter()
         bar = progress(len(plan), f"{self.kind} shard {shard}", "admission")
         admissions = group_admissions(notes, plan, stats, until_planned=limit is not None)
-        for block in iter(lambda: list(itertools.islice(admissions, self.block_size)), []):
-            missing = [a for a in block if a.hadm_id not in skip]
-            self.counts["admissions"] += len(block)
-            self.counts["notes"] += sum(len(a.notes) for a in block)
-            self.counts["already done"] += sum(a.hadm_id in done for a in block)
-            if skipped_failures := sum(a.hadm_id in skip and a.hadm_id not in done for a in block):
-                self.counts["failed earlier, not retried"] += skipped_failures
-            if missing:
-                self._run_block(block, missing, chunks, inputs)
-            bar.update(len(block))
-            seconds = time.perf_counter() - started
-            bar.set_postfix({"notes/s": f"{self.counts['written'] / seconds:.2f}",
-                             "tok/s": f"{self.counts['completion tokens'] / seconds:.1f}",
-                             "failed": self.counts["failed"]}, refresh=False)
+        stopped = None
+        try:
+            for block in iter(lambda: list(itertools.islice(admissions, self.block_size)), []):
+                self._block(block, done, skip, chunks, inputs)
+                bar.update(len(block))
+                seconds = time.perf_counter() - started
+                bar.set_postfix({"notes/s": f"{self.counts['written'] / seconds:.2f}",
+                                 "tok/s": f"{self.counts['completion tokens'] / seconds:.1f}",
+                                 "failed": self.counts["failed"]}, refresh=False)
+        except BackendError as err:
+            stopped = err  # the summary still says what this run did before the server failed
         bar.close()
         seconds = time.perf_counter() - started
         summary = {"kind": self.kind, "shard": {"index": shard.index, "count": shard.count},
                    "seconds": round(seconds, 3), "notes_per_s": round(self.counts["written"] / seconds, 4),
                    "tokens_per_s": round(self.counts["completion tokens"] / seconds, 2),
-                   "counts": dict(self.counts), "failures": self.failures, "reader": stats.as_dict()}
+                   "counts": dict(self.counts), "failures": self.failures, "reader": stats.as_dict(),
+                   "stopped": str(stopped) if stopped else None}
         runs = self.output / "_runs"
         runs.mkdir(exist_ok=True)
         write_atomic(runs / f"shard-{shard.index}-of-{shard.count}.json", summary)
@@ -235,7 +233,20 @@ class Runner:
             announce(f"annotate: {len(self.failures)} admission(s) failed, recorded in {self.output / FAILURES}/ "
                      f"(rerun with retry_failed=true to try them again): "
                      + ", ".join(f"{f['hadm_id']} ({f['status']})" for f in self.failures[:10]))
+        if stopped:
+            raise stopped
         return summary
+
+    def _block(self, block: list[Admission], done: set[int], skip: set[int], chunks: Candidates | None,
+               inputs: dict) -> None:
+        missing = [a for a in block if a.hadm_id not in skip]
+        self.counts["admissions"] += len(block)
+        self.counts["notes"] += sum(len(a.notes) for a in block)
+        self.counts["already done"] += sum(a.hadm_id in done for a in block)
+        if skipped_failures := sum(a.hadm_id in skip and a.hadm_id not in done for a in block):
+            self.counts["failed earlier, not retried"] += skipped_failures
+        if missing:
+            self._run_block(block, missing, chunks, inputs)
 
     def _run_block(self, block: list[Admission], missing: list[Admission], chunks: Candidates | None,
                    inputs: dict) -> None:
