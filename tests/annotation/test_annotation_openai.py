@@ -102,6 +102,13 @@ def test_urls_are_stored_without_credentials(url, stored):
     assert backend(url).describe()["base_url"] == stored
 
 
+def test_an_unparsable_url_is_an_error_that_does_not_show_it():
+    with pytest.raises(ValueError, match=r"llm.base_url is not a valid URL \(not shown") as caught:
+        backend("http://user:s3cret@host:port/v1")
+    assert "s3cret" not in str(caught.value)
+    assert refuse_command_line_secrets(["llm.base_url=http://[::1"]) is None  # left to the backend's error
+
+
 @pytest.mark.parametrize("arguments, refused", [
     (["llm=openai", "llm.api_key=sk-1"], "an API key on the command line is refused"),
     (["+llm.api_key=sk-1"], "an API key on the command line is refused"),

@@ -61,8 +61,12 @@ def refuse_command_line_secrets(arguments: list[str]) -> str | None:
                     ".hydra/ files. Export OPENAI_API_KEY=... (or name another variable with llm.api_key_env=NAME) "
                     "and run again without it.")
         url = _URL_ARGUMENT.match(argument)
-        parts = urlsplit(url.group(1).strip("'\"")) if url else None
-        if parts and (parts.username or parts.password or parts.query):
+        try:
+            parts = urlsplit(url.group(1).strip("'\"")) if url else None
+            secret = parts is not None and bool(parts.username or parts.password or parts.query)
+        except ValueError:  # unparsable: the backend reports it, without the value
+            secret = False
+        if secret:
             return ("credentials in llm.base_url on the command line are refused: Hydra would store them in the run's "
                     ".hydra/ files. Give the URL without user, password or query (the key via OPENAI_API_KEY), or "
                     "read the whole URL from the environment: llm.base_url='${oc.env:MY_URL_VARIABLE}'.")
@@ -93,7 +97,10 @@ class OpenAIBackend(Backend):
         super().__init__(model=model, **settings)
         if max_retries < 0 or concurrency < 1 or timeout_s <= 0 or request_budget_s <= 0:
             raise ValueError("llm: need max_retries >= 0, concurrency >= 1, timeout_s > 0 and request_budget_s > 0")
-        self.base_url, self.public_url = base_url.rstrip("/"), redact_url(base_url.rstrip("/"))
+        try:
+            self.base_url, self.public_url = base_url.rstrip("/"), redact_url(base_url.rstrip("/"))
+        except ValueError:
+            raise ValueError("llm.base_url is not a valid URL (not shown: it may hold credentials)") from None
         self.concurrency, self.max_retries, self.backoff_s = concurrency, max_retries, backoff_s
         self.timeout_s, self.request_budget_s = timeout_s, request_budget_s
         self.chars_per_token, self.retries, self._lock = chars_per_token, 0, threading.Lock()
