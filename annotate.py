@@ -5,6 +5,7 @@ Each ``mode=NAME`` selects ``conf/annotate/mode/NAME.yaml``, whose ``job`` node 
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
@@ -13,6 +14,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
+from cts.annotation.backends.openai import refuse_command_line_secrets  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="annotate")
@@ -21,4 +23,6 @@ def main(cfg: DictConfig):
 
 
 if __name__ == "__main__":
+    if (refusal := refuse_command_line_secrets(sys.argv[1:])) is not None:
+        sys.exit(f"annotate.py: {refusal}")  # before Hydra writes the overrides into the run folder
     main()

@@ -4,6 +4,8 @@ Each request first consumes the next scripted behaviour (``"500"``, ``"drop"`` =
 answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``, ``("reply", text)``,
 ``("length", text)`` = ``text`` as cut at the token limit, with ``finish_reason="length"``), then the default
 reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
+A prompt containing ``refuse_text`` is always answered HTTP 400 (the way vLLM refuses a prompt too long for its
+context), whatever the script says.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class FakeOpenAI:
         self.script: list = []
         self.requests: list[dict] = []
         self.delay, self.lock = delay, threading.Lock()
+        self.refuse_text: str | None = None
+        self.auth: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +47,9 @@ class FakeOpenAI:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append(body)
+                    server.auth.append(self.headers.get("Authorization"))
+                    if server.refuse_text and server.refuse_text in body["messages"][-1]["content"]:
+                        return self._send(400, b'{"error": {"message": "maximum context length is 2048 tokens"}}')
                     action = server.script.pop(0) if server.script else None
                 if server.delay:
                     time.sleep(server.delay)

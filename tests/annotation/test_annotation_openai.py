@@ -1,11 +1,16 @@
-"""The openai backend against a real HTTP server on loopback: replies, 500s, drops, garbage, timeouts."""
+"""The openai backend against a real HTTP server on loopback: replies, 500s, drops, garbage, timeouts, refusals,
+the request budget, and keys and URL credentials kept out of everything stored."""
 
 import time
 
 import pytest
 
-from cts.annotation.backends import BackendError
-from cts.annotation.backends.openai import OpenAIBackend
+from cts.annotation.backends import Failure
+from cts.annotation.backends.openai import (
+    OpenAIBackend,
+    redact_url,
+    refuse_command_line_secrets,
+)
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 
@@ -33,26 +38,88 @@ def test_transient_failures_are_retried(fake_server, failure):
     client = backend(fake_server.url, timeout_s=0.4)
     [result] = client.generate([CHAT])
     assert result.text == "Fever began | -48\nRash followed | -24"
-    assert client.retries == 2 and len(fake_server.requests) == 3
+    assert client.retries == 2 and result.retries == 2 and len(fake_server.requests) == 3
 
 
-def test_retries_are_bounded_then_a_clear_error(fake_server):
+def test_retries_are_bounded_then_the_run_must_stop(fake_server):
     fake_server.script = ["500"] * 10
     started = time.perf_counter()
-    with pytest.raises(BackendError, match=r"no valid reply after 3 attempts \(last: HTTP 500\)"):
-        backend(fake_server.url, max_retries=2).generate([CHAT])
+    [failure] = backend(fake_server.url, max_retries=2).generate([CHAT])
+    assert failure == Failure("no valid reply", f"{fake_server.url}: no valid reply after 3 attempts (last: HTTP 500)",
+                              stops_run=True, retries=2)
     assert len(fake_server.requests) == 3 and time.perf_counter() - started < 5
 
 
 def test_unreachable_server_fails_fast():
-    with pytest.raises(BackendError, match="ConnectError"):
-        backend("http://127.0.0.1:9/v1", max_retries=1).generate([CHAT])
+    [failure] = backend("http://127.0.0.1:9/v1", max_retries=1).generate([CHAT])
+    assert failure.stops_run and "after 2 attempts (last: ConnectError" in failure.message
 
 
-def test_client_errors_are_not_retried(fake_server):
-    with pytest.raises(BackendError, match="HTTP 404"):
-        backend(fake_server.url.replace("/v1", "/nope")).generate([CHAT])
+def test_wrong_url_is_not_retried_and_stops_the_run(fake_server):
+    [failure] = backend(fake_server.url.replace("/v1", "/nope")).generate([CHAT])
+    assert failure.status == "HTTP 404" and failure.stops_run and "check llm.base_url" in failure.message
     assert len(fake_server.requests) == 0  # the handler never saw a chat request
+
+
+def test_a_refused_prompt_fails_alone_without_retries(fake_server):
+    fake_server.refuse_text = "Rash followed"
+    other = [{"role": "user", "content": '"""\nFever began.\n"""'}]
+    refused, answered = backend(fake_server.url).generate([CHAT, other])
+    assert refused == Failure("HTTP 400", "maximum context length is 2048 tokens", stops_run=False, retries=0)
+    assert answered.text == "Fever began | -48" and len(fake_server.requests) == 2
+
+
+def test_a_hung_server_costs_at_most_the_request_budget(fake_server):
+    fake_server.script = [("delay", 3.0)] * 10
+    started = time.perf_counter()
+    [failure] = backend(fake_server.url, timeout_s=0.5, request_budget_s=1.2, max_retries=10).generate([CHAT])
+    assert time.perf_counter() - started < 2.5  # 1.2 s budget; without it 11 attempts × 0.5 s
+    assert failure.stops_run and "llm.request_budget_s=1.2 spent" in failure.message and "ReadTimeout" in failure.message
+
+
+def test_key_comes_from_the_environment_and_never_from_the_config(fake_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    backend(fake_server.url).generate([CHAT])
+    monkeypatch.setenv("MY_KEY", "sk-named")
+    backend(fake_server.url, api_key_env="MY_KEY").generate([CHAT])
+    monkeypatch.delenv("OPENAI_API_KEY")
+    backend(fake_server.url).generate([CHAT])
+    assert fake_server.auth == ["Bearer sk-from-env", "Bearer sk-named", "Bearer EMPTY"]
+    with pytest.raises(ValueError, match="llm.api_key_env=ABSENT_KEY: that environment variable is not set"):
+        backend(fake_server.url, api_key_env="ABSENT_KEY")
+    with pytest.raises(TypeError, match="api_key"):
+        backend(fake_server.url, api_key="sk-in-config")
+
+
+@pytest.mark.parametrize("url, stored", [
+    ("http://user:s3cret@10.0.0.1:8000/v1", "http://10.0.0.1:8000/v1"),
+    ("https://api.example.org/v1?api_key=s3cret#x", "https://api.example.org/v1"),
+    ("http://[::1]:8000/v1", "http://[::1]:8000/v1"),
+    ("http://127.0.0.1:8000/v1", "http://127.0.0.1:8000/v1"),
+])
+def test_urls_are_stored_without_credentials(url, stored):
+    assert redact_url(url) == stored
+    assert backend(url).describe()["base_url"] == stored
+
+
+def test_an_unparsable_url_is_an_error_that_does_not_show_it():
+    with pytest.raises(ValueError, match=r"llm.base_url is not a valid URL \(not shown") as caught:
+        backend("http://user:s3cret@host:port/v1")
+    assert "s3cret" not in str(caught.value)
+    assert refuse_command_line_secrets(["llm.base_url=http://[::1"]) is None  # left to the backend's error
+
+
+@pytest.mark.parametrize("arguments, refused", [
+    (["llm=openai", "llm.api_key=sk-1"], "an API key on the command line is refused"),
+    (["+llm.api_key=sk-1"], "an API key on the command line is refused"),
+    (["++api_key=sk-1"], "an API key on the command line is refused"),
+    (["llm.base_url=http://u:sk-1@host/v1"], "credentials in llm.base_url on the command line are refused"),
+    (["llm.base_url='https://host/v1?key=sk-1'"], "credentials in llm.base_url on the command line are refused"),
+    (["llm.base_url=http://host:8000/v1", "llm.api_key_env=MY_KEY", "limit=2"], None),
+])
+def test_secrets_on_the_command_line_are_refused_without_repeating_them(arguments, refused):
+    message = refuse_command_line_secrets(arguments)
+    assert (message is None) if refused is None else (refused in message and "sk-1" not in message)
 
 
 def test_token_limit_is_reported(fake_server):
@@ -61,7 +128,8 @@ def test_token_limit_is_reported(fake_server):
     assert result.finish_reason == "stop" and result.completion_tokens >= 1
 
 
-@pytest.mark.parametrize("bad", [{"max_retries": -1}, {"concurrency": 0}, {"max_prompt_tokens": 10}])
+@pytest.mark.parametrize("bad", [{"max_retries": -1}, {"concurrency": 0}, {"max_prompt_tokens": 10},
+                                 {"request_budget_s": 0}])
 def test_bad_settings(bad):
     with pytest.raises(ValueError):
         backend("http://127.0.0.1:9/v1", **bad)

@@ -1,4 +1,5 @@
-"""The runner end to end on the fake OpenAI server: outputs, resume, shards, kill -9, failures, disk full."""
+"""The runner end to end on the fake OpenAI server: outputs, resume, shards, kill -9, failures (one refused admission,
+an unusable server), two notes of one admission, secrets, disk full."""
 
 import json
 import os
@@ -14,10 +15,11 @@ import pytest
 from annotation_notes import SENTENCES, write_notes
 from omegaconf import OmegaConf
 
+from cts.annotation.backends import BackendError
 from cts.annotation.consolidate import consolidate
 from cts.annotation.evaluate import evaluate
 from cts.annotation.outputs import AnnotationError
-from cts.annotation.runner import resolve_shard, run
+from cts.annotation.runner import run
 from cts.data.event_table import read_event_table
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
@@ -57,8 +59,9 @@ def test_one_file_per_admission_with_manifest_and_consolidated_table(tmp_path, n
     manifest = record["manifest"]
     assert manifest["prompt"] == "timeline" and len(manifest["prompt_hash"]) == 12
     assert manifest["generation"]["model"] == "m" and manifest["generation"]["temperature"] == 0.0
-    assert manifest["completion_tokens"] > 0 and manifest["windows"] == 1 and manifest["created"]
-    assert record["events"][0] == {"event": "Fever and rash", "time": -48.0}
+    assert manifest["completion_tokens"] > 0 and manifest["notes"][0]["windows"] == 1 and manifest["created"]
+    assert manifest["note_ids"] == ["100"] and manifest["retries"] == 0
+    assert record["events"][0] == {"event": "Fever and rash", "time": -48.0, "note_id": "100"}
     assert summary["counts"]["written"] == 12 and summary["counts"]["events"] == 48
     table = read_event_table(tmp_path / "out" / "events.parquet")
     released = read_event_table(tmp_path / "out" / "events.csv")
@@ -96,19 +99,6 @@ def test_shards_cover_every_admission_exactly_once(tmp_path, notes_dir, fake_ser
     assert consolidate(tmp_path / "out")["admissions"] == 12
 
 
-def test_shard_from_slurm_array(monkeypatch):
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "7")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "5")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "4")
-    assert resolve_shard(None, None) == (2, 4)
-    assert resolve_shard(0, 2) == (0, 2)  # explicit settings win
-    monkeypatch.delenv("SLURM_ARRAY_TASK_COUNT")
-    with pytest.raises(AnnotationError, match="SLURM_ARRAY_TASK_COUNT"):
-        resolve_shard(None, None)
-    with pytest.raises(AnnotationError, match=r"shard.index must be in \[0, shard.count\)"):
-        resolve_shard(3, 3)
-
-
 def _annotate_cli(notes, output, url, tmp_path):
     command = [sys.executable, str(ROOT / "annotate.py"), "llm=openai", f"llm.base_url={url}", f"input={notes}",
                f"output={output}", "block_size=2", "llm.concurrency=1", f"hydra.run.dir={tmp_path / 'hydra'}"]
@@ -137,14 +127,122 @@ def test_kill_9_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(read_event_table(tmp_path / "killed" / "events.parquet"), whole)
 
 
-def test_server_failure_stops_the_run_and_a_rerun_finishes(tmp_path, notes_dir, fake_server):
-    fake_server.script = [("reply", "fever | 0")] * 4 + ["500"] * 100
-    with pytest.raises(Exception, match="no valid reply after 2 attempts"):
+def test_unusable_server_stops_the_run_keeping_the_blocks_finished_admissions(tmp_path, notes_dir, fake_server):
+    fake_server.script = [("reply", "fever | 0")] * 6 + ["500"] * 100
+    with pytest.raises(BackendError, match=r"\(2 not done, rerun to resume\): 106: .* no valid reply after 2 attempts"):
         annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4, llm={"concurrency": 1})
-    assert len(list((tmp_path / "out").glob("*.json"))) == 4  # the first block only, nothing partial
+    # block 1 (100-103) and the two answered admissions of block 2 (104, 105); nothing partial, no failure records
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.json")) == [str(h) for h in range(100, 106)]
+    assert not (tmp_path / "out" / "_failures").exists()
+    stopped = json.loads((tmp_path / "out" / "_runs" / "shard-0-of-1.json").read_text())
+    assert stopped["counts"]["written"] == 6 and "no valid reply after 2 attempts" in stopped["stopped"]
     fake_server.script = []
-    annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4)
-    assert len(list((tmp_path / "out").glob("*.json"))) == 12
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url, block_size=4)
+    assert len(list((tmp_path / "out").glob("*.json"))) == 12 and summary["counts"]["written"] == 6
+
+
+def test_a_refused_admission_is_recorded_and_the_run_goes_on(tmp_path, notes_dir, fake_server):
+    marker = (notes_dir / "105.txt").read_text().split(".")[0]  # 105's first sentence: no other note starts so
+    assert sum(p.read_text().startswith(marker + ".") for p in notes_dir.glob("*.txt")) == 1
+    fake_server.refuse_text = '"""\n' + marker + "."
+    fake_server.script = ["500"]  # one retried hiccup, reported
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url)
+    assert sorted(int(p.stem) for p in (tmp_path / "out").glob("*.json")) == [h for h in range(100, 112) if h != 105]
+    failure = json.loads((tmp_path / "out" / "_failures" / "105.json").read_text())
+    assert failure["status"] == "HTTP 400" and failure["message"] == "maximum context length is 2048 tokens"
+    assert failure["note_ids"] == ["105"] and marker not in json.dumps(failure)  # never note text
+    assert summary["failures"] == [{"hadm_id": 105, "status": "HTTP 400",
+                                    "message": "maximum context length is 2048 tokens"}]
+    assert summary["counts"]["failed"] == 1 and summary["counts"]["written"] == 11 and summary["counts"]["retries"] == 1
+    shard_file = json.loads((tmp_path / "out" / "_runs" / "shard-0-of-1.json").read_text())
+    assert shard_file["failures"] == summary["failures"] and summary["consolidated"]["admissions"] == 11
+    asked = len(fake_server.requests)
+    rerun = annotate(notes_dir, tmp_path / "out", fake_server.url)  # a plain rerun does not ask again
+    assert len(fake_server.requests) == asked and rerun["counts"]["failed earlier, not retried"] == 1
+    fake_server.refuse_text = None
+    retried = annotate(notes_dir, tmp_path / "out", fake_server.url, retry_failed=True)
+    assert len(fake_server.requests) == asked + 1  # only admission 105
+    assert retried["counts"]["written"] == 1 and retried["counts"]["already done"] == 11
+    assert (tmp_path / "out" / "105.json").exists() and not (tmp_path / "out" / "_failures" / "105.json").exists()
+
+
+def test_two_notes_of_one_admission_are_annotated_apart_and_merged(tmp_path, fake_server):
+    notes = tmp_path / "discharge.csv"
+    pd.DataFrame({"note_id": ["7-DS-1", "8-DS-1", "7-DS-2", "7-DS-1"], "hadm_id": [7, 8, 7, 7],
+                  "text": ["Fever began. Rash followed.", "Cough began.", "Rash followed. Sepsis began.",
+                           "Fever began. Rash followed."]}).to_csv(notes, index=False)
+    # chunks: each note's own; admission 7's second note's chunk starts where only that note has text
+    pd.DataFrame({"hadm_id": [7, 7, 8], "note_id": ["7-DS-1", "7-DS-2", "8-DS-1"], "chunk_id": [0, 0, 0],
+                  "start": [0, 15, 0], "end": [11, 28, 12], "text": ["Fever began", "Sepsis began", "Cough began"],
+                  "rank": [1, 1, 1]}).to_parquet(tmp_path / "cands.parquet")
+    summary = annotate(notes, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "cands.parquet"),
+                       llm={"concurrency": 1})
+    prompts = [r["messages"][1]["content"] for r in fake_server.requests]
+    assert len(prompts) == 3  # one per note, each with its own note and its own chunk
+    assert sum('"""\nFever began. Rash followed.\n"""' in p and p.endswith("[1] Fever began") for p in prompts) == 1
+    assert sum('"""\nRash followed. Sepsis began.\n"""' in p and p.endswith("[1] Sepsis began") for p in prompts) == 1
+    record = json.loads((tmp_path / "out" / "7.json").read_text())
+    assert record["manifest"]["note_ids"] == ["7-DS-1", "7-DS-2"]
+    # the fake answers each sentence of the note: 7-DS-1 → Fever began -48, Rash followed -24;
+    # 7-DS-2 → Rash followed -48, Sepsis began -24 ("Sepsis began | -24" repeats nothing: different text)
+    assert record["events"] == [{"event": "Fever began", "time": -48.0, "note_id": "7-DS-1"},
+                                {"event": "Rash followed", "time": -24.0, "note_id": "7-DS-1"},
+                                {"event": "Rash followed", "time": -48.0, "note_id": "7-DS-2"},
+                                {"event": "Sepsis began", "time": -24.0, "note_id": "7-DS-2"}]
+    assert summary["counts"]["notes"] == 3 and summary["reader"]["skipped"] == {"repeated note_id": 1}
+    table = read_event_table(tmp_path / "out" / "events.parquet")
+    assert table[table["hadm_id"] == 7]["note_id"].tolist().count("7-DS-2") == 2
+
+
+def test_duplicate_events_across_notes_are_merged_and_counted(tmp_path, fake_server):
+    notes = tmp_path / "discharge.csv"
+    pd.DataFrame({"note_id": ["7-DS-1", "7-DS-2"], "hadm_id": [7, 7],
+                  "text": ["Fever began. Rash followed.", "Fever began. Sepsis began."]}).to_csv(notes, index=False)
+    summary = annotate(notes, tmp_path / "out", fake_server.url)
+    record = json.loads((tmp_path / "out" / "7.json").read_text())
+    assert [(e["event"], e["time"], e["note_id"]) for e in record["events"]] == [
+        ("Fever began", -48.0, "7-DS-1"), ("Rash followed", -24.0, "7-DS-1"), ("Sepsis began", -24.0, "7-DS-2")]
+    assert record["counts"]["duplicates across notes"] == 1 and summary["counts"]["duplicates"] == 1
+
+
+def test_candidates_without_note_id_cannot_serve_a_two_note_admission(tmp_path, fake_server):
+    notes = tmp_path / "discharge.csv"
+    pd.DataFrame({"note_id": ["7-DS-1", "7-DS-2"], "hadm_id": [7, 7], "text": ["Fever.", "Rash."]}).to_csv(
+        notes, index=False)
+    pd.DataFrame({"hadm_id": [7], "chunk_id": [0], "start": [0], "end": [5], "text": ["Fever"]}).to_parquet(
+        tmp_path / "c.parquet")
+    with pytest.raises(AnnotationError, match=r"c.parquet: no note_id column, and admission 7 has 2 notes"):
+        annotate(notes, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "c.parquet"))
+    pd.DataFrame({"hadm_id": [7], "note_id": [None], "chunk_id": [0], "start": [0], "end": [5],
+                  "text": ["Fever"]}).to_parquet(tmp_path / "c.parquet")
+    with pytest.raises(AnnotationError, match=r"c.parquet: column 'note_id' is empty for admission 7"):
+        annotate(notes, tmp_path / "out", fake_server.url, candidates=str(tmp_path / "c.parquet"))
+    assert len(fake_server.requests) == 0
+
+
+def test_a_key_on_the_command_line_is_refused_before_hydra_writes_anything(tmp_path, fake_server):
+    notes = write_notes(tmp_path / "notes", 2)
+    base = [sys.executable, str(ROOT / "annotate.py"), "llm=openai", f"input={notes}", f"output={tmp_path / 'out'}",
+            f"hydra.run.dir={tmp_path / 'hydra'}"]
+    for secret in ("llm.api_key=sk-SECRET-1", f"llm.base_url=http://user:sk-SECRET-2@{fake_server.url[7:]}"):
+        done = subprocess.run([*base, secret], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1 and "on the command line are refused" in done.stderr.replace("is refused", "are refused")
+        assert "SECRET" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+        assert not (tmp_path / "hydra").exists() and not (tmp_path / "out").exists()
+    # the key from the environment, a URL with credentials from the environment: used, never stored
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OPENAI_API_KEY": "sk-SECRET-3",
+           "MY_URL": f"http://user:sk-SECRET-4@{fake_server.url[7:]}"}
+    done = subprocess.run([*base, "llm.base_url=${oc.env:MY_URL}"], cwd=tmp_path, capture_output=True, text=True,
+                          check=False,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert set(fake_server.auth) == {"Basic dXNlcjpzay1TRUNSRVQtNA=="}  # base64("user:sk-SECRET-4"): the URL's user
+    assert "base_url: ${oc.env:MY_URL}" in (tmp_path / "hydra" / ".hydra" / "config.yaml").read_text()
+    written = [p for folder in (tmp_path / "out", tmp_path / "hydra") for p in folder.rglob("*") if p.is_file()]
+    assert len(written) > 5 and any(".hydra" in str(p) for p in written)
+    assert not [p for p in written if "SECRET" in p.read_text(errors="replace")]
+    manifest = json.loads((tmp_path / "out" / "100.json").read_text())["manifest"]
+    assert manifest["generation"]["base_url"] == fake_server.url
 
 
 def test_disk_full_write_leaves_no_partial_file(tmp_path, fake_server):
@@ -193,7 +291,7 @@ def test_long_note_is_windowed_and_merged_and_an_empty_note_counted(tmp_path, fa
     (notes / "200.txt").write_text(" \n")
     summary = annotate(notes, tmp_path / "out", fake_server.url, llm={"max_prompt_tokens": 400})
     record = json.loads((tmp_path / "out" / "100.json").read_text())
-    assert record["manifest"]["windows"] == len(fake_server.requests) > 1
+    assert record["manifest"]["notes"][0]["windows"] == len(fake_server.requests) > 1
     assert summary["counts"]["events"] == len(record["events"]) > 8
     assert summary["reader"]["skipped"] == {"empty_text": 1} and not (tmp_path / "out" / "200.json").exists()
 

@@ -82,10 +82,20 @@ def test_folder_of_text_files(tmp_path):
     (tmp_path / "PMC1234567_body.txt").write_text("sepsis")
     (tmp_path / "notes.txt").write_text("no number in the name")
     (tmp_path / "30000000.txt").write_bytes(b"  \n")
+    (tmp_path / "40000000.TXT").write_text("upper-case suffix")
+    (tmp_path / "50000000.txt.gz").write_bytes(gzip.compress(b"gzipped note"))
+    (tmp_path / "60000000.txt.gz").write_bytes(b"not gzip at all")
+    (tmp_path / "README.md").write_text("about these notes")
+    (tmp_path / "70000000").mkdir()
+    (tmp_path / "70000000" / "70000000.txt").write_text("inside a subfolder")
     stats = ReadStats()
     notes = list(read_notes(tmp_path, stats))
-    assert [(n.note_id, n.hadm_id) for n in notes] == [("20000001", 20000001), ("PMC1234567_body", 1234567)]
-    assert stats.skipped == {"empty_text": 1, "no_hadm_id": 1}
+    assert [(n.note_id, n.hadm_id, n.text) for n in notes] == [
+        ("20000001", 20000001, "fever and chills"), ("40000000", 40000000, "upper-case suffix"),
+        ("50000000", 50000000, "gzipped note"), ("PMC1234567_body", 1234567, "sepsis")]
+    assert stats.skipped == {"empty_text": 1, "no_hadm_id": 1, "unreadable_file: BadGzipFile": 1,
+                             "not a .txt or .txt.gz file": 1, "subfolder (not read)": 1}
+    assert stats.examples["subfolder (not read)"] == ["70000000"] and stats.rows == 7
 
 
 def test_mtsamples_layout(tmp_path):

@@ -19,7 +19,8 @@ from retrieval_fixtures import (  # noqa: F401
 from cts.data.notes import NotesError
 from cts.retrieval import pipeline
 from cts.retrieval.chunking import Chunker
-from cts.retrieval.pipeline import SCHEMA, Shard, run_notes
+from cts.retrieval.pipeline import SCHEMA, run_notes
+from cts.sharding import Shard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,10 +57,12 @@ def test_bad_notes_are_counted_and_the_rest_is_written(tmp_path, bm25_retriever)
     rows[2]["text"] = "word " * 200_000
     rows[3]["text"] = "___  ___"
     rows.append(dict(rows[5]))  # the same note twice
+    rows.append({**rows[5], "note_id": "6-DS-1", "hadm_id": 20000006, "text": "lorem ipsum dolor sit amet"})
     notes = write_mimic(tmp_path / "discharge.csv", rows)
     summary = _run(notes, tmp_path / "c.parquet", bm25_retriever)
     assert summary["skipped"] == {"empty_text": 1, "no_hadm_id": 1, "too_long": 1, "no_tokens": 1,
-                                  "duplicate_note_id": 1}
+                                  "duplicate_note_id": 1, "no_retained_chunk": 1}
+    assert summary["notes_written"] == 2 and summary["examples"]["no_retained_chunk"] == ["note 6-DS-1"]
     assert "note 2-DS-1 (200,000 tokens > max_tokens=30,000)" in summary["examples"]["too_long"]
     assert sorted(pq.read_table(tmp_path / "c.parquet")["note_id"].unique().to_pylist()) == ["4-DS-1", "5-DS-1"]
 
@@ -116,21 +119,20 @@ def test_resume_refuses_other_settings_unless_overwriting(tmp_path, bm25_retriev
     assert summary["notes_written"] == 2 and summary["already_done"] == 0
 
 
-def test_shards_partition_the_notes(tmp_path, bm25_retriever, monkeypatch):  # noqa: F811
-    notes = write_mimic(tmp_path / "discharge.csv.gz", mimic_rows(12))
-    seen = []
+def test_shards_partition_the_notes_by_admission(tmp_path, bm25_retriever):  # noqa: F811
+    rows = mimic_rows(12)
+    rows.append({**rows[4], "note_id": "4-DS-2"})  # a second note of admission 20000004 stays in its shard
+    notes = write_mimic(tmp_path / "discharge.csv.gz", rows)
+    seen = {}
     for index in range(3):
         summary = _run(notes, tmp_path / "c.parquet", bm25_retriever, shard={"index": index, "count": 3})
         path = tmp_path / f"c-{index:05d}-of-00003.parquet"
-        seen += pq.read_table(path)["note_id"].unique().to_pylist()
-        assert summary["other_shard"] == 12 - summary["notes_written"]
-    assert sorted(seen) == sorted(f"{i}-DS-1" for i in range(12))
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "4")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "3")
-    assert Shard().resolve() == Shard(1, 3) and Shard(index=2).resolve() == Shard(2, 3)
-    with pytest.raises(ValueError, match=r"shard.index must be in \[0, shard.count=3\)"):
-        Shard(index=3).resolve()
+        seen[index] = sorted(pq.read_table(path)["note_id"].unique().to_pylist())
+        assert summary["other_shard"] == 13 - summary["notes_written"]
+    # hadm_id 20000000 + i: 20000000 mod 3 = 2, so note i is in shard (2 + i) mod 3
+    assert seen[0] == ["1-DS-1", "10-DS-1", "4-DS-1", "4-DS-2", "7-DS-1"]
+    assert seen[1] == ["11-DS-1", "2-DS-1", "5-DS-1", "8-DS-1"]
+    assert seen[2] == ["0-DS-1", "3-DS-1", "6-DS-1", "9-DS-1"]
 
 
 def test_worker_processes_give_the_same_candidates(tmp_path, bm25_retriever):  # noqa: F811
@@ -169,5 +171,5 @@ def test_every_retrieval_config_composes_and_instantiates(mode):
         cfg = compose("preprocess", overrides=["stage=notes", f"retrieval={mode}", "shard.count=4", "shard.index=1"])
     retriever, chunker = instantiate(cfg.retrieval), instantiate(cfg.chunk)
     assert retriever.mode == mode and (retriever.encoder is None) == (mode == "bm25")
-    assert chunker == Chunker(5, 5, 2) and instantiate(cfg.shard).resolve() == Shard(1, 4)
+    assert chunker == Chunker(5, 5, 2) and instantiate(cfg.shard).resolve({}) == Shard(1, 4)
     assert cfg.stage.input.endswith("data/demo/notes.csv.gz") and cfg.stage.output.endswith("candidates.parquet")

@@ -36,7 +36,8 @@ def _rows(kind: str, record: dict, path: Path) -> list[dict]:
     for number, row in enumerate(rows):
         if not isinstance(row, dict) or not keys <= set(row):
             raise AnnotationError(f"{path}: {field}[{number}] lacks the expected keys")
-    return [{"hadm_id": hadm_id, **row, **({"note_id": note_id} if kind == "events" else {})} for row in rows]
+    # a row's own note_id (admissions with several notes) wins over the manifest's (files of older runs)
+    return [{"hadm_id": hadm_id, **({"note_id": note_id} if kind == "events" else {}), **row} for row in rows]
 
 
 def _output_paths(kind: str, output: Path) -> list[Path]:

@@ -1,18 +1,28 @@
 """Resumable, sharded runner: notes (+ candidate chunks) → one finished output file per admission.
 
-Admissions of a shard are taken in input order in fixed blocks of ``block_size``; a block with any unfinished
-admission is generated whole (or, for batch-invariant backends, just its unfinished admissions) and only missing
-files are written. Blocks never depend on what is already done, so a run killed at any moment and rerun writes
-exactly the outputs of an uninterrupted run (the manifest's ``created`` time and timings aside).
+Admissions of a shard are taken in input order (of their last note) in fixed blocks of ``block_size``; a block with
+any unfinished admission is generated whole (or, for batch-invariant backends, just its unfinished admissions) and
+only missing files are written. Blocks never depend on what is already done, so a run killed at any moment and rerun
+writes exactly the outputs of an uninterrupted run (the manifest's ``created`` time and timings aside).
+
+Every note of an admission is annotated on its own text and chunks, and the admission's record merges them. A
+planning pass over the notes (quiet, ids only kept) finds each admission's notes, so they are grouped wherever they
+sit in the input, and gives the progress bar its total.
+
+An admission whose prompt the server refuses (HTTP 400: too long for its context...) is recorded in
+``DIR/_failures/<hadm_id>.json`` (status and the server's message, never note text) and the run goes on; reruns
+skip it unless ``retry_failed=true``. A server that is unusable (down, past its retry budget, wrong key) stops the
+run after the block's finished admissions are written.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-import os
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,70 +31,117 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 import cts
+from cts.annotation.backends import BackendError, Failure, Generation
 from cts.annotation.consolidate import consolidate as consolidate_outputs
-from cts.annotation.outputs import AnnotationError, finished_ids, output_path, stale_temp_files, write_atomic
+from cts.annotation.outputs import (
+    AnnotationError,
+    finished_ids,
+    output_path,
+    stale_temp_files,
+    write_atomic,
+)
 from cts.annotation.prompts import Prompt
-from cts.annotation.tasks import TASKS, Task
-from cts.data.notes import Note, ReadStats, read_notes
+from cts.annotation.tasks import TASKS, Answered, Task
+from cts.data.notes import Note, NotesError, ReadStats, read_notes
+from cts.progress import progress
+from cts.sharding import Shard
 from cts.utils import announce
 
 log = logging.getLogger(__name__)
 CANDIDATE_COLUMNS = ("hadm_id", "chunk_id", "start", "end", "text")
+FAILURES = "_failures"
 
 
-def resolve_shard(index: int | None, count: int | None) -> tuple[int, int]:
-    """``shard.index/count`` when given, else the SLURM array task (``SLURM_ARRAY_TASK_ID/COUNT``), else 0 of 1."""
-    if index is None and count is None and "SLURM_ARRAY_TASK_ID" in os.environ:
-        if "SLURM_ARRAY_TASK_COUNT" not in os.environ:
-            raise AnnotationError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: set shard.count")
-        index = int(os.environ["SLURM_ARRAY_TASK_ID"]) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0"))
-        count = int(os.environ["SLURM_ARRAY_TASK_COUNT"])
-    index, count = (0 if index is None else int(index)), (1 if count is None else int(count))
-    if count < 1 or not 0 <= index < count:
-        raise AnnotationError(f"shard.index must be in [0, shard.count); got index={index}, count={count}")
-    return index, count
+@dataclass
+class Admission:
+    """All notes of one admission, in input order."""
+
+    hadm_id: int
+    notes: list[Note]
 
 
-def load_candidates(path: str | Path, index: int, count: int, extra: set[str] = frozenset()
-                    ) -> dict[int, pd.DataFrame]:
-    """Candidate chunks of this shard's admissions, grouped by admission, with the ``extra`` columns the prompt
-    shows."""
-    path = Path(path)
+class Candidates:
+    """Candidate chunks of this shard's notes, found by (admission, note) — by admission alone when the file has no
+    ``note_id`` column, which only works for admissions with one note."""
+
+    def __init__(self, path: str | Path, shard: Shard, extra: set[str] = frozenset()):
+        self.path = path = Path(path)
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, ValueError) as err:
+            raise AnnotationError(f"{path}: not a readable candidates Parquet file ({err})") from err
+        names = schema.names
+        for column in ("hadm_id", "start", "end"):
+            if column in names and not pa.types.is_integer(schema.field(column).type):
+                raise AnnotationError(
+                    f"{path}: column {column!r} must hold integers, found {schema.field(column).type}")
+        wanted = [*CANDIDATE_COLUMNS, *sorted(set(extra) - set(CANDIDATE_COLUMNS))]
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise AnnotationError(f"{path}: missing candidate column(s) {missing}; found {names}")
+        self.by_note = "note_id" in names
+        optional = [c for c in ("rank", "note_id") if c in names]
+        frame = pq.read_table(path, columns=[*wanted, *optional]).to_pandas()
+        if "rank" not in frame:
+            frame["rank"] = range(len(frame))
+        frame = frame[frame["hadm_id"] % shard.count == shard.index]
+        if self.by_note and frame["note_id"].isna().any():
+            row = int(frame["note_id"].isna().to_numpy().argmax())
+            raise AnnotationError(f"{path}: column 'note_id' is empty for admission {frame['hadm_id'].iloc[row]} "
+                                  "(its chunks would be lost); rebuild the candidates with `preprocess.py stage=notes`")
+        keys = ["hadm_id", "note_id"] if self.by_note else ["hadm_id"]
+        self.groups = {(int(k[0]), str(k[1])) if self.by_note else int(k[0]): g
+                       for k, g in frame.groupby(keys, sort=False)}
+
+    def of(self, note: Note, notes_in_admission: int) -> pd.DataFrame:
+        if self.by_note:
+            return self.groups.get((note.hadm_id, note.note_id), _NO_CHUNKS)
+        if notes_in_admission > 1:
+            raise AnnotationError(
+                f"{self.path}: no note_id column, and admission {note.hadm_id} has {notes_in_admission} notes, so its "
+                "chunks cannot be told apart; rebuild the candidates with `python preprocess.py stage=notes`")
+        return self.groups.get(note.hadm_id, _NO_CHUNKS)
+
+
+def plan_admissions(path: Path, shard: Shard, limit: int | None) -> dict[int, set[str]]:
+    """This shard's admissions (the first ``limit``, by first note) and their distinct note ids, from a quiet
+    reading pass (the main pass counts and logs the skips). A damaged file ends the plan where it is cut: the main
+    pass annotates what comes before and then reports the damage."""
+    plan: dict[int, set[str]] = {}
     try:
-        schema = pq.read_schema(path)
-    except (OSError, ValueError) as err:
-        raise AnnotationError(f"{path}: not a readable candidates Parquet file ({err})") from err
-    names = schema.names
-    for column in ("hadm_id", "start", "end"):
-        if column in names and not pa.types.is_integer(schema.field(column).type):
-            raise AnnotationError(f"{path}: column {column!r} must hold integers, found {schema.field(column).type}")
-    wanted = [*CANDIDATE_COLUMNS, *sorted(set(extra) - set(CANDIDATE_COLUMNS))]
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise AnnotationError(f"{path}: missing candidate column(s) {missing}; found {names}")
-    frame = pq.read_table(path, columns=[*wanted, *(["rank"] if "rank" in names else [])]).to_pandas()
-    if "rank" not in frame:
-        frame["rank"] = range(len(frame))
-    frame = frame[frame["hadm_id"] % count == index]
-    return {int(h): g for h, g in frame.groupby("hadm_id", sort=False)}
+        for note in read_notes(path, ReadStats(quiet=True)):
+            if not shard.owns(note.hadm_id):
+                continue
+            if note.hadm_id not in plan and limit is not None and len(plan) >= limit:
+                continue
+            plan.setdefault(note.hadm_id, set()).add(note.note_id)
+    except NotesError:
+        pass
+    return plan
 
 
-def _shard_notes(path: Path, index: int, count: int, limit: int | None, stats: ReadStats):
-    """This shard's admissions in input order: the first note of each admission (a later one is counted)."""
-    seen: set[int] = set()
+def group_admissions(path: Path, plan: dict[int, set[str]], stats: ReadStats, until_planned: bool = False
+                     ) -> Iterator[Admission]:
+    """Admissions of the plan as soon as their last note is read; a repeated note id is a counted skip.
+    ``until_planned`` stops reading once every planned admission is out (a ``limit`` run on a large file)."""
+    pending: dict[int, list[Note]] = {}
+    finished: set[int] = set()
     for note in read_notes(path, stats):
-        if note.hadm_id % count != index:
+        expected = plan.get(note.hadm_id)
+        if expected is None:
+            continue  # another shard's, or beyond the limit
+        notes = pending.setdefault(note.hadm_id, [])
+        if note.hadm_id in finished or any(n.note_id == note.note_id for n in notes):
+            stats.skip("repeated note_id", f"note {note.note_id}")
             continue
-        if note.hadm_id in seen:
-            stats.skip("another note of an annotated admission", f"note {note.note_id}")
-            continue
-        seen.add(note.hadm_id)
-        yield note
-        if limit is not None and len(seen) >= limit:
-            return
+        notes.append(note)
+        if len(notes) == len(expected):
+            finished.add(note.hadm_id)
+            yield Admission(note.hadm_id, pending.pop(note.hadm_id))
+            if until_planned and len(finished) == len(plan):
+                return
 
 
 def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> tuple[Path, Path | None]:
@@ -99,19 +156,32 @@ def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> 
     return demo / "notes.csv.gz", chosen
 
 
+def failure_path(directory: Path, hadm_id: int) -> Path:
+    return directory / FAILURES / f"{hadm_id}.json"
+
+
+def failed_ids(directory: Path) -> set[int]:
+    folder = directory / FAILURES
+    return {int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()} if folder.is_dir() else set()
+
+
 class Runner:
     """One shard of one task: reads, generates per block, writes finished files, counts everything."""
 
     def __init__(self, task: str, output: str | Path, llm: DictConfig, prompt: DictConfig, seed: int = 1234,
-                 block_size: int = 16):
+                 block_size: int = 16, retry_failed: bool = False):
         if task not in TASKS:
             raise AnnotationError(f"unknown task {task!r}; choose one of {sorted(TASKS)}")
         if block_size < 1:
             raise AnnotationError(f"block_size must be >= 1, got {block_size}")
+        if "api_key" in llm:
+            raise AnnotationError("llm.api_key is not a setting (Hydra would store it in the run folder): export "
+                                  "OPENAI_API_KEY, or name another variable with llm.api_key_env")
         self.kind, self.output, self.llm_cfg, self.seed = task, Path(output), llm, seed
-        self.prompt, self.block_size = Prompt.from_config(prompt), block_size
+        self.prompt, self.block_size, self.retry_failed = Prompt.from_config(prompt), block_size, retry_failed
         self.task: Task | None = None
         self.counts: Counter = Counter()
+        self.failures: list[dict] = []
 
     def _task(self) -> Task:
         """The backend is loaded only when there is something to generate (a finished resume loads nothing)."""
@@ -120,77 +190,130 @@ class Runner:
             self.task = TASKS[self.kind](self.prompt, backend)
         return self.task
 
-    def run(self, notes: Path, candidates: Path | None, index: int, count: int, limit: int | None) -> dict:
+    def run(self, notes: Path, candidates: Path | None, shard: Shard, limit: int | None) -> dict:
         if TASKS[self.kind].needs_chunks and candidates is None:
             raise AnnotationError(f"mode={self.kind} needs candidates=PATH (the chunks Parquet)")
         self.output.mkdir(parents=True, exist_ok=True)
         for hadm_id, temp in stale_temp_files(self.output):
-            if hadm_id is None or hadm_id % count == index:
+            if hadm_id is None or shard.owns(hadm_id):
                 temp.unlink(missing_ok=True)
                 self.counts["stale temp files removed"] += 1
-        done = finished_ids(self.output)
-        chunks = load_candidates(candidates, index, count, self.prompt.chunk_fields) if candidates else None
+        done, failed = finished_ids(self.output), failed_ids(self.output)
+        skip = done | (set() if self.retry_failed else failed)
+        chunks = Candidates(candidates, shard, self.prompt.chunk_fields) if candidates else None
         inputs = {"notes": str(notes), "candidates": str(candidates) if candidates else None}
+        plan = plan_admissions(notes, shard, limit)
         stats, started = ReadStats(), time.perf_counter()
-        progress = tqdm(desc=f"{self.kind} shard {index}/{count}", unit="note", dynamic_ncols=True)
-        admissions = _shard_notes(notes, index, count, limit, stats)
-        blocks = iter(lambda: list(itertools.islice(admissions, self.block_size)), [])
-        for block in blocks:
-            missing = [n for n in block if n.hadm_id not in done]
-            self.counts["admissions"] += len(block)
-            self.counts["already done"] += len(block) - len(missing)
-            if missing:
-                self._run_block(block, missing, chunks, inputs)
-            progress.update(len(block))
-            seconds = time.perf_counter() - started
-            progress.set_postfix({"notes/s": f"{self.counts['written'] / seconds:.2f}",
-                                  "tok/s": f"{self.counts['completion tokens'] / seconds:.1f}"}, refresh=False)
-        progress.close()
+        bar = progress(len(plan), f"{self.kind} shard {shard}", "admission")
+        admissions = group_admissions(notes, plan, stats, until_planned=limit is not None)
+        stopped = None
+        try:
+            for block in iter(lambda: list(itertools.islice(admissions, self.block_size)), []):
+                self._block(block, done, skip, chunks, inputs)
+                bar.update(len(block))
+                seconds = time.perf_counter() - started
+                bar.set_postfix({"notes/s": f"{self.counts['written'] / seconds:.2f}",
+                                 "tok/s": f"{self.counts['completion tokens'] / seconds:.1f}",
+                                 "failed": self.counts["failed"]}, refresh=False)
+        except BackendError as err:
+            stopped = err  # the summary still says what this run did before the server failed
+        bar.close()
         seconds = time.perf_counter() - started
-        summary = {"kind": self.kind, "shard": {"index": index, "count": count}, "seconds": round(seconds, 3),
-                   "notes_per_s": round(self.counts["written"] / seconds, 4),
+        summary = {"kind": self.kind, "shard": {"index": shard.index, "count": shard.count},
+                   "seconds": round(seconds, 3), "notes_per_s": round(self.counts["written"] / seconds, 4),
                    "tokens_per_s": round(self.counts["completion tokens"] / seconds, 2),
-                   "counts": dict(self.counts), "reader": stats.as_dict()}
+                   "counts": dict(self.counts), "failures": self.failures, "reader": stats.as_dict(),
+                   "stopped": str(stopped) if stopped else None}
         runs = self.output / "_runs"
         runs.mkdir(exist_ok=True)
-        write_atomic(runs / f"shard-{index}-of-{count}.json", summary)
-        announce(f"annotate ({self.kind}) shard {index}/{count}: {dict(self.counts)}; reader skipped "
+        write_atomic(runs / f"shard-{shard.index}-of-{shard.count}.json", summary)
+        announce(f"annotate ({self.kind}) shard {shard}: {dict(self.counts)}; reader skipped "
                  f"{dict(stats.skipped)}; {summary['notes_per_s']} notes/s, {summary['tokens_per_s']} tokens/s")
+        if self.failures:
+            announce(f"annotate: {len(self.failures)} admission(s) failed, recorded in {self.output / FAILURES}/ "
+                     f"(rerun with retry_failed=true to try them again): "
+                     + ", ".join(f"{f['hadm_id']} ({f['status']})" for f in self.failures[:10]))
+        if stopped:
+            raise stopped
         return summary
 
-    def _run_block(self, block: list[Note], missing: list[Note], chunks, inputs: dict) -> None:
+    def _block(self, block: list[Admission], done: set[int], skip: set[int], chunks: Candidates | None,
+               inputs: dict) -> None:
+        missing = [a for a in block if a.hadm_id not in skip]
+        self.counts["admissions"] += len(block)
+        self.counts["notes"] += sum(len(a.notes) for a in block)
+        self.counts["already done"] += sum(a.hadm_id in done for a in block)
+        if skipped_failures := sum(a.hadm_id in skip and a.hadm_id not in done for a in block):
+            self.counts["failed earlier, not retried"] += skipped_failures
+        if missing:
+            self._run_block(block, missing, chunks, inputs)
+
+    def _run_block(self, block: list[Admission], missing: list[Admission], chunks: Candidates | None,
+                   inputs: dict) -> None:
         task = self._task()
         todo = missing if task.backend.batch_invariant else block
-        requests = [task.requests(n, None if chunks is None else chunks.get(n.hadm_id, _NO_CHUNKS)) for n in todo]
-        flat = [m for r in requests for m in r.messages]
-        generations = task.backend.generate(flat) if flat else []
-        offsets = list(itertools.accumulate((len(r.messages) for r in requests), initial=0))
-        wanted = {n.hadm_id for n in missing}
-        for k, (note, request) in enumerate(zip(todo, requests)):
-            if note.hadm_id not in wanted:
+        wanted = {a.hadm_id for a in missing}
+        requests = [[task.requests(n, None if chunks is None else chunks.of(n, len(a.notes))) for n in a.notes]
+                    for a in todo]
+        flat = [m for per_admission in requests for r in per_admission for m in r.messages]
+        generations = iter(task.backend.generate(flat) if flat else [])
+        stopping: list[str] = []
+        for admission, per_note in zip(todo, requests):
+            answered = [Answered(n, r, list(itertools.islice(generations, len(r.messages))))
+                        for n, r in zip(admission.notes, per_note)]
+            if admission.hadm_id not in wanted:
                 continue
-            outputs = generations[offsets[k]:offsets[k + 1]]
-            record = task.record(request, outputs)
-            manifest = {
-                "hadm_id": note.hadm_id, "note_id": note.note_id, "kind": self.kind, "cts_version": cts.__version__,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "prompt": self.prompt.name, "prompt_hash": self.prompt.hash, "generation": task.backend.describe(),
-                "inputs": inputs, "windows": request.windows, "requests": len(outputs),
-                "prompt_tokens": sum(g.prompt_tokens for g in outputs),
-                "completion_tokens": sum(g.completion_tokens for g in outputs),
-                "hit_token_limit": sum(g.finish_reason == "length" for g in outputs),
-                "no_request": request.note or None,
-            }
-            write_atomic(output_path(self.output, note.hadm_id),
-                         {"manifest": manifest, **record, "outputs": [g.text for g in outputs]})
-            self.counts["written"] += 1
-            self.counts["completion tokens"] += manifest["completion_tokens"]
-            self.counts["prompt tokens"] += manifest["prompt_tokens"]
-            self.counts["hit token limit"] += manifest["hit_token_limit"]
-            for name, value in record["counts"].items():
-                self.counts[name] += value
-            if request.note:
-                self.counts[f"no request: {request.note}"] += 1
+            outputs = [g for a in answered for g in a.generations]
+            failures = [g for g in outputs if isinstance(g, Failure)]
+            self.counts["retries"] += sum(g.retries for g in outputs)
+            if any(f.stops_run for f in failures):
+                stopping.append(f"{admission.hadm_id}: {next(f.message for f in failures if f.stops_run)}")
+            elif failures:
+                self._record_failure(admission, failures[0], len(failures), len(outputs))
+            else:
+                self._write(admission, answered, inputs, task)
+        if stopping:
+            raise BackendError(f"the LLM server is unusable; stopped after writing this block's finished admissions "
+                               f"({len(stopping)} not done, rerun to resume): {stopping[0]}")
+
+    def _record_failure(self, admission: Admission, failure: Failure, failed: int, requests: int) -> None:
+        entry = {"hadm_id": admission.hadm_id, "note_ids": [n.note_id for n in admission.notes],
+                 "status": failure.status, "message": failure.message, "failed_requests": failed,
+                 "requests": requests, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        (self.output / FAILURES).mkdir(exist_ok=True)
+        write_atomic(failure_path(self.output, admission.hadm_id), entry)
+        self.failures.append({k: entry[k] for k in ("hadm_id", "status", "message")})
+        self.counts["failed"] += 1
+        log.warning("admission %d failed (%s, %d of %d requests); recorded in %s", admission.hadm_id, failure.status,
+                    failed, requests, failure_path(self.output, admission.hadm_id))
+
+    def _write(self, admission: Admission, answered: list[Answered], inputs: dict, task: Task) -> None:
+        outputs: list[Generation] = [g for a in answered for g in a.generations]
+        record = task.record(answered)
+        manifest = {
+            "hadm_id": admission.hadm_id, "note_ids": [a.note.note_id for a in answered], "kind": self.kind,
+            "cts_version": cts.__version__, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "prompt": self.prompt.name, "prompt_hash": self.prompt.hash, "generation": task.backend.describe(),
+            "inputs": inputs,
+            "notes": [{"note_id": a.note.note_id, "windows": a.requests.windows, "requests": len(a.generations),
+                       "no_request": a.requests.note or None} for a in answered],
+            "requests": len(outputs), "retries": sum(g.retries for g in outputs),
+            "prompt_tokens": sum(g.prompt_tokens for g in outputs),
+            "completion_tokens": sum(g.completion_tokens for g in outputs),
+            "hit_token_limit": sum(g.finish_reason == "length" for g in outputs),
+        }
+        write_atomic(output_path(self.output, admission.hadm_id),
+                     {"manifest": manifest, **record, "outputs": [g.text for g in outputs]})
+        failure_path(self.output, admission.hadm_id).unlink(missing_ok=True)  # a retried failure that now worked
+        self.counts["written"] += 1
+        self.counts["completion tokens"] += manifest["completion_tokens"]
+        self.counts["prompt tokens"] += manifest["prompt_tokens"]
+        self.counts["hit token limit"] += manifest["hit_token_limit"]
+        for name, value in record["counts"].items():
+            self.counts[name] += value
+        for a in answered:
+            if a.requests.note:
+                self.counts[f"no request: {a.requests.note}"] += 1
 
 
 _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
@@ -198,13 +321,13 @@ _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
 
 def run(task: str, input: str | None, candidates: str | None, output: str, llm: DictConfig, prompt: DictConfig,
         shard: DictConfig, demo_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
-        consolidate: bool = True) -> dict:
+        retry_failed: bool = False, consolidate: bool = True) -> dict:
     """Entry point of mode=annotate|context|summary; an unsharded run also consolidates its outputs."""
     notes, chunks = resolve_inputs(input, candidates, demo_dir)
-    index, count = resolve_shard(shard.get("index"), shard.get("count"))
-    log.info("annotate %s: notes %s, candidates %s, output %s, shard %d/%d, llm %s", task, notes, chunks, output,
-             index, count, OmegaConf.to_container(llm).get("_target_"))
-    summary = Runner(task, output, llm, prompt, seed, block_size).run(notes, chunks, index, count, limit)
-    if consolidate and count == 1:
+    where = Shard(shard.get("index"), shard.get("count")).resolve()
+    log.info("annotate %s: notes %s, candidates %s, output %s, shard %s, llm %s", task, notes, chunks, output,
+             where, OmegaConf.to_container(llm).get("_target_"))
+    summary = Runner(task, output, llm, prompt, seed, block_size, retry_failed).run(notes, chunks, where, limit)
+    if consolidate and where.count == 1:
         summary["consolidated"] = consolidate_outputs(output)
     return summary

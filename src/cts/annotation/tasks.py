@@ -1,7 +1,9 @@
-"""The three LLM stages as tasks: what to ask for one admission, and what to store from the answers.
+"""The three LLM stages as tasks: what to ask for one note, and what to store for an admission from the answers.
 
 ``events`` (the timeline, mode=annotate), ``context`` (a short context per chunk, mode=context) and ``summary``
-(a discharge-summary summary, mode=summary) share the runner, the backends and the output format.
+(a discharge-summary summary, mode=summary) share the runner, the backends and the output format. Each note is
+asked about on its own (its own text, its own chunks); an admission with several notes gets one record that keeps
+every note's id and merges their answers explicitly.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ class Requests:
     note: str = ""  # why no request was made, when none was
 
 
+@dataclass
+class Answered:
+    """One note of an admission: its requests and the generations that answer them, in order."""
+
+    note: Note
+    requests: Requests
+    generations: list[Generation]
+
+
 class Task:
     kind = ""
     needs_chunks = False
@@ -49,7 +60,8 @@ class Task:
     def requests(self, note: Note, chunks: pd.DataFrame | None) -> Requests:
         raise NotImplementedError
 
-    def record(self, requests: Requests, generations: list[Generation]) -> dict:
+    def record(self, notes: list[Answered]) -> dict:
+        """The stored fields of one admission (every note's answers merged) with its ``counts``."""
         raise NotImplementedError
 
 
@@ -76,17 +88,28 @@ class EventsTask(Task):
                 out.refs.append(k)
         return out
 
-    def record(self, requests: Requests, generations: list[Generation]) -> dict:
-        parts, rejects, said_none = [], [], 0
-        for window, generation in zip(requests.refs, generations):
-            parsed = parse_output(generation.text, truncated=generation.finish_reason == "length")
-            parts.append(parsed.events)
-            said_none += parsed.said_none
-            rejects += [{"window": window, "reason": r.reason, "line": r.line} for r in parsed.rejects]
-        events, duplicates = merge_events(parts)
-        return {"events": [{"event": e, "time": t} for e, t in events], "rejects": rejects,
-                "counts": {"events": len(events), "rejects": len(rejects), "duplicates": duplicates,
-                           "said_none": said_none}}
+    def record(self, notes: list[Answered]) -> dict:
+        """Events merged window by window within a note, then note by note (first mention kept, with its note id);
+        exact repeats (same text case-folded, same hours) are counted as duplicates, across notes separately."""
+        events, event_notes, rejects, said_none, within_notes, per_note = [], [], [], 0, 0, 0
+        for answered in notes:
+            parts = []
+            for window, generation in zip(answered.requests.refs, answered.generations):
+                parsed = parse_output(generation.text, truncated=generation.finish_reason == "length")
+                parts.append(parsed.events)
+                said_none += parsed.said_none
+                rejects += [{"note_id": answered.note.note_id, "window": window, "reason": r.reason, "line": r.line}
+                            for r in parsed.rejects]
+            own, within = merge_events(parts)
+            events, _ = merge_events([events, own])
+            within_notes += within
+            per_note += len(own)
+            event_notes += [answered.note.note_id] * (len(events) - len(event_notes))
+        across = per_note - len(events)
+        return {"events": [{"event": e, "time": t, "note_id": n} for (e, t), n in zip(events, event_notes)],
+                "rejects": rejects,
+                "counts": {"events": len(events), "rejects": len(rejects), "duplicates": within_notes + across,
+                           "duplicates across notes": across, "said_none": said_none}}
 
 
 class ContextTask(Task):
@@ -108,8 +131,9 @@ class ContextTask(Task):
             out.refs.append(chunk_id.item() if hasattr(chunk_id, "item") else chunk_id)
         return out
 
-    def record(self, requests: Requests, generations: list[Generation]) -> dict:
-        contexts = [{"chunk_id": ref, "context": g.text.strip()} for ref, g in zip(requests.refs, generations)]
+    def record(self, notes: list[Answered]) -> dict:
+        contexts = [{"note_id": a.note.note_id, "chunk_id": ref, "context": g.text.strip()}
+                    for a in notes for ref, g in zip(a.requests.refs, a.generations)]
         return {"contexts": contexts, "counts": {"contexts": len(contexts),
                                                  "empty": sum(not c["context"] for c in contexts)}}
 
@@ -122,8 +146,9 @@ class SummaryTask(Task):
     def requests(self, note: Note, chunks: pd.DataFrame | None) -> Requests:
         return self._per_window(note)
 
-    def record(self, requests: Requests, generations: list[Generation]) -> dict:
-        summary = "\n".join(g.text.strip() for g in generations if g.text.strip())
+    def record(self, notes: list[Answered]) -> dict:
+        """One summary per admission: the notes' summaries (window parts joined) in note order."""
+        summary = "\n".join(g.text.strip() for a in notes for g in a.generations if g.text.strip())
         return {"summary": summary, "counts": {"empty": int(not summary)}}
 
 

@@ -53,11 +53,13 @@ class ReadStats:
     skipped: Counter = field(default_factory=Counter)
     repaired: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
+    quiet: bool = False  # count without logging: a planning pass over notes that are read (and logged) again
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] += 1
         self._example(reason, where)
-        log.warning("skipped %s: %s", where, reason)
+        if not self.quiet:
+            log.warning("skipped %s: %s", where, reason)
 
     def repair(self, reason: str, where: str) -> None:
         self.repaired[reason] += 1
@@ -161,17 +163,38 @@ def read_mtsamples_csv(path: str | Path, stats: ReadStats) -> Iterator[Note]:
             yield note
 
 
+NOTE_FILE_SUFFIXES = (".txt", ".txt.gz")  # matched case-insensitively: NOTE.TXT is a note
+
+
+def _note_file_stem(name: str) -> str | None:
+    """The name without its note suffix, or None when the file is not a note (``.md``, ``.csv``, ...)."""
+    lower = name.lower()
+    suffix = next((s for s in NOTE_FILE_SUFFIXES if lower.endswith(s)), None)
+    return name[: -len(suffix)] if suffix else None
+
+
 def read_text_folder(path: str | Path, stats: ReadStats) -> Iterator[Note]:
-    """``<hadm_id>.txt`` files in name order; the admission id is the first integer of the file name."""
+    """``<hadm_id>.txt`` (or ``.txt.gz``, any case) files in name order; the admission id is the first integer of
+    the file name. Anything else in the folder (subfolders, other files) is a counted skip, never read."""
     path = Path(path)
-    for file in sorted(path.glob("*.txt")):
+    for file in sorted(path.iterdir()):
+        stem = _note_file_stem(file.name)
+        if file.is_dir():
+            stats.skip("subfolder (not read)", file.name)
+            continue
+        if stem is None:
+            stats.skip("not a .txt or .txt.gz file", file.name)
+            continue
         stats.rows += 1
         try:
-            text = file.read_bytes().decode("utf-8", errors="surrogateescape")
-        except OSError as err:
+            data = file.read_bytes()
+            if file.name.lower().endswith(".gz"):
+                data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
             stats.skip(f"unreadable_file: {err.__class__.__name__}", file.name)
             continue
-        note = _make_note(file.stem, hadm_id_from_name(file.stem), text, stats, file.name)
+        text = data.decode("utf-8", errors="surrogateescape")
+        note = _make_note(stem, hadm_id_from_name(stem), text, stats, file.name)
         if note is not None:
             yield note
 

@@ -3,7 +3,7 @@
 Each batch of notes becomes one Parquet part written atomically beside the output (``<output>.parts/``); a
 finished run merges the parts into the output, one row group per batch. A rerun (after a crash, a kill or a
 requeue) skips every note already in the output or its parts, so each note is written exactly once. Shards
-split notes by a hash of ``note_id`` so shard outputs never overlap whatever the input order.
+split notes by admission (:mod:`cts.sharding`, the rule annotation uses), so shard outputs never overlap.
 """
 
 from __future__ import annotations
@@ -14,20 +14,19 @@ import multiprocessing
 import os
 import shutil
 import time
-import zlib
 from collections import Counter, deque
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
 
 from cts.data.notes import Note, NotesError, ReadStats, read_notes
 from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.progress import progress as progress_bar
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.retriever import Lexical, Ranked, Retriever
+from cts.sharding import Shard
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +38,6 @@ SCHEMA = pa.schema([
     ("n_chunks", pa.int32()),
 ])
 SETTINGS_KEY = b"cts.settings"
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This job's slice of the notes: ``index`` of ``count``; null fields come from a SLURM job array."""
-
-    index: int | None = None
-    count: int | None = None
-
-    def resolve(self) -> Shard:
-        count = self.count if self.count is not None else int(os.environ.get("SLURM_ARRAY_TASK_COUNT", "1"))
-        index = self.index
-        if index is None:
-            array_id = os.environ.get("SLURM_ARRAY_TASK_ID")
-            index = int(array_id) - int(os.environ.get("SLURM_ARRAY_TASK_MIN", "0")) if array_id else 0
-        if not 0 <= int(index) < int(count):
-            raise ValueError(f"shard.index must be in [0, shard.count={count}), got {index}")
-        return Shard(int(index), int(count))
-
-    def owns(self, note_id: str) -> bool:
-        return self.count == 1 or zlib.crc32(note_id.encode()) % self.count == self.index
-
-    def path(self, output: Path) -> Path:
-        """``candidates.parquet`` → ``candidates-00003-of-00008.parquet`` when sharded."""
-        if self.count == 1:
-            return output
-        return output.with_name(f"{output.stem}-{self.index:05d}-of-{self.count:05d}{output.suffix}")
 
 
 class PartStore:
@@ -188,6 +160,19 @@ class _InProcess:
         return False
 
 
+def _shard_notes_count(input: str | Path, shard: Shard, limit: int | None) -> int:
+    """Readable notes of this shard (at most ``limit``): the progress bar's total, from a quiet reading pass."""
+    owned = 0
+    try:
+        for note in read_notes(input, ReadStats(quiet=True)):
+            owned += shard.owns(note.hadm_id)
+            if limit is not None and owned >= limit:
+                break
+    except NotesError:
+        pass  # the main pass keeps what comes before the damage and reports it
+    return owned
+
+
 def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk: Chunker,
               shard: Shard | dict | None = None, batch_size: int = 64, workers: int = 2, max_tokens: int = 30000,
               limit: int | None = None, overwrite: bool = False, progress: bool = True) -> dict:
@@ -206,7 +191,8 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
     log.info("notes: %s → %s (shard %d/%d, mode %s, %d already done)", input, output, shard.index, shard.count,
              retrieval.mode, len(done))
 
-    bar = tqdm(desc=f"notes[{retrieval.mode}]", unit="note", total=limit, disable=not progress, mininterval=1.0)
+    bar = progress_bar(_shard_notes_count(input, shard, limit) if progress else None, f"notes[{retrieval.mode}]",
+                       "note", enabled=progress)
 
     def finish(batch_result) -> None:
         lexical, skips = batch_result
@@ -216,8 +202,11 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
         table = candidates_table(ranked)
         if len(table):
             store.write(table)
-        counts.update(notes_written=len(ranked), chunks=sum(len(r.lexical.chunks) for r in ranked),
-                      kept=len(table))
+        for result in ranked:
+            if len(result.kept) == 0:  # no row in the output: a skip, not a written note
+                stats.skip("no_retained_chunk", f"note {result.lexical.note.note_id}")
+        counts.update(notes_written=sum(len(r.kept) > 0 for r in ranked),
+                      chunks=sum(len(r.lexical.chunks) for r in ranked), kept=len(table))
         bar.update(len(lexical) + len(skips))
 
     pool_class = _InProcess if workers == 0 else multiprocessing.get_context("spawn").Pool
@@ -231,7 +220,7 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
 
         try:
             for note in notes:
-                if not shard.owns(note.note_id):
+                if not shard.owns(note.hadm_id):
                     counts["other_shard"] += 1
                     continue
                 if limit is not None and counts["considered"] >= limit:
@@ -239,8 +228,10 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
                 counts["considered"] += 1
                 if note.note_id in done:
                     counts["already_done"] += 1
+                    bar.update(1)
                 elif note.note_id in seen:
                     stats.skip("duplicate_note_id", f"note {note.note_id}")
+                    bar.update(1)
                 else:
                     seen.add(note.note_id)
                     batch.append(note)

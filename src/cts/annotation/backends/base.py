@@ -16,6 +16,20 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # "stop" or "length" (hit max_new_tokens: the last line may be cut)
+    retries: int = 0    # failed attempts before this reply (timeouts, dropped connections, 5xx, garbage)
+
+
+@dataclass
+class Failure:
+    """No reply for one prompt, in place of its :class:`Generation`. ``stops_run``: the server is unusable (down,
+    overloaded past the retry budget, wrong URL or key), so the run stops after writing what finished; otherwise the
+    server refused this prompt alone (HTTP 400, e.g. longer than its context) and only its admission fails.
+    ``message`` is the server's error text, cut short; servers answer about the request, not with the note."""
+
+    status: str
+    message: str
+    stops_run: bool = False
+    retries: int = 0
 
 
 class Backend(ABC):
@@ -53,8 +67,8 @@ class Backend(ABC):
         """Tokens of the rendered chat prompt."""
 
     @abstractmethod
-    def generate(self, conversations: list[list[dict]]) -> list[Generation]:
-        """One output per conversation, in order."""
+    def generate(self, conversations: list[list[dict]]) -> list[Generation | Failure]:
+        """One output per conversation, in order (a :class:`Failure` where a remote server gave none)."""
 
 
 class TokenizerBackend(Backend):
