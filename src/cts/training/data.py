@@ -3,9 +3,11 @@ dataset (cached on disk, keyed by tokenizer and data hash), length-grouped batch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -18,11 +20,30 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cts.models.spec import ModelSpec
 from cts.models.tokenizers import fingerprint, tokenizer_fingerprint
+from cts.tasks.common import run_build
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100}  # None: the tokenizer's pad id
+
+
+class MissingDataError(FileNotFoundError):
+    """A task dataset that is not built yet; the message gives the command that builds it."""
+
+
+def build_demo_task(task: str, builder, demo_dir: str | Path, output: str | Path, seed: int = 1234,
+                    n_admissions: int = 500) -> None:
+    """The demo's task data, exactly as ``preprocess.py stage=demo`` then ``stage=build task=TASK`` write it
+    (deterministic: the same seed and size as those commands' defaults, whatever the training seed)."""
+    from cts.data.demo import generate_demo
+
+    events = Path(demo_dir) / "events_normalized.parquet"
+    if not events.exists():
+        generate_demo(demo_dir, n_admissions=n_admissions, seed=seed)
+    if "seed" in getattr(builder, "keywords", {}):
+        builder = functools.partial(builder, seed=seed)
+    run_build(task, builder, events, output, seed=seed)
 
 
 def file_hash(path: Path) -> str:
@@ -131,8 +152,10 @@ class TaskDataModule(L.LightningDataModule):
     extra_tokens: tuple[str, ...] = ()
 
     def __init__(self, data_dir: str, spec: ModelSpec, batch_size: int = 32, eval_batch_size: int = 64,
-                 max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts"):
+                 max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts",
+                 build: Callable[[], object] | None = None):
         super().__init__()
+        self.build = build  # builds missing task data (the demo); None: a missing split is an error
         self.data_dir, self.spec = Path(data_dir), spec
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.max_rows, self.num_workers, self.seed = max_rows, int(num_workers), int(seed)
@@ -145,7 +168,7 @@ class TaskDataModule(L.LightningDataModule):
     def _path(self, split: str) -> Path:
         path = self.data_dir / f"{split}.parquet"
         if not path.exists():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{path} not found: build the {self.task} dataset first with `python preprocess.py stage=build "
                 f"task={self.task} input=EVENTS output={self.data_dir}` (the demo: `python preprocess.py stage=demo` "
                 f"then `python preprocess.py stage=build task={self.task}`)")
@@ -165,6 +188,15 @@ class TaskDataModule(L.LightningDataModule):
         if frame.empty:
             raise ValueError(f"{path}: no rows in the {split} split")
         return frame.reset_index(drop=True)
+
+    def prepare_data(self) -> None:
+        """Build missing task data when the config says how (the demo, on local rank 0); else ``read`` fails
+        naming the command that builds it."""
+        missing = [s for s in SPLITS if not (self.data_dir / f"{s}.parquet").exists()]
+        if missing and self.build is not None and int(os.environ.get("LOCAL_RANK", 0)) == 0:
+            log.info("%s: %s missing; building the demo's %s data (deterministic, once)", self.data_dir,
+                     "/".join(missing), self.task)
+            self.build()
 
     # -- tokenizing --------------------------------------------------------------------------------------------
     def prepare(self) -> None:
