@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cts.data.event_table import read_event_table
-from cts.data.splits import SPLITS, attach_splits, splits_for
+from cts.data.splits import SPLITS, attach_splits, split_unit, splits_for
 from cts.utils import StepProgress, announce
 
 
@@ -43,8 +43,9 @@ def join_runs(strings: pa.Array, offsets: np.ndarray, separator: str) -> pa.Arra
     return pc.binary_join(lists, separator)
 
 
-def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str) -> dict:
-    """train/val/test Parquet plus ``meta.json`` with the parameters and the counts per split."""
+def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str,
+                       split_by: str = "admission") -> dict:
+    """train/val/test Parquet plus ``meta.json`` with the parameters, the split unit and the counts per split."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame.assign(split=frame["split"].astype(str)), preserve_index=False)
@@ -54,7 +55,7 @@ def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, para
         part = table.filter(pc.equal(split_column, split))
         pq.write_table(part, out_dir / f"{split}.parquet", compression="zstd")
         counts[split] = part.num_rows
-    meta = {"task": task, "source": str(source), "params": params, "rows": counts}
+    meta = {"task": task, "source": str(source), "params": params, "split_by": split_by, "rows": counts}
     if "label_name" in frame.columns:
         meta["labels"] = {
             split: frame.loc[frame["split"] == split, "label_name"].value_counts().sort_index().to_dict()
@@ -76,7 +77,8 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
         rows = builder(events)
         rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
         progress.advance()
-        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input)
+        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input,
+                                  split_by=split_unit(split_table))
         progress.advance()
     announce(f"{task}: wrote {meta['rows']} rows to {output}")
     return meta

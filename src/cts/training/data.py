@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cts.models.spec import ModelSpec
 from cts.models.tokenizers import fingerprint, tokenizer_fingerprint
+from cts.data.splits import BY_ADMISSION_NOTE
 from cts.tasks.common import run_build
 
 log = logging.getLogger(__name__)
@@ -204,6 +206,7 @@ class TaskDataModule(L.LightningDataModule):
         if self.tokenizer is not None:
             return
         self.frames = {split: self.read(split) for split in SPLITS}
+        self._note_split_unit()
         hashes = {split: file_hash(self._path(split)) for split in SPLITS}
         self.tokenizer = self.spec.tokenizer(lambda: self.train_texts(self.frames["train"]),
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
@@ -214,6 +217,12 @@ class TaskDataModule(L.LightningDataModule):
             self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
         log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,
                  "/".join(str(len(self.datasets[s])) for s in SPLITS), self.spec.name, len(self.tokenizer))
+
+    def _note_split_unit(self) -> None:
+        """Say once when the data's splits are by admission, not by patient (``meta.json`` of the build)."""
+        meta = self.data_dir / "meta.json"
+        if meta.exists() and json.loads(meta.read_text()).get("split_by") == "admission":
+            log.warning("%s: %s", self.data_dir, BY_ADMISSION_NOTE)
 
     def _cached(self, split: str, key: str) -> dict[str, list]:
         path = self.cache_dir / "tokenized" / self.task / key / f"{split}.parquet"
