@@ -260,3 +260,28 @@ def test_file_system_errors_become_one_message_naming_the_file_and_the_fix():
     wrapped.__cause__ = ConfigError("data.dir=X does not exist")
     assert user_message(wrapped) == "data.dir=X does not exist"  # hydra.utils.call's wrapper is looked through
     assert user_message(KeyError("a bug")) is None and user_message(OSError(errno.EIO, "I/O error")) is None
+
+
+def test_demo_task_data_is_built_on_first_use_as_the_documented_commands_would(tmp_path):
+    """`python train.py` right after `stage=demo` (or even before it): prepare_data builds the missing task data,
+    byte-identical to `preprocess.py stage=demo` + `stage=build task=nextevent` with their default seed."""
+    import hashlib
+    from functools import partial
+
+    from cts.data.demo import generate_demo
+    from cts.tasks.common import run_build
+    from cts.tasks.nextevent.build import build_sequences
+
+    cfg = compose_train(["task=nextevent", "model=gpt", f"paths.demo_dir={tmp_path / 'demo'}", "seed=99"], tmp_path)
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.build)
+    datamodule.prepare_data()
+    built = tmp_path / "demo" / "tasks" / "nextevent"
+    generate_demo(tmp_path / "reference", n_admissions=500, seed=1234)
+    run_build("nextevent", partial(build_sequences), tmp_path / "reference" / "events_normalized.parquet",
+              tmp_path / "reference" / "tasks" / "nextevent", seed=1234)
+    for split in ("train", "val", "test"):
+        digest = [hashlib.sha256((root / f"{split}.parquet").read_bytes()).hexdigest()
+                  for root in (built, tmp_path / "reference" / "tasks" / "nextevent")]
+        assert digest[0] == digest[1], split
+    datamodule.prepare_data()  # idempotent: nothing missing, nothing rebuilt
