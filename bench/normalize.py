@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_io import write_result
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -180,7 +182,7 @@ def main() -> None:
               "targets": {"core_seconds_le_90": core <= 90, "peak_rss_le_8gb": ours["peak_rss_gb"] <= 8,
                           "core_speedup_ge_20x": speedups["read+normalize+forecast (seconds)"]["speedup"] >= 20}}
     out = HERE / "results" / "normalize.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(out, result)
     print(f"wrote {out}")
 
 

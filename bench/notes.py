@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_io import write_result
+
 import numpy as np
 import pandas as pd
 import psutil
@@ -250,7 +252,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print_table("notes/s (2-core shared CPU dev box)", throughput,
                 ["dataset", "method", "engine", "notes", "notes_per_s", "notes_per_s_2_idle_cores",
                  "encodings_per_note", "chunks_per_note", "peak_rss_gb"])
