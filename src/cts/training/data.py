@@ -145,7 +145,7 @@ class PadCollator:
 class TaskDataModule(L.LightningDataModule):
     """Reads ``data_dir/{train,val,test}.parquet`` (written by ``preprocess.py stage=build``) and tokenizes them.
 
-    Subclasses set ``task``, ``columns`` and ``tokenizer_kind`` and implement ``train_texts`` (what a trained
+    Subclasses set ``task``, ``columns`` (and ``extra_tokens``) and implement ``train_texts`` (what a trained
     tokenizer learns from) and ``encode`` (rows → token columns).
     """
 
