@@ -76,8 +76,8 @@ def test_t2s2_reference_files_read_completely():
 def test_evaluate_command_line(tmp_path):
     predictions, reference = write_fixture(tmp_path)
     done = subprocess.run(
-        [sys.executable, str(ROOT_DIR / "annotate.py"), "mode=evaluate", f"predictions={predictions}",
-         f"reference={reference}", f"output={tmp_path / 'report'}", "job.threshold=90",
+        [sys.executable, str(ROOT_DIR / "annotate.py"), "stage=evaluate", f"predictions={predictions}",
+         f"reference={reference}", f"output={tmp_path / 'report'}", "stage.threshold=90",
          f"hydra.run.dir={tmp_path / 'hydra'}"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(Path(tmp_path / "report" / "metrics.json").read_text())

@@ -240,6 +240,10 @@ def test_user_errors_are_one_message_without_traceback(train_data, tmp_path):
     _one_message(done, "missing.csv")
     assert not list((logs / "preprocess" / "runs").iterdir())
 
+    done = _cli("annotate.py", "stage=evaluate", f"predictions={tmp_path}/no_predictions",
+                f"reference={tmp_path}/no_reference", f"output={tmp_path}/report", f"paths.log_dir={logs}")
+    _one_message(done, "no_predictions")
+
     done = _cli("train.py", "data=events", "name=bad", f"paths.log_dir={logs}", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode == 1 and "Traceback" in done.stderr  # everything, for whoever asks
 

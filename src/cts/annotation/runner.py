@@ -122,7 +122,7 @@ class Runner:
 
     def run(self, notes: Path, candidates: Path | None, index: int, count: int, limit: int | None) -> dict:
         if TASKS[self.kind].needs_chunks and candidates is None:
-            raise AnnotationError(f"mode={self.kind} needs candidates=PATH (the chunks Parquet)")
+            raise AnnotationError(f"stage={self.kind} needs candidates=PATH (the chunks Parquet)")
         self.output.mkdir(parents=True, exist_ok=True)
         for hadm_id, temp in stale_temp_files(self.output):
             if hadm_id is None or hadm_id % count == index:
@@ -199,7 +199,7 @@ _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
 def run(task: str, input: str | None, candidates: str | None, output: str, llm: DictConfig, prompt: DictConfig,
         shard: DictConfig, demo_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
         consolidate: bool = True) -> dict:
-    """Entry point of mode=annotate|context|summary; an unsharded run also consolidates its outputs."""
+    """Entry point of stage=annotate|context|summary; an unsharded run also consolidates its outputs."""
     notes, chunks = resolve_inputs(input, candidates, demo_dir)
     index, count = resolve_shard(shard.get("index"), shard.get("count"))
     log.info("annotate %s: notes %s, candidates %s, output %s, shard %d/%d, llm %s", task, notes, chunks, output,

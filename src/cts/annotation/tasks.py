@@ -1,7 +1,7 @@
 """The three LLM stages as tasks: what to ask for one admission, and what to store from the answers.
 
-``events`` (the timeline, mode=annotate), ``context`` (a short context per chunk, mode=context) and ``summary``
-(a discharge-summary summary, mode=summary) share the runner, the backends and the output format.
+``events`` (the timeline, stage=annotate), ``context`` (a short context per chunk, stage=context) and ``summary``
+(a discharge-summary summary, stage=summary) share the runner, the backends and the output format.
 """
 
 from __future__ import annotations
