@@ -159,10 +159,16 @@ def test_rerunning_a_finished_run_asks_for_resume_or_a_new_name(train_data, tmp_
     cfg = compose_train(tiny(train_data, "relation", tmp_path), tmp_path)
     check_config(cfg)  # a fresh run dir
     (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "checkpoints" / "last.ckpt", "w") as archive:  # torch.save's format
+        archive.writestr("last/data.pkl", b"x" * 100)
     with pytest.raises(ConfigError, match=r"already holds this run \(last.ckpt\): add ckpt_path=last .* or name=NEW"):
         check_config(cfg)
-    check_config(compose_train(tiny(train_data, "relation", tmp_path, "bert", "ckpt_path=last"), tmp_path))
+    resume = compose_train(tiny(train_data, "relation", tmp_path, "bert", "ckpt_path=last"), tmp_path)
+    check_config(resume)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:60])  # a copy cut short
+    with pytest.raises(ConfigError, match=r"last.ckpt: not a complete checkpoint \(truncated"):
+        check_config(resume)
 
 
 def test_default_checkpoints_are_weights_only_best_and_a_resumable_last(tmp_path):

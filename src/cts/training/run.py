@@ -92,9 +92,11 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
     if not cfg.train and cfg.ckpt_path == "last":
         raise ConfigError("ckpt_path=last resumes training; to evaluate, give the checkpoint file's path")
-    if cfg.ckpt_path and cfg.ckpt_path != "last":
-        check_checkpoint(cfg.ckpt_path)
     last = _last_checkpoint(cfg)
+    if cfg.ckpt_path:
+        checkpoint = last if cfg.ckpt_path == "last" else cfg.ckpt_path
+        if checkpoint is not None:  # ckpt_path=last with nothing saved yet starts fresh (a first requeued job)
+            check_checkpoint(checkpoint)
     if cfg.train and not cfg.ckpt_path and last is not None:
         raise ConfigError(f"{last.parent.parent} already holds this run ({last.name}): add ckpt_path=last to resume "
                           "or continue it, or name=NEW for a separate run (or delete the folder)")
