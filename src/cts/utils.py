@@ -68,3 +68,5 @@ def quiet_known_noise() -> None:
             logger.addFilter(noise)
     # Lightning 2.6 calls torch's deprecated LeafSpec check itself; nothing a user can change
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).* is deprecated")
+    # train.py refuses to re-run into a folder holding last.ckpt unless ckpt_path=last: a resume is the only way here
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

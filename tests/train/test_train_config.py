@@ -176,7 +176,7 @@ def test_default_checkpoints_are_weights_only_best_and_a_resumable_last(tmp_path
     callbacks = instantiate_callbacks(cfg, has_logger=True)
     best, last = [c for c in callbacks if type(c).__name__ == "ModelCheckpoint"]
     assert (best.save_weights_only, best.save_top_k, best.save_last, best.filename) == (True, 1, False, "best")
-    assert (last.save_weights_only, last.save_top_k, last.save_last) == (False, 0, True)
+    assert (last.save_weights_only, last.monitor, last.save_top_k, last.filename) == (False, None, 1, "last")
     assert not best._enable_version_counter and not last._enable_version_counter  # never -v1, -v2 copies
 
 
