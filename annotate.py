@@ -1,7 +1,7 @@
 """annotate.py — LLM annotation of clinical events with relative timestamps; consolidation; evaluation.
 
-Each ``mode=NAME`` selects ``conf/annotate/mode/NAME.yaml``, whose ``job`` node is a ``_target_`` function in
-``src/cts/annotation`` with its arguments.
+Each ``stage=NAME`` selects ``conf/annotate/stage/NAME.yaml``, a ``_target_`` function in ``src/cts/annotation``
+with its arguments (``stage.KEY=VALUE`` sets one), as in ``preprocess.py``.
 """
 
 import os
@@ -15,11 +15,13 @@ from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
 from cts.annotation.backends.openai import refuse_command_line_secrets  # noqa: E402
+from cts.errors import report_user_errors  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="annotate")
+@report_user_errors
 def main(cfg: DictConfig):
-    return hydra.utils.call(cfg.job)
+    return hydra.utils.call(cfg.stage)
 
 
 if __name__ == "__main__":

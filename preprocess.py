@@ -12,9 +12,11 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
+from cts.errors import report_user_errors  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
+@report_user_errors
 def main(cfg: DictConfig):
     return hydra.utils.call(cfg.stage)
 

@@ -15,10 +15,12 @@ from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
 import cts.training  # noqa: E402,F401  (registers cts.run_name and cts.offline_model)
+from cts.errors import report_user_errors  # noqa: E402
 from cts.training.run import train  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@report_user_errors
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     return metrics.get(cfg.optimized_metric)

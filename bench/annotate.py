@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_io import write_result
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CTS_ROOT", str(ROOT))
@@ -135,7 +137,7 @@ def main() -> None:
         result = {"machine": machine, "vllm": vllm_throughput(args.vllm_prompts, 1024)}
         print_table([result["vllm"]], ["gpu", "gpus", "prompts", "seconds", "notes_per_s_per_gpu",
                                        "generated_tokens_per_s"])
-        args.out.with_name("annotate_vllm.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out.with_name("annotate_vllm.json"), result)
         return
 
     import torch
@@ -168,7 +170,7 @@ def main() -> None:
         print_table([scores], ["notes_scored", "predicted", "reference", "matched", "precision", "recall", "f1",
                                "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from bench_io import write_result
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -106,9 +107,8 @@ def run_ours(csv: Path, rows: int) -> dict:
 
 
 def run_baseline(csv: Path, rows: int, pairs_rows: int) -> dict:
-    import pandas as pd
-
     import authors_baseline as authors
+    import pandas as pd
 
     timer = Timer()
     frame = timer("read", authors.read_release, csv, nrows=rows)
@@ -180,9 +180,8 @@ def main() -> None:
               "load_average_before": load_before, "ours": ours, "baseline": baseline, "speedups": speedups,
               "targets": {"core_seconds_le_90": core <= 90, "peak_rss_le_8gb": ours["peak_rss_gb"] <= 8,
                           "core_speedup_ge_20x": speedups["read+normalize+forecast (seconds)"]["speedup"] >= 20}}
-    from cts.io import write_json
-
-    out = write_json(HERE / "results" / "normalize.json", result)
+    out = HERE / "results" / "normalize.json"
+    write_result(out, result)
     print(f"wrote {out}")
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pyarrow.parquet as pq
+from bench_io import write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -40,7 +41,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from cts.data.demo import generate_corpus
 from cts.data.notes import read_notes
-from cts.io import write_json
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.coverage import coverage, load_reference
 from cts.retrieval.fusion import ranks, reciprocal_rank_fusion
@@ -250,7 +250,8 @@ def main() -> None:
         "targets": targets, "throughput": throughput, "coverage": coverage_table,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_json(args.out, result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_result(args.out, result)
     print_table("notes/s (2-core shared CPU dev box)", throughput,
                 ["dataset", "method", "engine", "notes", "notes_per_s", "notes_per_s_2_idle_cores",
                  "encodings_per_note", "chunks_per_note", "peak_rss_gb"])

@@ -1,14 +1,16 @@
 """Benchmark: relation training samples/s, our DataModule + module vs the authors' naive loop, same model and data.
 
     python bench/train_throughput.py [--data DIR] [--samples 512] [--batch-size 32] [--model bert|gpt|llama]
-                                     [--preset tiny]
+                                     [--preset tiny] [--warmup-steps 2] [--repeats 3]
 
 Ours: ``RelationDataModule`` (tokenized once, cached; length-grouped batches, dynamic padding) feeding
 ``RelationModule`` through a Lightning ``Trainer``. Naive (the authors' way): a Dataset that tokenizes in
 ``__getitem__`` and pads every pair to max_length 128, a shuffled DataLoader with a fixed batch size, a Python
 loop of forward / backward / AdamW step. Both train the same architecture (backbone + 9-bin time embedding +
-256-unit head) from the same initial weights on the same rows for the same number of samples; one run each.
-Prints a table and writes bench/results/train_throughput.json.
+256-unit head) from the same initial weights on the same rows for the same number of samples. Each side first runs
+``--warmup-steps`` untimed steps (allocator, thread pools, first-batch caches), then ``--repeats`` timed runs,
+alternating sides so a change in the shared machine's load hits both; the median run is reported with the range.
+Prints a table and writes bench/results/train_throughput.json (with the load average before and after).
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import argparse
 import copy
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
+
+from bench_io import write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -30,7 +35,6 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 import cts.training  # noqa: E402,F401
-from cts.io import write_json  # noqa: E402
 from cts.models.offline import SMOLLM2_GGUF, offline_model  # noqa: E402
 from cts.models.spec import ModelSpec  # noqa: E402
 from cts.tasks.relation.datamodule import RelationDataModule  # noqa: E402
@@ -54,8 +58,9 @@ class NaivePairs(Dataset):
                 "time_a": torch.tensor(float(row["time_a"])), "label": torch.tensor(int(row["label"]))}
 
 
-def naive_loop(module: RelationModule, frame, batch_size: int, steps: int) -> float:
-    loader = DataLoader(NaivePairs(frame, module.tokenizer), batch_size=batch_size, shuffle=True)
+def naive_loop(module: RelationModule, frame, batch_size: int, steps: int, seed: int = 0) -> float:
+    loader = DataLoader(NaivePairs(frame, module.tokenizer), batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
     optimizer = torch.optim.AdamW(module.parameters(), lr=5e-5)
     module.train()
     start = time.perf_counter()
@@ -86,7 +91,10 @@ def main() -> None:
     parser.add_argument("--model", default="bert", choices=["bert", "gpt", "llama"])
     parser.add_argument("--preset", default=None, help="tiny|small|base (random init); default: the offline model")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps per side before measuring")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per side (median reported)")
     args = parser.parse_args()
+    load_before = list(os.getloadavg())
 
     sources = {"bert": {"name_or_path": offline_model("bert"), "name": "all-MiniLM-L6-v2"},
                "gpt": {"preset": args.preset or "small"},
@@ -103,25 +111,35 @@ def main() -> None:
     torch.manual_seed(args.seed)
     module = RelationModule(spec, **datamodule.module_kwargs())
     baseline = copy.deepcopy(module)  # same initial weights for both sides
-    naive_s = naive_loop(baseline, datamodule.frames["train"], args.batch_size, steps)
-    ours_s = ours(module, datamodule, steps)
+    naive_loop(baseline, datamodule.frames["train"], args.batch_size, args.warmup_steps, args.seed)
+    ours(module, datamodule, args.warmup_steps)
+    naive_runs, ours_runs = [], []
+    for repeat in range(args.repeats):  # alternating: load changes on the shared box hit both sides
+        naive_runs.append(naive_loop(baseline, datamodule.frames["train"], args.batch_size, steps, args.seed + repeat))
+        ours_runs.append(ours(module, datamodule, steps))
+    naive_s, ours_s = statistics.median(naive_runs), statistics.median(ours_runs)
     samples = steps * args.batch_size
     lengths = datamodule.datasets["train"].lengths
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
                    f"{torch.get_num_threads()} threads",
+        "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
         "model": spec.name, "data": args.data, "samples": samples, "batch_size": args.batch_size,
+        "warmup_steps": args.warmup_steps, "repeats": args.repeats,
         "mean_tokens_per_pair": float(lengths.mean()), "naive_padded_length": 128,
         "naive_samples_per_s": samples / naive_s, "ours_samples_per_s": samples / ours_s,
+        "naive_samples_per_s_range": [samples / max(naive_runs), samples / min(naive_runs)],
+        "ours_samples_per_s_range": [samples / max(ours_runs), samples / min(ours_runs)],
         "ratio": naive_s / ours_s, "ours_one_time_prepare_s": prepare_s,
     }
     print(f"relation training throughput, {spec.name}, {samples} samples, batch {args.batch_size} ({result['machine']})")
-    print(f"{'':28}{'samples/s':>12}")
-    print(f"{'naive (authors’ loop)':28}{result['naive_samples_per_s']:>12.1f}")
-    print(f"{'ours (DataModule+module)':28}{result['ours_samples_per_s']:>12.1f}")
+    print(f"{'':28}{'samples/s':>12}  (median of {args.repeats}; range)")
+    for name, key in (("naive (authors’ loop)", "naive"), ("ours (DataModule+module)", "ours")):
+        low, high = result[f"{key}_samples_per_s_range"]
+        print(f"{name:28}{result[f'{key}_samples_per_s']:>12.1f}  ({low:.1f}–{high:.1f})")
     print(f"ratio {result['ratio']:.2f}x  (mean {result['mean_tokens_per_pair']:.1f} tokens/pair vs 128 padded; "
           f"one-time tokenize+cache {prepare_s:.1f} s)")
-    out = write_json(ROOT / "bench" / "results" / "train_throughput.json", result)
+    out = write_result(ROOT / "bench" / "results" / "train_throughput.json", result)
     print(f"wrote {out}")
     sys.stdout.flush()
 

@@ -1,4 +1,4 @@
-"""Every annotate mode and llm option composes; prompts render as intended and are identified by their hash."""
+"""Every annotate stage and llm option composes; prompts render as intended and are identified by their hash."""
 
 import importlib.util
 from pathlib import Path
@@ -13,23 +13,23 @@ from cts.annotation.prompts import Prompt
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-@pytest.mark.parametrize("mode, target, prompt", [
+@pytest.mark.parametrize("stage, target, prompt", [
     ("annotate", "cts.annotation.runner.run", "timeline"), ("context", "cts.annotation.runner.run", "context"),
     ("summary", "cts.annotation.runner.run", "summary"),
     ("consolidate", "cts.annotation.consolidate.consolidate", "timeline"),
     ("evaluate", "cts.annotation.evaluate.evaluate", "timeline"),
 ])
 @pytest.mark.parametrize("llm", ["hf", "vllm", "openai"])
-def test_every_mode_composes(monkeypatch, mode, target, prompt, llm):
+def test_every_stage_composes(monkeypatch, stage, target, prompt, llm):
     monkeypatch.setenv("CTS_ROOT", str(CONF.parent))
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("annotate", overrides=[f"mode={mode}", f"llm={llm}", "input=x", "output=y"],
+        cfg = compose("annotate", overrides=[f"stage={stage}", f"llm={llm}", "input=x", "output=y"],
                       return_hydra_config=True)
-    job = OmegaConf.to_container(cfg.job, resolve=False)
-    assert job["_target_"] == target and cfg.prompt.name == prompt
+    node = OmegaConf.to_container(cfg.stage, resolve=False)
+    assert node["_target_"] == target and cfg.prompt.name == prompt
     if target.endswith("run"):
-        assert cfg.job.task == {"annotate": "events"}.get(mode, mode) and cfg.job.output == "y"
-        assert cfg.job.llm._target_.split(".")[-2] == llm
+        assert cfg.stage.task == {"annotate": "events"}.get(stage, stage) and cfg.stage.output == "y"
+        assert cfg.stage.llm._target_.split(".")[-2] == llm
 
 
 def test_slurm_fan_out_composes(monkeypatch):
@@ -38,8 +38,8 @@ def test_slurm_fan_out_composes(monkeypatch):
         cfg = compose("annotate", overrides=["hydra/launcher=slurm", "shard.count=11", "shard.index=3"],
                       return_hydra_config=True)
     assert cfg.hydra.launcher.tasks_per_node == 1 and cfg.hydra.launcher.gres == "gpu:1"
-    assert cfg.job.shard.count == 11 and cfg.job.shard.index == 3
-    assert "${now:" not in OmegaConf.to_container(cfg.job, resolve=False)["output"]  # a requeued job finds its files
+    assert cfg.stage.shard.count == 11 and cfg.stage.shard.index == 3
+    assert "${now:" not in OmegaConf.to_container(cfg.stage, resolve=False)["output"]  # a requeued job finds its files
 
 
 def test_prompt_rendering_and_hash():

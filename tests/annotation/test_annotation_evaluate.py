@@ -138,11 +138,11 @@ def test_default_reference_is_not_outside_the_repository(monkeypatch, tmp_path):
     conf = ROOT_DIR / "conf"
     monkeypatch.setenv("CTS_ROOT", str(ROOT_DIR))
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose("annotate", overrides=["mode=evaluate"])
-    assert cfg.job.reference is None
+        cfg = compose("annotate", overrides=["stage=evaluate"])
+    assert cfg.stage.reference is None
     (tmp_path / "pred").mkdir()
     with pytest.raises(AnnotationError, match="needs reference=DIR"):
-        evaluate(tmp_path / "pred", cfg.job.reference)
+        evaluate(tmp_path / "pred", cfg.stage.reference)
 
 
 def test_bad_inputs(tmp_path):
@@ -175,8 +175,8 @@ def test_t2s2_reference_against_itself_reversed(tmp_path):
 def test_evaluate_command_line(tmp_path):
     predictions, reference = write_fixture(tmp_path)
     done = subprocess.run(
-        [sys.executable, str(ROOT_DIR / "annotate.py"), "mode=evaluate", f"predictions={predictions}",
-         f"reference={reference}", f"output={tmp_path / 'report'}", "job.threshold=90",
+        [sys.executable, str(ROOT_DIR / "annotate.py"), "stage=evaluate", f"predictions={predictions}",
+         f"reference={reference}", f"output={tmp_path / 'report'}", "stage.threshold=90",
          f"hydra.run.dir={tmp_path / 'hydra'}"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(Path(tmp_path / "report" / "metrics.json").read_text())

@@ -310,7 +310,7 @@ def test_context_and_summary_modes(tmp_path, notes_dir, fake_server):
     chunks = pd.DataFrame({"hadm_id": [100, 100, 101], "chunk_id": [0, 1, 0], "start": [0, 20, 0],
                            "end": [10, 30, 10], "text": ["Fever", "rash", "Chest pain"]})
     chunks.to_parquet(tmp_path / "chunks.parquet")
-    with pytest.raises(AnnotationError, match="mode=context needs candidates=PATH"):
+    with pytest.raises(AnnotationError, match="stage=context needs candidates=PATH"):
         annotate(notes_dir, tmp_path / "ctx", fake_server.url, task="context", prompt="context")
     annotate(notes_dir, tmp_path / "ctx", fake_server.url, task="context", prompt="context",
              candidates=str(tmp_path / "chunks.parquet"))

@@ -78,3 +78,68 @@ def test_splits_stage(demo):
     run = preprocess("stage=splits", f"input={demo}/demo/events.parquet", f"output={demo}/s.parquet", tmp_path=demo)
     assert run.returncode == 0, run.stderr
     assert set(pd.read_parquet(demo / "s.parquet")["split"]) == {"train", "val", "test"}
+
+
+def _patients_fixture(folder):
+    """40 hand-made patients with 3 admissions each (hadm_id = 1000·patient + k), one event per admission."""
+    folder.mkdir(exist_ok=True)
+    patients = [p for p in range(1, 41) for _ in range(3)]
+    hadm = [1000 * p + k for p in range(1, 41) for k in range(3)]
+    pd.DataFrame({"Hadm_id": hadm, "Event": ["fever"] * len(hadm), "Time": [0.0] * len(hadm)}).to_csv(
+        folder / "events.csv", index=False)
+    pd.DataFrame({"subject_id": patients, "hadm_id": hadm, "admittime": ["2150-01-01 00:00:00"] * len(hadm)}).to_csv(
+        folder / "admissions.csv.gz", index=False)
+    return folder / "events.csv", folder / "admissions.csv.gz"
+
+
+def test_splits_by_patient_keep_a_patients_admissions_together(tmp_path):
+    events, admissions = _patients_fixture(tmp_path / "p")
+    run = preprocess("stage=splits", f"input={events}", f"admissions={admissions}", f"output={tmp_path}/by_patient.parquet",
+                     tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "120 admissions of 40 patients, split by subject" in run.stdout + run.stderr
+    splits = pd.read_parquet(tmp_path / "by_patient.parquet")
+    assert len(splits) == 120 and (splits["subject_id"] == splits["hadm_id"] // 1000).all()
+    assert splits.groupby("subject_id")["split"].nunique().max() == 1
+    assert set(splits["split"]) == {"train", "val", "test"}
+
+    run = preprocess("stage=splits", f"input={events}", f"output={tmp_path}/by_admission.parquet", tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (run.stdout + run.stderr).count("splits are by admission") == 1  # said, once
+    torn = pd.read_parquet(tmp_path / "by_admission.parquet").assign(patient=lambda f: f["hadm_id"] // 1000)
+    assert torn.groupby("patient")["split"].nunique().max() > 1  # what the admissions file prevents
+
+
+def test_build_on_admission_level_splits_says_so_once(tmp_path):
+    events, _ = _patients_fixture(tmp_path / "p")
+    run = preprocess("stage=build", "task=nextevent", f"input={events}", f"output={tmp_path}/nextevent",
+                     tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (run.stdout + run.stderr).count("splits are by admission") == 1
+    assert json.loads((tmp_path / "nextevent" / "meta.json").read_text())["split_by"] == "admission"
+
+
+@pytest.mark.parametrize("content,message", [
+    ("subject_id,hadm_id\n7,100\n7,1.5e3\n", "line 3, column 'hadm_id': not a non-negative integer id"),
+    ("subject_id,hadm_id\n7,100\n-5,101\n", "line 3, column 'subject_id': not a non-negative integer id"),
+    ("subject_id,hadm_id\n7,100\n8,100\n", "line 3, column 'hadm_id': an admission listed twice"),
+    ("subject_id,hadm\n7,100\n", "line 1: missing column"),
+    ("subject_id,hadm_id\n7,100000000000000000000\n", "an id beyond the 64-bit range"),
+])
+def test_bad_admissions_file_is_one_clear_line(tmp_path, content, message):
+    events, _ = _patients_fixture(tmp_path / "p")
+    bad = tmp_path / "admissions.csv"
+    bad.write_text(content)
+    run = preprocess("stage=splits", f"input={events}", f"admissions={bad}", f"output={tmp_path}/s.parquet",
+                     tmp_path=tmp_path)
+    assert run.returncode == 1 and message in run.stderr, run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_admission_ids_beyond_double_precision_stay_exact(tmp_path):
+    from cts.data.admissions import read_admissions
+
+    (tmp_path / "a.csv").write_text("subject_id,hadm_id\n9007199254740993,9007199254740993\n1,9007199254740992\n")
+    frame = read_admissions(tmp_path / "a.csv")
+    assert frame["hadm_id"].tolist() == [9007199254740993, 9007199254740992]
+    assert frame["subject_id"].tolist() == [9007199254740993, 1]

@@ -1,7 +1,10 @@
 """Every train config composes and instantiates; bad values fail at start with a message that names the fix."""
 
+import os
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import hydra
 import pytest
@@ -11,7 +14,7 @@ from omegaconf import OmegaConf
 from train_helpers import ROOT, compose_train, tiny
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
-GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug")
+GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
 GPU_TRAINERS = {"gpu", "ddp"}
 
 
@@ -106,8 +109,9 @@ def test_unknown_model_fails_at_composition_listing_the_options(tmp_path):
 def test_missing_data_path_names_the_key_and_the_build_command(tmp_path):
     with pytest.raises(ConfigError, match=r"data=events needs data.dir=DIR.*stage=build task=relation"):
         check_config(compose_train(["data=events"], tmp_path))
-    with pytest.raises(ConfigError, match=r"does not exist: build it with"):
-        check_config(compose_train([f"data.dir={tmp_path / 'nowhere'}"], tmp_path))
+    with pytest.raises(ConfigError, match=r"does not exist: build it with `python preprocess.py stage=build"):
+        check_config(compose_train(["data=events", f"data.dir={tmp_path / 'nowhere'}"], tmp_path))
+    check_config(compose_train([f"paths.demo_dir={tmp_path / 'nowhere'}"], tmp_path))  # the demo builds its own
 
 
 def test_time_encoding_must_be_supported_by_the_task(train_data, tmp_path):
@@ -130,3 +134,164 @@ def test_bad_cli_value_fails_before_training(train_data, tmp_path):
     assert done.returncode != 0
     assert "task.time_encoding=sinusoidal is not supported by task=forecast" in done.stderr + done.stdout
     assert "Epoch" not in done.stdout  # nothing was trained
+
+
+def test_local_config_takes_effect(tmp_path):
+    """conf/local/example.yaml is a global-package file (header first): selected, it moves the data and log dirs."""
+    assert (ROOT / "conf" / "local" / "example.yaml").read_text().startswith("# @package _global_\n")
+    cfg = compose_train(["local=example"], tmp_path)
+    user = os.environ.get("USER", "me")
+    assert cfg.paths.log_dir == f"/scratch/{user}/cts/logs" and cfg.paths.data_dir == f"/scratch/{user}/cts/data"
+    assert "local" not in cfg  # nothing nested under a `local:` key
+
+
+def test_help_lists_train_groups_with_examples():
+    done = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for group in ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local"):
+        line = next(l for l in done.stdout.splitlines() if l.strip().startswith(group + " "))
+        assert set(options(group)) <= set(line.replace("|", " ").split()), (group, line)
+    assert "== Examples ==" in done.stdout and "python train.py -m model=bert,gpt,llama" in done.stdout
+    assert not any(word in done.stdout for word in ("retrieval", "annotate/mode", "stage:", "llm:"))
+
+
+def test_rerunning_a_finished_run_asks_for_resume_or_a_new_name(train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, "relation", tmp_path), tmp_path)
+    check_config(cfg)  # a fresh run dir
+    (tmp_path / "checkpoints").mkdir()
+    with zipfile.ZipFile(tmp_path / "checkpoints" / "last.ckpt", "w") as archive:  # torch.save's format
+        archive.writestr("last/data.pkl", b"x" * 100)
+    with pytest.raises(ConfigError, match=r"already holds this run \(last.ckpt\): add ckpt_path=last .* or name=NEW"):
+        check_config(cfg)
+    resume = compose_train(tiny(train_data, "relation", tmp_path, "bert", "ckpt_path=last"), tmp_path)
+    check_config(resume)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:60])  # a copy cut short
+    with pytest.raises(ConfigError, match=r"last.ckpt: not a complete checkpoint \(truncated"):
+        check_config(resume)
+
+
+def test_default_checkpoints_are_weights_only_best_and_a_resumable_last(tmp_path):
+    cfg = compose_train([], tmp_path)
+    callbacks = instantiate_callbacks(cfg, has_logger=True)
+    best, last = [c for c in callbacks if type(c).__name__ == "ModelCheckpoint"]
+    assert (best.save_weights_only, best.save_top_k, best.save_last, best.filename) == (True, 1, False, "best")
+    assert (last.save_weights_only, last.monitor, last.save_top_k, last.filename) == (False, None, 1, "last")
+    assert not best._enable_version_counter and not last._enable_version_counter  # never -v1, -v2 copies
+
+
+def test_wandb_online_wins_over_the_makefiles_offline_mode(monkeypatch, tmp_path):
+    """logger.wandb.offline=false is passed to wandb.init as mode=online, which W&B applies over WANDB_MODE;
+    runs are grouped by their overrides without the seed."""
+    import wandb
+    from wandb.sdk import wandb_setup
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    cfg = compose_train(["logger=wandb", "logger.wandb.offline=false", "model=gpt", "seed=7"], tmp_path)
+    (logger,) = instantiate_loggers(cfg)
+    assert logger._wandb_init["mode"] == "online"
+    assert logger._wandb_init["group"] == "model=gpt" and "seed=7" in logger._wandb_init["tags"]
+    settings = wandb_setup.singleton().settings.model_copy()
+    settings.update_from_settings(wandb.Settings(mode=logger._wandb_init["mode"]))
+    assert settings.mode == "online" and not settings._offline
+
+
+def test_hyperparameters_hold_the_optimizer_schedule_and_every_resolved_setting(tmp_path):
+    from cts.training.run import hyperparameters
+
+    class Counts:
+        def parameter_counts(self):
+            return {"params_total": 10, "params_trainable": 5}
+
+    cfg = compose_train(["model.optimizer.lr=0.001", "trainer.max_epochs=3"], tmp_path)
+    spec = hydra.utils.instantiate(cfg.model)
+    settings = hyperparameters(cfg, spec, Counts())
+    assert settings["optimizer"] == "AdamW" and settings["schedule"] == "linear_warmup"
+    assert settings["model"]["optimizer"]["lr"] == 0.001 and settings["model"]["scheduler"]["warmup_ratio"] == 0.1
+    assert settings["trainer"]["max_epochs"] == 3 and settings["data"]["batch_size"] == 32
+    assert settings["seed"] == 1234 and settings["params_total"] == 10 and "hydra" not in settings
+
+
+def _cli(entry: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, entry, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})})
+
+
+def _one_message(done: subprocess.CompletedProcess, expected: str) -> None:
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "weights_only" not in output, output[-3000:]
+    assert output.count(expected) == 1, output[-3000:]
+
+
+def test_user_errors_are_one_message_without_traceback(train_data, tmp_path):
+    logs = tmp_path / "logs"
+    done = _cli("train.py", "data=events", "name=bad", f"paths.log_dir={logs}")
+    _one_message(done, "error: data=events needs data.dir=DIR")
+    assert not (logs / "train" / "runs" / "bad").exists()  # a failed config check leaves no run folder
+
+    truncated = tmp_path / "best.ckpt"
+    with zipfile.ZipFile(tmp_path / "full.ckpt", "w") as archive:
+        archive.writestr("archive/data.pkl", b"x" * 5000)
+    truncated.write_bytes((tmp_path / "full.ckpt").read_bytes()[:3000])
+    done = _cli("train.py", *tiny(train_data, "relation", tmp_path), "train=false", f"ckpt_path={truncated}")
+    _one_message(done, f"ckpt_path={truncated}: not a complete checkpoint (truncated")
+
+    done = _cli("train.py", *tiny(train_data, "relation", tmp_path), "train=false", f"ckpt_path={tmp_path}/none.ckpt")
+    _one_message(done, "none.ckpt: no such file")
+
+    done = _cli("preprocess.py", "stage=stats", f"input={tmp_path}/missing.csv", f"output={tmp_path}/card",
+                f"paths.log_dir={logs}")
+    _one_message(done, "missing.csv")
+    assert not list((logs / "preprocess" / "runs").iterdir())
+
+    done = _cli("annotate.py", "stage=evaluate", f"predictions={tmp_path}/no_predictions",
+                f"reference={tmp_path}/no_reference", f"output={tmp_path}/report", f"paths.log_dir={logs}")
+    _one_message(done, "no_predictions")
+
+    done = _cli("train.py", "data=events", "name=bad", f"paths.log_dir={logs}", env={"HYDRA_FULL_ERROR": "1"})
+    assert done.returncode == 1 and "Traceback" in done.stderr  # everything, for whoever asks
+
+
+def test_file_system_errors_become_one_message_naming_the_file_and_the_fix():
+    import errno
+
+    from hydra.errors import InstantiationException
+
+    from cts.errors import user_message
+
+    denied = PermissionError(errno.EACCES, "Permission denied", "/data/out.parquet")
+    assert user_message(denied) == ("/data/out.parquet: Permission denied; choose a writable location (output=, "
+                                    "paths.log_dir=) or fix its permissions")
+    read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x.csv")
+    assert user_message(read_only).startswith("/mnt/ro/x.csv: Read-only file system; choose a writable location")
+    wrapped = InstantiationException("Error in call to target")
+    wrapped.__cause__ = ConfigError("data.dir=X does not exist")
+    assert user_message(wrapped) == "data.dir=X does not exist"  # hydra.utils.call's wrapper is looked through
+    assert user_message(KeyError("a bug")) is None and user_message(OSError(errno.EIO, "I/O error")) is None
+
+
+def test_demo_task_data_is_built_on_first_use_as_the_documented_commands_would(tmp_path):
+    """`python train.py` right after `stage=demo` (or even before it): prepare_data builds the missing task data,
+    byte-identical to `preprocess.py stage=demo` + `stage=build task=nextevent` with their default seed."""
+    import hashlib
+    from functools import partial
+
+    from cts.data.demo import generate_demo
+    from cts.tasks.common import run_build
+    from cts.tasks.nextevent.build import build_sequences
+
+    cfg = compose_train(["task=nextevent", "model=gpt", f"paths.demo_dir={tmp_path / 'demo'}", "seed=99"], tmp_path)
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.build)
+    datamodule.prepare_data()
+    built = tmp_path / "demo" / "tasks" / "nextevent"
+    generate_demo(tmp_path / "reference", n_admissions=500, seed=1234)
+    run_build("nextevent", partial(build_sequences), tmp_path / "reference" / "events_normalized.parquet",
+              tmp_path / "reference" / "tasks" / "nextevent", seed=1234)
+    for split in ("train", "val", "test"):
+        digest = [hashlib.sha256((root / f"{split}.parquet").read_bytes()).hexdigest()
+                  for root in (built, tmp_path / "reference" / "tasks" / "nextevent")]
+        assert digest[0] == digest[1], split
+    datamodule.prepare_data()  # idempotent: nothing missing, nothing rebuilt

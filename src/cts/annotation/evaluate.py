@@ -229,7 +229,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
     """Score every reference note (a note without predictions scores zero recall); write metrics.json (NaN as
     null) and per_note.csv to ``output`` when given."""
     if reference is None:
-        raise AnnotationError("mode=evaluate needs reference=DIR: a folder of reference timelines "
+        raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
                               "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs)")
     if scorer not in SCORERS:
         raise AnnotationError(f"evaluate.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")

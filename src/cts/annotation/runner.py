@@ -192,7 +192,7 @@ class Runner:
 
     def run(self, notes: Path, candidates: Path | None, shard: Shard, limit: int | None) -> dict:
         if TASKS[self.kind].needs_chunks and candidates is None:
-            raise AnnotationError(f"mode={self.kind} needs candidates=PATH (the chunks Parquet)")
+            raise AnnotationError(f"stage={self.kind} needs candidates=PATH (the chunks Parquet)")
         self.output.mkdir(parents=True, exist_ok=True)
         for hadm_id, temp in stale_temp_files(self.output):
             if hadm_id is None or shard.owns(hadm_id):
@@ -322,7 +322,7 @@ _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
 def run(task: str, input: str | None, candidates: str | None, output: str, llm: DictConfig, prompt: DictConfig,
         shard: DictConfig, demo_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
         retry_failed: bool = False, consolidate: bool = True) -> dict:
-    """Entry point of mode=annotate|context|summary; an unsharded run also consolidates its outputs."""
+    """Entry point of stage=annotate|context|summary; an unsharded run also consolidates its outputs."""
     notes, chunks = resolve_inputs(input, candidates, demo_dir)
     where = Shard(shard.get("index"), shard.get("count")).resolve()
     log.info("annotate %s: notes %s, candidates %s, output %s, shard %s, llm %s", task, notes, chunks, output,

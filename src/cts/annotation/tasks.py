@@ -1,7 +1,7 @@
 """The three LLM stages as tasks: what to ask for one note, and what to store for an admission from the answers.
 
-``events`` (the timeline, mode=annotate), ``context`` (a short context per chunk, mode=context) and ``summary``
-(a discharge-summary summary, mode=summary) share the runner, the backends and the output format. Each note is
+``events`` (the timeline, stage=annotate), ``context`` (a short context per chunk, stage=context) and ``summary``
+(a discharge-summary summary, stage=summary) share the runner, the backends and the output format. Each note is
 asked about on its own (its own text, its own chunks); an admission with several notes gets one record that keeps
 every note's id and merges their answers explicitly.
 """

@@ -1,13 +1,16 @@
 """Export the event table in the MEDS layout, so 22MCTS-style data works with MEDS tools (meds-torch, …).
 
-MEDS wants absolute times; 22MCTS has hours relative to admission. Each admission is anchored at a fixed,
-documented epoch (``anchor``), so ``time - anchor`` gives back the relative hours exactly. Subjects are the
-patients where ``subject_id`` is known, else the admissions. Splits map train/val/test → train/tuning/held_out.
+MEDS wants absolute times; 22MCTS has hours relative to admission. With MIMIC-IV's ``admissions.csv.gz``
+(``admissions=PATH``) each event is placed at ``admittime + hours`` and the subject is the patient
+(``subject_id``), so a patient's admissions lie on one real timeline. Without it no real admission time is known:
+each admission is its own MEDS subject (``subject_id = hadm_id``) anchored at a fixed, documented epoch
+(``anchor``), so ``time - anchor`` gives back the relative hours exactly — stacking several admissions of a patient
+on one made-up date would invent an order. Splits map train/val/test → train/tuning/held_out.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -16,48 +19,103 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cts import __version__
+from cts.data.admissions import read_admissions
 from cts.data.event_table import read_event_table
-from cts.data.splits import SPLITS, attach_splits, splits_for
-from cts.tasks.common import event_strings
+from cts.data.splits import attach_splits, splits_for
+from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.utils import announce
 
 MEDS_SPLITS = {"train": "train", "val": "tuning", "test": "held_out"}
-MEDS_VERSION = "0.3.3"
+MEDS_VERSION = "0.4.1"  # the `meds` package whose schemas the tests validate the output with
 DATA_SCHEMA = pa.schema([("subject_id", pa.int64()), ("time", pa.timestamp("us")), ("code", pa.string()),
                          ("numeric_value", pa.float32()), ("hadm_id", pa.int64())])
+SUBJECT_SPLITS_SCHEMA = pa.schema([pa.field("subject_id", pa.int64(), nullable=False),
+                                   pa.field("split", pa.string(), nullable=False)])
+CODES_SCHEMA = pa.schema([("code", pa.string()), ("description", pa.string()), ("parent_codes", pa.list_(pa.string()))])
+_US_PER_HOUR = 3_600_000_000
+
+
+class MedsExportError(ValueError):
+    """The export cannot be made consistent (e.g. admission-level splits with patient-level subjects)."""
 
 
 def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str = "2000-01-01", seed: int = 0,
-                code_prefix: str = "EVENT//", shard_size: int = 1_000_000, time_policy: str = "drop") -> dict:
-    """Write ``data/<split>/<n>.parquet``, ``metadata/subject_splits.parquet`` and ``metadata/dataset.json``."""
+                code_prefix: str = "EVENT//", shard_size: int = 1_000_000, time_policy: str = "drop",
+                admissions: str | Path | None = None) -> dict:
+    """Write ``data/<split>/<n>.parquet``, ``metadata/subject_splits.parquet``, ``metadata/codes.parquet`` and
+    ``metadata/dataset.json``; returns the number of events per MEDS split."""
     output = Path(output)
+    refuse_overwrite([input, admissions, splits], [output])
     events = read_event_table(input, time_policy=time_policy)
     split_of_row = attach_splits(events, splits_for(events, input, splits, seed=seed), source=str(input))
-    subject = events["subject_id"].to_numpy() if "subject_id" in events.columns else events["hadm_id"].to_numpy()
-    hours = events["time"].to_numpy()
-    time = np.datetime64(anchor, "us") + (hours * 3_600_000_000).round().astype("timedelta64[us]")
-    frame = pd.DataFrame({"subject_id": subject, "time": time, "code": event_strings(events).to_pandas(),
-                          "hadm_id": events["hadm_id"].to_numpy(), "split": split_of_row.astype(str)})
-    frame["code"] = code_prefix + frame["code"]
-    frame["numeric_value"] = np.float32(np.nan)
+    hadm = events["hadm_id"].to_numpy(dtype=np.int64)
+    offset = (events["time"].to_numpy(dtype=np.float64) * _US_PER_HOUR).round().astype("timedelta64[us]")
+    if admissions is None:
+        subject, start = hadm, np.full(len(hadm), np.datetime64(anchor, "us"))
+    else:
+        subject, start = _patients_and_admit_times(hadm, admissions, str(input))
+    frame = pd.DataFrame({"subject_id": subject, "time": start + offset,
+                          "code": code_prefix + events["event"].astype(str).to_numpy(dtype=object),
+                          "numeric_value": np.full(len(hadm), np.nan, dtype=np.float32), "hadm_id": hadm,
+                          "split": split_of_row.map(MEDS_SPLITS).astype(str).to_numpy(dtype=object)})
+    subject_splits = frame.drop_duplicates(["subject_id", "split"])[["subject_id", "split"]]
+    torn = subject_splits["subject_id"].duplicated()
+    if torn.any():
+        raise MedsExportError(
+            f"{input}: {int(torn.sum())} patient(s) have admissions in different splits (e.g. subject_id "
+            f"{subject_splits.loc[torn, 'subject_id'].iloc[0]}); MEDS splits by subject: decide the splits by patient "
+            f"first with `python preprocess.py stage=splits input={input} admissions={admissions}`")
     frame = frame.sort_values(["subject_id", "time"], kind="stable")
-    counts = {}
-    for split in SPLITS:
-        part = frame.loc[frame["split"] == split, DATA_SCHEMA.names]
-        folder = output / "data" / MEDS_SPLITS[split]
-        folder.mkdir(parents=True, exist_ok=True)
-        for number, start in enumerate(range(0, max(len(part), 1), shard_size)):
-            table = pa.Table.from_pandas(part.iloc[start:start + shard_size], schema=DATA_SCHEMA, preserve_index=False)
-            pq.write_table(table, folder / f"{number}.parquet")
-        counts[MEDS_SPLITS[split]] = len(part)
-    metadata = output / "metadata"
-    metadata.mkdir(parents=True, exist_ok=True)
-    subject_splits = frame.drop_duplicates("subject_id")[["subject_id", "split"]]
-    subject_splits = subject_splits.assign(split=subject_splits["split"].map(MEDS_SPLITS))
-    pq.write_table(pa.Table.from_pandas(subject_splits, preserve_index=False), metadata / "subject_splits.parquet")
-    dataset = {"dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name,
-               "etl_name": "cts", "etl_version": __version__, "meds_version": MEDS_VERSION,
-               "time_anchor": anchor, "time_unit_note": "time = anchor + hours since admission"}
-    (metadata / "dataset.json").write_text(json.dumps(dataset, indent=2) + "\n")
-    announce(f"export_meds: {len(frame):,} events of {subject_splits.shape[0]:,} subjects {counts} → {output}")
+    counts = {name: _write_split(frame[frame["split"] == name], output / "data" / name, shard_size)
+              for name in MEDS_SPLITS.values()}
+    _write_table(subject_splits.sort_values("subject_id"), SUBJECT_SPLITS_SCHEMA,
+                 output / "metadata" / "subject_splits.parquet")
+    codes = pd.DataFrame({"code": np.sort(frame["code"].unique())})
+    codes = codes.assign(description=codes["code"].str.slice(len(code_prefix)), parent_codes=None)
+    _write_table(codes, CODES_SCHEMA, output / "metadata" / "codes.parquet")
+    write_json(output / "metadata" / "dataset.json", {
+        "dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name, "etl_name": "cts",
+        "etl_version": __version__, "meds_version": MEDS_VERSION,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "raw_source_id_columns": ["hadm_id"],
+        "time_anchor": "admittime (MIMIC-IV admissions)" if admissions is not None else anchor,
+        "subject": "patient (subject_id)" if admissions is not None else "admission (subject_id = hadm_id)",
+        "time_unit_note": "time = admission start + hours since admission"})
+    announce(f"export_meds: {len(frame):,} events of {subject_splits.shape[0]:,} subjects "
+             f"({'patients, real admission times' if admissions is not None else 'one per admission, anchored at ' + anchor}) "
+             f"{counts} → {output}")
     return counts
+
+
+def _patients_and_admit_times(hadm: np.ndarray, path, source: str) -> tuple[np.ndarray, np.ndarray]:
+    table = read_admissions(path, columns=("admittime",)).set_index("hadm_id")
+    known = pd.Index(table.index).get_indexer(hadm)
+    if (known < 0).any():
+        missing = pd.unique(hadm[known < 0])
+        raise MedsExportError(f"{source}: {len(missing)} admission(s) not in {path} (e.g. hadm_id "
+                              f"{missing[:3].tolist()}); is it the same MIMIC-IV release?")
+    admit = table["admittime"].to_numpy(dtype="datetime64[us]")[known]
+    if np.isnat(admit).any():
+        raise MedsExportError(f"{path}, column 'admittime': empty for hadm_id {hadm[np.isnat(admit)][0]}")
+    return table["subject_id"].to_numpy(dtype=np.int64)[known], admit
+
+
+def _write_split(part: pd.DataFrame, folder: Path, shard_size: int) -> int:
+    """Shards of about ``shard_size`` rows that never cut a subject in two (MEDS: one subject, one file)."""
+    subject = part["subject_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, subject[1:] != subject[:-1]]) if len(part) else np.array([0])
+    bounds, begin = [], 0
+    for start in starts[1:]:
+        if start - begin >= shard_size:
+            bounds.append((begin, start))
+            begin = start
+    bounds.append((begin, len(part)))
+    for number, (begin, end) in enumerate(bounds):
+        _write_table(part.iloc[begin:end], DATA_SCHEMA, folder / f"{number}.parquet")
+    return len(part)
+
+
+def _write_table(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
+    table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    with atomic_path(path, suffix=".parquet") as temp:
+        pq.write_table(table, temp)

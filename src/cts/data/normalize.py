@@ -1,4 +1,4 @@
-"""The authors' 1M normalization recipe, vectorized (see DESIGN.md, "The authors' 1M normalization recipe").
+"""The authors' 1M normalization recipe, vectorized (the rules, in order: README.md, section "Normalization").
 
 Rules run on the *distinct* event strings (the table's categories), not on its 22.6M rows: a regex pass over a few
 million uniques, then a gather by category code. ASCII strings go through RE2 (pyarrow) with Python ``re``'s exact

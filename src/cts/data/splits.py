@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cts.data.admissions import read_admissions, subjects_of
 from cts.data.event_table import read_event_table
 from cts.hashing import hash_unit
 from cts.io import atomic_path, refuse_overwrite
@@ -24,8 +25,19 @@ def assign_splits(ids: np.ndarray, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> np.
     return np.asarray(SPLITS)[np.searchsorted(bounds, hash_unit(ids, seed), side="right")]
 
 
+BY_ADMISSION_NOTE = ("splits are by admission (the event table has no subject_id): one patient's admissions can sit "
+                     "in train and test; for patient-level splits run `python preprocess.py stage=splits input=EVENTS "
+                     "admissions=PATH/TO/hosp/admissions.csv.gz`, then rebuild")
+
+
+def split_unit(splits: pd.DataFrame) -> str:
+    """``subject`` when the splits were decided by patient (they carry ``subject_id``), else ``admission``."""
+    return "subject" if "subject_id" in splits.columns else "admission"
+
+
 def make_splits(events: pd.DataFrame, ratios=(0.8, 0.1, 0.1), seed: int = 0) -> pd.DataFrame:
-    """One row per admission; by patient when ``subject_id`` is known (no patient spans two splits)."""
+    """One row per admission; by patient when ``subject_id`` is known (no patient spans two splits; the splits then
+    keep ``subject_id``, which tells later stages the unit)."""
     if "subject_id" in events.columns:
         admissions = events[["hadm_id", "subject_id"]].drop_duplicates("hadm_id")
         split = assign_splits(admissions["subject_id"].to_numpy(), ratios, seed)
@@ -58,10 +70,13 @@ def splits_for(events: pd.DataFrame, events_path: str | Path, splits_path=None, 
     """The persisted splits for an event table: given, beside the input, or created there once (never per task)."""
     path = Path(splits_path) if splits_path else Path(events_path).with_name("splits.parquet")
     if path.exists():
-        return read_splits(path)
-    splits = make_splits(events, ratios, seed)
-    write_splits(splits, path)
-    announce(f"splits: created {path} ({len(splits):,} admissions, seed {seed})")
+        splits = read_splits(path)
+    else:
+        splits = make_splits(events, ratios, seed)
+        write_splits(splits, path)
+        announce(f"splits: created {path} ({len(splits):,} admissions by {split_unit(splits)}, seed {seed})")
+    if split_unit(splits) == "admission":
+        announce(f"{path}: {BY_ADMISSION_NOTE}")
     return splits
 
 
@@ -78,11 +93,22 @@ def attach_splits(frame: pd.DataFrame, splits: pd.DataFrame, source: str = "even
     return split.astype(pd.CategoricalDtype(list(SPLITS)))
 
 
-def write_splits_for_file(input, output=None, split_ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop"):
-    """Stage ``splits``: decide the splits of an event table once and persist them (beside it by default)."""
+def write_splits_for_file(input, output=None, split_ratios=(0.8, 0.1, 0.1), seed: int = 0, time_policy: str = "drop",
+                          admissions=None):
+    """Stage ``splits``: decide the splits of an event table once and persist them (beside it by default); by
+    patient when the table has ``subject_id`` or ``admissions`` (MIMIC-IV admissions.csv.gz) supplies it."""
     output = output or Path(input).with_name("splits.parquet")
-    refuse_overwrite([input], [output])
+    refuse_overwrite([input, admissions], [output])
     events = read_event_table(input, time_policy=time_policy)
-    path = write_splits(make_splits(events, split_ratios, seed), output)
-    announce(f"splits: {events['hadm_id'].nunique():,} admissions → {path}")
+    if admissions is not None:
+        hadm_ids = pd.unique(events["hadm_id"])
+        events = pd.DataFrame({"hadm_id": hadm_ids,
+                               "subject_id": subjects_of(hadm_ids, read_admissions(admissions), str(input))})
+    splits = make_splits(events, split_ratios, seed)
+    path = write_splits(splits, output)
+    unit = split_unit(splits)
+    patients = f" of {splits['subject_id'].nunique():,} patients" if unit == "subject" else ""
+    announce(f"splits: {len(splits):,} admissions{patients}, split by {unit} → {path}")
+    if unit == "admission":
+        announce(BY_ADMISSION_NOTE)
     return path

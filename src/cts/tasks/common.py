@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cts.data.event_table import event_strings, read_event_table  # noqa: F401  (event_strings: builders' import)
-from cts.data.splits import SPLITS, attach_splits, splits_for
+from cts.data.splits import SPLITS, attach_splits, split_unit, splits_for
 from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
@@ -33,8 +33,9 @@ def join_runs(strings: pa.Array, offsets: np.ndarray, separator: str) -> pa.Arra
     return pc.binary_join(lists, separator)
 
 
-def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str) -> dict:
-    """train/val/test Parquet plus ``meta.json`` with the parameters and the counts per split."""
+def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str,
+                       split_by: str = "admission") -> dict:
+    """train/val/test Parquet plus ``meta.json`` with the parameters, the split unit and the counts per split."""
     out_dir = Path(out_dir)
     table = pa.Table.from_pandas(frame.assign(split=frame["split"].astype(str)), preserve_index=False)
     counts = {}
@@ -44,7 +45,7 @@ def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, para
         with atomic_path(out_dir / f"{split}.parquet") as temp:
             pq.write_table(part, temp, compression="zstd")
         counts[split] = part.num_rows
-    meta = {"task": task, "source": str(source), "params": params, "rows": counts}
+    meta = {"task": task, "source": str(source), "params": params, "split_by": split_by, "rows": counts}
     if "label_name" in frame.columns:
         meta["labels"] = {
             split: frame.loc[frame["split"] == split, "label_name"].value_counts().sort_index().to_dict()
@@ -68,7 +69,8 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
         rows = builder(events)
         rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
         progress.advance()
-        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input)
+        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input,
+                                  split_by=split_unit(split_table))
         progress.advance()
     announce(f"{task}: wrote {meta['rows']} rows to {output}")
     return meta

@@ -3,7 +3,11 @@ dataset (cached on disk, keyed by tokenizer and data hash), length-grouped batch
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -14,15 +18,34 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cts.data.splits import SPLITS
+from cts.data.splits import BY_ADMISSION_NOTE, SPLITS
 from cts.hashing import file_hash, fingerprint
 from cts.io import atomic_path
 from cts.models.spec import ModelSpec
 from cts.models.tokenizers import tokenizer_fingerprint
+from cts.tasks.common import run_build
 
 log = logging.getLogger(__name__)
 
 PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100}  # None: the tokenizer's pad id
+
+
+class MissingDataError(FileNotFoundError):
+    """A task dataset that is not built yet; the message gives the command that builds it."""
+
+
+def build_demo_task(task: str, builder, demo_dir: str | Path, output: str | Path, seed: int = 1234,
+                    n_admissions: int = 500) -> None:
+    """The demo's task data, exactly as ``preprocess.py stage=demo`` then ``stage=build task=TASK`` write it
+    (deterministic: the same seed and size as those commands' defaults, whatever the training seed)."""
+    from cts.data.demo import generate_demo
+
+    events = Path(demo_dir) / "events_normalized.parquet"
+    if not events.exists():
+        generate_demo(demo_dir, n_admissions=n_admissions, seed=seed)
+    if "seed" in getattr(builder, "keywords", {}):
+        builder = functools.partial(builder, seed=seed)
+    run_build(task, builder, events, output, seed=seed)
 
 
 class TokenizedDataset(Dataset):
@@ -113,7 +136,7 @@ class PadCollator:
 class TaskDataModule(L.LightningDataModule):
     """Reads ``data_dir/{train,val,test}.parquet`` (written by ``preprocess.py stage=build``) and tokenizes them.
 
-    Subclasses set ``task``, ``columns`` and ``tokenizer_kind`` and implement ``train_texts`` (what a trained
+    Subclasses set ``task``, ``columns`` (and ``extra_tokens``) and implement ``train_texts`` (what a trained
     tokenizer learns from) and ``encode`` (rows → token columns).
     """
 
@@ -122,8 +145,10 @@ class TaskDataModule(L.LightningDataModule):
     extra_tokens: tuple[str, ...] = ()
 
     def __init__(self, data_dir: str, spec: ModelSpec, batch_size: int = 32, eval_batch_size: int = 64,
-                 max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts"):
+                 max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts",
+                 build: Callable[[], object] | None = None):
         super().__init__()
+        self.build = build  # builds missing task data (the demo); None: a missing split is an error
         self.data_dir, self.spec = Path(data_dir), spec
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.max_rows, self.num_workers, self.seed = max_rows, int(num_workers), int(seed)
@@ -136,7 +161,7 @@ class TaskDataModule(L.LightningDataModule):
     def _path(self, split: str) -> Path:
         path = self.data_dir / f"{split}.parquet"
         if not path.exists():
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{path} not found: build the {self.task} dataset first with `python preprocess.py stage=build "
                 f"task={self.task} input=EVENTS output={self.data_dir}` (the demo: `python preprocess.py stage=demo` "
                 f"then `python preprocess.py stage=build task={self.task}`)")
@@ -157,12 +182,22 @@ class TaskDataModule(L.LightningDataModule):
             raise ValueError(f"{path}: no rows in the {split} split")
         return frame.reset_index(drop=True)
 
+    def prepare_data(self) -> None:
+        """Build missing task data when the config says how (the demo, on local rank 0); else ``read`` fails
+        naming the command that builds it."""
+        missing = [s for s in SPLITS if not (self.data_dir / f"{s}.parquet").exists()]
+        if missing and self.build is not None and int(os.environ.get("LOCAL_RANK", 0)) == 0:
+            log.info("%s: %s missing; building the demo's %s data (deterministic, once)", self.data_dir,
+                     "/".join(missing), self.task)
+            self.build()
+
     # -- tokenizing --------------------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Read every split, get the tokenizer (trained on train for presets) and tokenize, once (idempotent)."""
         if self.tokenizer is not None:
             return
         self.frames = {split: self.read(split) for split in SPLITS}
+        self._note_split_unit()
         hashes = {split: file_hash(self._path(split)) for split in SPLITS}
         self.tokenizer = self.spec.tokenizer(lambda: self.train_texts(self.frames["train"]),
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
@@ -173,6 +208,12 @@ class TaskDataModule(L.LightningDataModule):
             self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
         log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,
                  "/".join(str(len(self.datasets[s])) for s in SPLITS), self.spec.name, len(self.tokenizer))
+
+    def _note_split_unit(self) -> None:
+        """Say once when the data's splits are by admission, not by patient (``meta.json`` of the build)."""
+        meta = self.data_dir / "meta.json"
+        if meta.exists() and json.loads(meta.read_text()).get("split_by") == "admission":
+            log.warning("%s: %s", self.data_dir, BY_ADMISSION_NOTE)
 
     def _cached(self, split: str, key: str) -> dict[str, list]:
         path = self.cache_dir / "tokenized" / self.task / key / f"{split}.parquet"

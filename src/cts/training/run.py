@@ -13,37 +13,50 @@ import logging
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from cts.errors import UserError, log_to_files, user_message
+from cts.training import run_name
+from cts.training.progress import PlainProgress
+from cts.utils import quiet_known_noise
+
 log = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config value that cannot work; raised before any data is read or model loaded."""
 
 
 def task_wrapper(function):
-    """Run ``function(cfg)``; on any exit close every W&B run (marked failed on error) so sweeps never merge runs."""
+    """Run ``function(cfg)``; on any exit close every W&B run (marked failed on error) so sweeps never merge runs.
+
+    The error itself is reported by the entry point (``cts.errors``): once, without a traceback for a user error.
+    The final metrics go to the run's log file (the console shows them as a table)."""
 
     @functools.wraps(function)
     def wrapped(cfg: DictConfig):
+        quiet_known_noise()
         try:
-            return function(cfg)
-        except Exception:
-            log.exception("run failed; its outputs are in %s", _output_dir(cfg))
+            metrics = function(cfg)
+        except Exception as error:
+            if user_message(error) is None:  # a bug: its traceback goes to the log file, Hydra prints it once
+                log_to_files(f"run failed; its outputs are in {_output_dir(cfg)}", exc_info=error)
             _finish_wandb(exit_code=1)
             raise
         finally:
             _finish_wandb(exit_code=0)
+        log_to_files("final metrics: " + json.dumps(metrics, default=str, sort_keys=True))
+        return metrics
 
     return wrapped
 
@@ -67,10 +80,9 @@ def check_config(cfg: DictConfig) -> None:
     except MissingMandatoryValue:
         raise ConfigError(f"data={cfg.data.name} needs data.dir=DIR: a task dataset directory written by `python "
                           f"preprocess.py stage=build task={cfg.task.name} input=EVENTS output=DIR`") from None
-    if not Path(data_dir).is_dir():
+    if not Path(data_dir).is_dir() and cfg.data.name != "demo":  # the demo's is built on first use
         raise ConfigError(f"data.dir={data_dir} does not exist: build it with `python preprocess.py stage=build "
-                          f"task={cfg.task.name} input=EVENTS output={data_dir}`"
-                          + (" after `python preprocess.py stage=demo`" if cfg.data.name == "demo" else ""))
+                          f"task={cfg.task.name} input=EVENTS output={data_dir}`")
     module_class = hydra.utils.get_class(cfg.task.module._target_)
     supported = getattr(module_class, "TIME_ENCODINGS", ())
     if cfg.task.time_encoding not in supported:
@@ -80,6 +92,34 @@ def check_config(cfg: DictConfig) -> None:
         raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
     if not cfg.train and cfg.ckpt_path == "last":
         raise ConfigError("ckpt_path=last resumes training; to evaluate, give the checkpoint file's path")
+    last = _last_checkpoint(cfg)
+    if cfg.ckpt_path:
+        checkpoint = last if cfg.ckpt_path == "last" else cfg.ckpt_path
+        if checkpoint is not None:  # ckpt_path=last with nothing saved yet starts fresh (a first requeued job)
+            check_checkpoint(checkpoint)
+    if cfg.train and not cfg.ckpt_path and last is not None:
+        raise ConfigError(f"{last.parent.parent} already holds this run ({last.name}): add ckpt_path=last to resume "
+                          "or continue it, or name=NEW for a separate run (or delete the folder)")
+
+
+def check_checkpoint(path) -> None:
+    """A checkpoint file that exists and is a complete torch archive (a truncated copy fails here, not in torch)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={path}: no such file; give a .ckpt written by train.py "
+                          "(<run dir>/checkpoints/best.ckpt or last.ckpt)")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"ckpt_path={path}: not a complete checkpoint (truncated or not written by torch.save); "
+                          "copy it again or choose another checkpoint")
+
+
+def _last_checkpoint(cfg: DictConfig) -> Path | None:
+    """This run's resumable checkpoint, if a previous run left one."""
+    node = OmegaConf.select(cfg, "callbacks.last_checkpoint", default=None)
+    if not node or not node.get("dirpath"):
+        return None
+    path = Path(node.dirpath) / "last.ckpt"
+    return path if path.exists() else None
 
 
 def _overrides() -> list[str]:
@@ -91,20 +131,26 @@ def _overrides() -> list[str]:
 
 
 def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
-    """Every ``logger.*`` node; W&B runs are grouped by sweep and tagged with their overrides, offline by default."""
+    """Every ``logger.*`` node; W&B runs are grouped by their overrides minus the seed (the seeds of one setting
+    side by side), tagged with the overrides and the sweep, offline unless ``logger.wandb.offline=false``."""
     loggers = []
     for name, node in (cfg.logger or {}).items():
         if not isinstance(node, DictConfig) or "_target_" not in node:
             continue
         extra = {}
         if "wandb" in node._target_.lower():
-            if not node.get("offline", True) and not (os.environ.get("WANDB_API_KEY") or _netrc_has_wandb()):
+            offline = bool(node.get("offline", True))
+            if not offline and not (os.environ.get("WANDB_API_KEY") or _netrc_has_wandb()):
                 raise ConfigError("logger.wandb.offline=false needs a W&B API key (WANDB_API_KEY or `wandb login`); "
                                   "without one W&B would prompt interactively")
             hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
             sweep = hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN
-            extra["group"] = node.get("group") or (Path(hydra_cfg.sweep.dir).name if sweep else cfg.run_name)
-            extra["tags"] = list(node.get("tags") or [o[:64] for o in _overrides()])
+            settings = [o for o in _overrides() if not o.lstrip("+~").startswith("seed=")]
+            extra["group"] = node.get("group") or run_name(None, settings)
+            sweep_tag = [f"sweep:{Path(hydra_cfg.sweep.dir).name}"] if sweep else []
+            extra["tags"] = list(node.get("tags") or [o[:64] for o in _overrides()] + sweep_tag)
+            # explicit, so the Makefile's WANDB_MODE=offline cannot override logger.wandb.offline=false
+            extra["mode"] = "offline" if offline else "online"
         loggers.append(hydra.utils.instantiate(node, **extra))
         log.info("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers
@@ -116,22 +162,28 @@ def _netrc_has_wandb() -> bool:
 
 
 def instantiate_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    """The ``callbacks.*`` nodes; a progress bar becomes a plain-text line when stdout is not a terminal."""
     callbacks = []
     for node in (cfg.callbacks or {}).values():
         if isinstance(node, DictConfig) and "_target_" in node:
             callback = hydra.utils.instantiate(node)
             if isinstance(callback, LearningRateMonitor) and not has_logger:
                 continue  # Lightning refuses an LR monitor without a logger (logger=none)
+            if isinstance(callback, (RichProgressBar, TQDMProgressBar)) and not sys.stdout.isatty():
+                callback = PlainProgress()
             callbacks.append(callback)
     return callbacks
 
 
-def _hyperparameters(cfg: DictConfig, spec, module) -> dict:
-    """Curated: what identifies the run. No data rows, no event text."""
-    return {"model": spec.describe(), **module.parameter_counts(), "seed": cfg.seed, "run_name": cfg.run_name,
-            "task": {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k != "build"},
-            "data": OmegaConf.to_container(cfg.data, resolve=True),
-            "trainer": OmegaConf.to_container(cfg.trainer, resolve=True), "overrides": _overrides()}
+def hyperparameters(cfg: DictConfig, spec, module) -> dict:
+    """Every resolved setting of the run (model with its optimizer and schedule, task, data, trainer, callbacks,
+    seed) plus parameter counts and the overrides; never data rows or event text."""
+    job = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    job["task"].pop("build", None)  # preprocess-only settings
+    optimizer, scheduler = cfg.model.get("optimizer"), cfg.model.get("scheduler")
+    return {**job, "backbone": spec.describe(), **module.parameter_counts(), "overrides": _overrides(),
+            "optimizer": optimizer._target_.rsplit(".", 1)[-1] if optimizer else None,
+            "schedule": scheduler._target_.rsplit(".", 1)[-1] if scheduler else None}
 
 
 def _scalar(value):
@@ -144,15 +196,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.get("build"))
+    datamodule.prepare_data()
     datamodule.prepare()
     module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
     loggers = instantiate_loggers(cfg)
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_callbacks(cfg, bool(loggers)),
                                       logger=loggers or False)
-    hyperparameters = _hyperparameters(cfg, spec, module)
+    settings = hyperparameters(cfg, spec, module)
     for logger in loggers:
-        logger.log_hyperparams(hyperparameters)
+        logger.log_hyperparams(settings)
 
     train_time, metrics = 0.0, {}
     if cfg.train:

@@ -1,0 +1,57 @@
+"""Benchmark: the documented demo runs (relation with each family, and experiment=demo_gpt), measured and kept.
+
+    python bench/demo_runs.py [--log-dir logs/bench] [-- EXTRA TRAIN OVERRIDES]
+
+Runs ``train.py`` as a user does, reads each run's ``summary.json`` and writes bench/results/demo_runs.json (with the
+machine and its load), from which ``python bench/tables.py`` fills the table in docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench_io import machine, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
+        "demo_gpt": ["experiment=demo_gpt", "name=bench-demo-gpt"]}
+
+
+def summaries(log_dir: Path, name: str) -> list[dict]:
+    """The summary.json of a run (``runs/NAME``) or of each job of a sweep (``multiruns/NAME/<n>``)."""
+    single = log_dir / "train" / "runs" / name / "summary.json"
+    if single.exists():
+        return [json.loads(single.read_text())]
+    jobs = sorted((log_dir / "train" / "multiruns" / name).glob("*/summary.json"), key=lambda p: int(p.parent.name))
+    return [json.loads(p.read_text()) for p in jobs]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "bench")
+    parser.add_argument("extra", nargs="*", help="overrides added to every run (after --)")
+    args = parser.parse_args()
+    result = {"machine": machine(), "runs": {}}
+    for key, overrides in RUNS.items():
+        command = [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={args.log_dir}", *args.extra]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
+        result["runs"][key] = {"command": "python train.py " + " ".join(overrides[:-1] + args.extra),
+                               "wall_s": round(time.perf_counter() - start, 1),
+                               "jobs": [{k: s.get(k) for k in ("model", "family", "task", "params_total",
+                                                               "train_time_s", "metrics", "ci95", "best_baseline")}
+                                        for s in summaries(args.log_dir, name)]}
+    result["machine"]["load_average_after"] = list(os.getloadavg())
+    out = write_result(ROOT / "bench" / "results" / "demo_runs.json", result)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Rewrite the benchmark tables in README.md and docs/training.md from bench/results/*.json, so every number in the
+docs comes from a committed result file.
+
+    python bench/tables.py           rewrite the marked sections
+    python bench/tables.py --check   exit 1 if a section differs from what the result files give (the tests run this)
+
+A section is the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; everything else is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from cts.io import write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / f"{name}.json").read_text())
+
+
+def _load_text(load) -> str:
+    return f"load average {load[0]:.1f}" if load else "load not recorded"
+
+
+def normalize_row() -> str:
+    result = _load("normalize")
+    ours, base, speedups = result["ours"], result["baseline"], result["speedups"]
+
+    def rate_ratio(stage: str) -> float:  # per-row rates: the baseline ran on fewer rows
+        return (ours["rows"][stage] / ours["seconds"][stage]) / (base["rows"][stage] / base["seconds"][stage])
+
+    core = speedups["read+normalize+forecast (seconds)"]
+    every = speedups["all four stages (seconds)"]
+    return (f"| `bench/normalize.py {result['rows']}` | read + normalize + forecast windows + relation pairs on a "
+            f"22MCTS-shaped CSV vs pandas `apply`/`groupby`/`iloc` loops (baseline at {base['rows']['read']:,} rows, "
+            f"pairs at {base['rows']['relation_pairs']:,}, rates compared per row) | core (read+normalize+windows) "
+            f"{core['ours']:.1f} s, peak RSS {ours['peak_rss_gb']:.1f} GB; {core['speedup']:.2f}× faster on the core, "
+            f"{every['speedup']:.1f}× on all four stages (normalize {rate_ratio('normalize'):.0f}×, windows "
+            f"{rate_ratio('forecast_windows'):.0f}×, pairs {rate_ratio('relation_pairs'):.0f}×; our read is slower "
+            f"than a bare `pd.read_csv` because it also hashes events and sorts) "
+            f"({_load_text(result.get('load_average_before'))}) |")
+
+
+def notes_row() -> str:
+    result = _load("notes")
+    rows = result["throughput"]
+    ours = next(r for r in rows if r["method"] == "chunk+bm25" and r["engine"].startswith("cts (")
+                and r["dataset"] == "synthetic-mimic")
+    naive = next(r for r in rows if r["engine"] == "naive rank-bm25" and r["dataset"] == "synthetic-mimic")
+    targets = result["targets"]
+    fewer = next(v for k, v in targets.items() if k.startswith("dense encodings"))
+    points = next(v for k, v in targets.items() if k.startswith("coverage@30"))
+    rss = next(v for k, v in targets.items() if k.startswith("peak RSS"))
+    return (f"| `bench/notes.py` | chunk + BM25, hybrid, cascade vs rank-bm25 per note and dense on every chunk | "
+            f"{ours['notes_per_s']:.0f} notes/s chunk+BM25 ({ours['notes_per_s'] / naive['notes_per_s']:.1f}×); "
+            f"cascade {fewer:.1f}× fewer encodings at {points:+.1f} points coverage; {rss:.1f} GB peak "
+            f"({_load_text(result.get('load_average_at_start'))}) |")
+
+
+def annotate_row() -> str:
+    result = _load("annotate")
+    speedup = result["speedup"]
+    same = "identical" if speedup["identical_outputs"] == result["batched"]["prompts"] else \
+        f"{speedup['identical_outputs']}/{result['batched']['prompts']} identical"
+    return (f"| `bench/annotate.py` | batched generation vs one prompt at a time (SmolLM2-135M) | "
+            f"{speedup['prompts_per_s']:.1f}× prompts/s, {same} greedy outputs "
+            f"({_load_text(result['machine'].get('load_average_at_start'))}) |")
+
+
+def throughput_row() -> str:
+    result = _load("train_throughput")
+    return (f"| `bench/train_throughput.py` | relation training samples/s vs tokenize-in-`__getitem__`, pad-to-128 "
+            f"loop | {result['ratio']:.1f}× ({_load_text(result.get('load_average_before'))}) |")
+
+
+def benchmarks() -> str:
+    return "\n".join(["| script | what | result |", "|---|---|---|", normalize_row(), notes_row(), annotate_row(),
+                      throughput_row()])
+
+
+def train_throughput() -> str:
+    result = _load("train_throughput")
+    repeats = result.get("repeats", 1)
+    spread = ""
+    if "naive_samples_per_s_range" in result:
+        (nl, nh), (ol, oh) = result["naive_samples_per_s_range"], result["ours_samples_per_s_range"]
+        spread = f" (ranges {nl:.1f}–{nh:.1f} and {ol:.1f}–{oh:.1f})"
+    return (f"On the 2-core shared CPU dev box ({result['machine']}, {_load_text(result.get('load_average_before'))}), "
+            f"{result['model']}, {result['samples']} samples, batch {result['batch_size']}, "
+            f"{result.get('warmup_steps', 0)} warm-up steps, median of {repeats} run{'s' * (repeats > 1)}: naive "
+            f"{result['naive_samples_per_s']:.1f} samples/s, ours {result['ours_samples_per_s']:.1f} samples/s{spread}, "
+            f"**{result['ratio']:.1f}×** (pairs average {result['mean_tokens_per_pair']:.0f} tokens, so dynamic "
+            f"padding and length grouping do most of it).")
+
+
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def demo_runs() -> str:
+    """The documented demo runs from bench/results/demo_runs.json (written by bench/demo_runs.py)."""
+    if not (RESULTS / "demo_runs.json").exists():
+        return ("Not measured on the current code yet: `python bench/demo_runs.py` runs them and writes "
+                "bench/results/demo_runs.json; `python bench/tables.py` then fills this section.")
+    result = _load("demo_runs")
+    lines = [f"Measured by `python bench/demo_runs.py` on the 2-core shared CPU dev box "
+             f"({_load_text(result['machine'].get('load_average'))}):", ""]
+    for run in result["runs"].values():
+        lines += [f"`{run['command']}` ({run['wall_s']:.0f} s wall):", "",
+                  "| model | params | train time | monitored test metric | value | best baseline | delta |",
+                  "|---|---|---|---|---|---|---|"]
+        for job in run["jobs"]:
+            best = job.get("best_baseline") or {}
+            metric = best.get("metric_name", "")
+            value = _number((job.get("metrics") or {}).get(metric), ".3f")
+            lines.append(f"| {job['model']} | {job['params_total'] / 1e6:.1f} M | {job['train_time_s']:.0f} s | "
+                         f"{metric or 'n/a'} | {value} | {best.get('name', 'n/a')} "
+                         f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
+            ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs}}
+
+
+def render(text: str, sections: dict) -> str:
+    for name, make in sections.items():
+        pattern = re.compile(rf"(<!-- bench:{name} [^\n]*-->\n)(.*?)(\n<!-- /bench:{name} -->)", re.S)
+        if not pattern.search(text):
+            raise SystemExit(f"no <!-- bench:{name} ... --> … <!-- /bench:{name} --> section to fill")
+        text = pattern.sub(lambda m: m.group(1) + make() + m.group(3), text)
+    return text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report stale sections (exit 1)")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, sections in SECTIONS.items():
+        text = path.read_text()
+        new = render(text, sections)
+        if new != text:
+            stale.append(path)
+            if not args.check:
+                write_text(path, new)
+    verb = "out of date (run python bench/tables.py)" if args.check else "rewritten"
+    for path in stale:
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {verb}")
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Numbers in README.md and docs/training.md come from bench/results/*.json, which strict JSON parsers read."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "bench" / "results").glob("*.json")), ids=lambda p: p.name)
+def test_result_files_are_strict_json(path):
+    def refuse(constant):
+        raise ValueError(f"{path.name}: {constant} is not JSON")
+
+    json.loads(path.read_text(), parse_constant=refuse)
+
+
+def test_docs_tables_match_the_result_files():
+    assert load("tables").main(["--check"]) == 0, "run python bench/tables.py"
+
+
+def test_a_section_is_rendered_from_its_result_file(tmp_path, monkeypatch):
+    tables = load("tables")
+    result = {"machine": "m", "load_average_before": [1.5, 1, 1], "model": "M", "samples": 64, "batch_size": 8,
+              "warmup_steps": 2, "repeats": 3, "mean_tokens_per_pair": 12.0, "naive_samples_per_s": 10.0,
+              "ours_samples_per_s": 30.0, "naive_samples_per_s_range": [9.0, 11.0],
+              "ours_samples_per_s_range": [28.0, 31.0], "ratio": 3.0}
+    (tmp_path / "train_throughput.json").write_text(json.dumps(result))
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- bench:train_throughput (generated) -->\nold 4.7×\n<!-- /bench:train_throughput -->\nafter\n")
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    monkeypatch.setattr(tables, "SECTIONS", {doc: {"train_throughput": tables.train_throughput}})
+    assert tables.main(["--check"]) == 1
+    tables.main([])
+    text = doc.read_text()
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "4.7" not in text
+    assert "**3.0×**" in text and "load average 1.5" in text and "median of 3 runs" in text
+    assert "ranges 9.0–11.0 and 28.0–31.0" in text
+
+
+def test_benchmark_results_are_written_with_nan_as_null(tmp_path):
+    bench_io = load("bench_io")
+    bench_io.write_result(tmp_path / "r.json", {"mae": float("nan"), "rows": [1.0, float("inf")], "ok": 2})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"mae": None, "rows": [1.0, None], "ok": 2}
