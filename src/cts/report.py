@@ -113,6 +113,11 @@ def seed_table(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.reset_index() if groups else table.reset_index(drop=True)
 
 
+def _markdown(frame: pd.DataFrame) -> str:
+    """Numbers rounded to 4 digits; override values shown as typed (no number parsing: ``1e-4`` stays ``1e-4``)."""
+    return frame.round(4).to_markdown(index=False, disable_numparse=True)
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         frame.to_csv(tmp, index=False)
@@ -128,16 +133,16 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
     if finished:
         tables["jobs"] = job_table(finished, keys)
         _write_csv(tables["jobs"], sweep_dir / "summary.csv")
-        lines += ["## Jobs (best first)", "", tables["jobs"].to_markdown(index=False, floatfmt=".4f"), ""]
+        lines += ["## Jobs (best first)", "", _markdown(tables["jobs"]), ""]
         if "seed" in keys:
             tables["seeds"] = seed_table(tables["jobs"], keys)
             _write_csv(tables["seeds"], sweep_dir / "summary_seeds.csv")
             lines += ["## Over seeds (mean, std; delta interval averaged over seeds)", "",
-                      tables["seeds"].to_markdown(index=False, floatfmt=".4f"), ""]
+                      _markdown(tables["seeds"]), ""]
     if failed:
         tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
                                           **{k: f["override_values"].get(k) for k in keys}} for f in failed])
-        lines += ["## Failed", "", tables["failed"].to_markdown(index=False), ""]
+        lines += ["## Failed", "", _markdown(tables["failed"]), ""]
         log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
                     ", ".join(f["job"] for f in failed))
     markdown = "\n".join(lines)

@@ -5,6 +5,7 @@ import sys
 
 import hydra
 import pytest
+import yaml
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
 
@@ -79,6 +80,23 @@ def test_slurm_launcher_ties_tasks_per_node_to_devices(tmp_path):
     assert (launcher.tasks_per_node, launcher.gres, launcher.partition) == (2, "gpu:2", "gpu")
     assert launcher.submitit_folder.endswith("/.submitit/%j") and launcher.array_parallelism > 0
     assert launcher.max_num_timeout > 0 and any("HF_HUB_OFFLINE" in line for line in launcher.setup)
+
+
+def test_slurm_dry_run_prints_the_resolved_sbatch_settings_and_submits_nothing(tmp_path):
+    done = subprocess.run([sys.executable, "train.py", "-m", "model=bert,gpt", "hydra/launcher=slurm", "trainer=ddp",
+                           "trainer.devices=4", "hydra.launcher.partition=gpu", "dry_run=true",
+                           f"paths.log_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings = yaml.safe_load(done.stdout.split("nothing submitted\n", 1)[1])
+    assert (settings["gres"], settings["tasks_per_node"], settings["partition"]) == ("gpu:4", 4, "gpu")
+    assert settings["submitit_folder"].startswith(str(tmp_path)) and "${" not in done.stdout
+    assert not list(tmp_path.rglob(".submitit")), "a dry run submits nothing"
+
+
+def test_a_cpu_trainer_requests_no_gpu_on_slurm(tmp_path):
+    for trainer, gres in (("cpu", None), ("ddp_sim", None), ("gpu", "gpu:1")):
+        cfg = compose_train(["hydra/launcher=slurm", f"trainer={trainer}"], tmp_path)
+        assert OmegaConf.to_container(cfg.hydra.launcher, resolve=True)["gres"] == gres, trainer
 
 
 def test_local_launcher_composes(tmp_path):

@@ -19,12 +19,41 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
                              "callbacks=none"), tmp_path)
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))
-    expected = {"relation": ["test/macro_f1", "test/acc", "test/f1_before", "test/majority_macro_f1"],
+    expected = {"relation": ["test/macro_f1", "test/acc", "test/f1_before"],
                 "nextevent": ["test/perplexity", "test/top1", "test/top5", "test/time_bucket_acc"],
                 "forecast": ["test/exact_match", "test/token_f1", "test/hours_mae"]}[task]
     assert set(expected) <= set(metrics), sorted(metrics)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["family"] == family and summary["params_total"] > 0
+    assert summary["family"] == family and summary["params"] > 0
+
+
+def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp_path, capsys):
+    """Full test split of the fixture: the majority baseline's accuracy is worked out from the Parquet files."""
+    cfg = compose_train(tiny(train_data, "relation", tmp_path, "bert", "logger=none", "callbacks=none",
+                             "trainer.limit_test_batches=null", "bootstrap.n_resamples=200"), tmp_path)
+    metrics = train(cfg)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"task", "data", "model", "family", "params", "overrides", "seed", "metrics", "ci95", "baselines",
+            "best_baseline"} <= set(summary)
+    assert (summary["task"], summary["data"], summary["seed"]) == ("relation", cfg.data.name, cfg.seed)
+    assert set(summary["baselines"]) == {"majority", "time_bin", "median_hours", "logreg_bow"}
+    directory = train_data / "tasks" / "relation"
+    train_labels = pd.read_parquet(directory / "train.parquet")["label"]
+    test_labels = pd.read_parquet(directory / "test.parquet")["label"]
+    majority = train_labels.value_counts().idxmax()
+    assert summary["baselines"]["majority"]["test/acc"] == pytest.approx((test_labels == majority).mean())
+    for name in ("test/acc", "test/macro_f1", "test/f1_same"):
+        assert summary["metrics"][name] == pytest.approx(metrics[name], abs=1e-6)  # bootstrap = torchmetrics
+        lo, hi = summary["ci95"][name]
+        assert lo <= summary["metrics"][name] <= hi and lo < hi
+    best = summary["best_baseline"]
+    assert best["metric_name"] == "test/macro_f1"
+    assert best["value"] == max(b["test/macro_f1"] for b in summary["baselines"].values())
+    assert best["delta"] == pytest.approx(summary["metrics"]["test/macro_f1"] - best["value"])
+    assert best["delta_ci95"][0] <= best["delta"] <= best["delta_ci95"][1]
+    shown = capsys.readouterr()
+    table = shown.out + shown.err
+    assert "logreg_bow" in table and f"model − best baseline ({best['name']})" in table
 
 
 def test_relation_with_the_offline_minilm_and_sinusoidal_time(train_data, tmp_path):
@@ -44,7 +73,7 @@ def test_relation_with_the_offline_smollm2_and_lora(train_data, tmp_path):
     metrics = train(cfg)
     assert 0.0 <= metrics["test/macro_f1"] <= 1.0
     counts = json.loads((tmp_path / "summary.json").read_text())
-    assert counts["params_trainable"] < counts["params_total"] / 10  # LoRA: only adapters (and new tokens) train
+    assert counts["params_trainable"] < counts["params"] / 10  # LoRA: only adapters (and new tokens) train
 
 
 def test_lora_on_a_tiny_llama_forecast(train_data, tmp_path):
@@ -52,7 +81,7 @@ def test_lora_on_a_tiny_llama_forecast(train_data, tmp_path):
                              "callbacks=none", "model.lora.r=2"), tmp_path)
     train(cfg)
     counts = json.loads((tmp_path / "summary.json").read_text())
-    assert counts["params_trainable"] < counts["params_total"]
+    assert counts["params_trainable"] < counts["params"]
 
 
 def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
@@ -108,14 +137,17 @@ def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
         args.insert(1, "hydra/launcher=local")
     run_cli(*args)
     sweep = tmp_path / "logs" / "train" / "multiruns" / f"sweep-{launcher}"
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [job.split(",")[0] for job in jobs] == ["0_data.batch_size=8", "1_data.batch_size=8"]  # by overrides
     summary = pd.read_csv(sweep / "summary.csv")
-    assert list(summary["model"]) == ["bert-tiny", "gpt-tiny"]
-    assert {"params", "train_time_s", "test/macro_f1", "test/majority_macro_f1"} <= set(summary.columns)
-    assert (sweep / "summary.md").read_text().startswith("| job | overrides | model |")
+    assert sorted(summary["model"]) == ["bert-tiny", "gpt-tiny"]
+    assert list(summary["optimized"]) == sorted(summary["optimized"], reverse=True)  # best first
+    assert {"params", "train_time_s", "optimized", "value", "best_baseline", "delta"} <= set(summary.columns)
+    assert (sweep / "summary.md").read_text().startswith(f"# Sweep sweep-{launcher}")
     if launcher == "local":
         assert list((sweep / ".submitit").iterdir()), "jobs ran through submitit"
     else:  # one W&B run per job (closed between jobs, never merged), grouped by the sweep, tagged with overrides
-        runs = [next((sweep / job / "wandb").glob("offline-run-*/run-*.wandb")) for job in ("0", "1")]
-        for job, run in zip(("bert", "gpt"), runs):
+        runs = [next((sweep / job / "wandb").glob("offline-run-*/run-*.wandb")) for job in jobs]
+        for family, run in zip(("bert", "gpt"), runs):
             blob = run.read_bytes()
-            assert b"sweep-basic" in blob and f"model={job}".encode() in blob
+            assert b"sweep-basic" in blob and f"model={family}".encode() in blob

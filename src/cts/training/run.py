@@ -168,10 +168,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         checkpoint = best or (None if cfg.train else cfg.ckpt_path)
         trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
+        metrics["test_checkpoint"] = checkpoint or "last weights"
     if trainer.is_global_zero:
         summary = _summary(cfg, spec, module, metrics, train_time)
         if cfg.test:
-            summary["test_checkpoint"] = checkpoint or "last weights"
             summary.update(_test_block(cfg, module, datamodule, summary["metrics"]))
         _write_summary(cfg, summary, trainer.loggers)
     return metrics
@@ -184,7 +184,8 @@ def _summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) ->
             "family": spec.family, "params": counts["params_total"], "params_trainable": counts["params_trainable"],
             "seed": cfg.seed, "overrides": _overrides(), "optimized_metric": cfg.optimized_metric,
             "optimized_mode": OmegaConf.select(cfg, "task.mode", default="max"),
-            "train_time_s": round(train_time, 1), "metrics": dict(metrics)}
+            "train_time_s": round(train_time, 1), "test_checkpoint": metrics.get("test_checkpoint"),
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)}}
 
 
 def _test_block(cfg: DictConfig, module, datamodule, metrics: dict) -> dict:
