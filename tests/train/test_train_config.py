@@ -133,7 +133,7 @@ def test_time_encoding_must_be_supported_by_the_task(train_data, tmp_path):
     with pytest.raises(ConfigError, match=r"time_encoding=bins is not supported by task=nextevent \(supported: text\)"):
         check_config(cfg)
     cfg = compose_train(tiny(train_data, "relation", tmp_path, "bert", "task.time_encoding=fourier"), tmp_path)
-    with pytest.raises(ConfigError, match="supported: none, bins, sinusoidal"):
+    with pytest.raises(ConfigError, match="supported: none, bins, sinusoidal, loghours"):
         check_config(cfg)
 
 
