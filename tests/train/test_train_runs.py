@@ -2,6 +2,7 @@
 multiruns with the basic and the submitit-local launcher."""
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -27,17 +28,18 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
     assert summary["family"] == family and summary["params"] > 0
 
 
-def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp_path, capsys):
+def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp_path, caplog):
     """Full test split of the fixture: the majority baseline's accuracy is worked out from the Parquet files."""
     cfg = compose_train(tiny(train_data, "relation", tmp_path, "bert", "logger=none", "callbacks=none",
                              "trainer.limit_test_batches=null", "bootstrap.n_resamples=200"), tmp_path)
+    caplog.set_level(logging.INFO, logger="cts.training.run")
     metrics = train(cfg)
+    directory = train_data / "tasks" / "relation"
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {"task", "data", "model", "family", "params", "overrides", "seed", "metrics", "ci95", "baselines",
             "best_baseline"} <= set(summary)
     assert (summary["task"], summary["data"], summary["seed"]) == ("relation", cfg.data.name, cfg.seed)
     assert set(summary["baselines"]) == {"majority", "time_bin", "median_hours", "logreg_bow"}
-    directory = train_data / "tasks" / "relation"
     train_labels = pd.read_parquet(directory / "train.parquet")["label"]
     test_labels = pd.read_parquet(directory / "test.parquet")["label"]
     majority = train_labels.value_counts().idxmax()
@@ -46,14 +48,16 @@ def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp
         assert summary["metrics"][name] == pytest.approx(metrics[name], abs=1e-6)  # bootstrap = torchmetrics
         lo, hi = summary["ci95"][name]
         assert lo <= summary["metrics"][name] <= hi
-    assert summary["ci95"]["test/acc"][0] < summary["ci95"]["test/acc"][1]  # resampled by admission, not constant
+    # The fixture's test split is one admission: resampled by admission, every resample is that admission, so the
+    # interval collapses onto the value (a row-level bootstrap would spread it).
+    assert pd.read_parquet(directory / "test.parquet")["hadm_id"].nunique() == 1
+    assert summary["ci95"]["test/acc"] == pytest.approx([summary["metrics"]["test/acc"]] * 2)
     best = summary["best_baseline"]
     assert best["metric_name"] == "test/macro_f1"
     assert best["value"] == max(b["test/macro_f1"] for b in summary["baselines"].values())
     assert best["delta"] == pytest.approx(summary["metrics"]["test/macro_f1"] - best["value"])
     assert best["delta_ci95"][0] <= best["delta"] <= best["delta_ci95"][1]
-    shown = capsys.readouterr()
-    table = shown.out + shown.err
+    table = caplog.text  # the test-end table (console and train.log)
     assert "logreg_bow" in table and f"model − best baseline ({best['name']})" in table
 
 
@@ -127,7 +131,8 @@ def test_wandb_offline_writes_a_run_and_no_text(train_data, tmp_path):
 def test_ddp_sim_on_cpu(train_data, tmp_path):
     done = run_cli(*tiny(train_data, "relation", tmp_path, "bert", "trainer=ddp_sim", "logger=csv", "name=ddp"))
     assert "test/macro_f1" in done.stdout
-    assert (tmp_path / "logs" / "train" / "runs" / "ddp" / "summary.json").exists()
+    summary = json.loads((tmp_path / "logs" / "train" / "runs" / "ddp" / "summary.json").read_text())
+    assert summary["best_baseline"]["metric_name"] == "test/macro_f1"  # rank 0 scored both ranks' gathered rows
 
 
 @pytest.mark.parametrize("launcher", ["basic", "local"])
