@@ -155,10 +155,9 @@ def test_a_seed_sweep_scores_every_seed_on_the_same_val_and_test_rows(train_data
     assert not other.equals(reads[1]["test"])  # data.sample_seed, not seed, draws them
 
 
-@pytest.mark.parametrize(("hours", "words"), [(0.0, "on admission"), (0.4, "on admission"),
-                                              (-72.0, "3 days before admission"), (1.0, "1 hour after admission"),
-                                              (5.0, "5 hours after admission"), (-131400.0, "15 years before admission"),
-                                              (340.0, "2 weeks after admission")])
+@pytest.mark.parametrize(("hours", "words"), [
+    (0.0, "on admission"), (0.4, "on admission"), (-72.0, "3 days before admission"), (1.0, "1 hour after admission"),
+    (5.0, "5 hours after admission"), (-131400.0, "15 years before admission"), (340.0, "2 weeks after admission")])
 def test_first_time_in_words(hours, words):
     assert hours_in_words(hours) == words
 
