@@ -204,11 +204,11 @@ def _test_block(cfg: DictConfig, module, datamodule, metrics: dict) -> dict:
     return {**block, "metrics": {**metrics, **block["metrics"]}}
 
 
-def _with_interval(value, interval) -> str:
+def _with_interval(value, interval, sign: str = "") -> str:
     if value is None:
         return "n/a"
     lo, hi = interval or (None, None)
-    return f"{value:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
+    return f"{value:{sign}.3f}" + (f" [{lo:{sign}.3f}, {hi:{sign}.3f}]" if lo is not None and hi is not None else "")
 
 
 def test_table(summary: dict) -> str:
@@ -222,7 +222,7 @@ def test_table(summary: dict) -> str:
     best = summary["best_baseline"]
     if best:
         lines.append(f"model − best baseline ({best['name']}) on {best['metric_name']}: "
-                     f"{_with_interval(best['delta'], best['delta_ci95'])}")
+                     f"{_with_interval(best['delta'], best['delta_ci95'], sign='+')}")
     return "\n".join(lines)
 
 
