@@ -10,5 +10,11 @@ def _first_set(value, default):
     return default if value in (None, "", "null", "None") else value
 
 
+def _slurm_gres(accelerator, devices):
+    """``${cts.slurm_gres:ACCELERATOR,DEVICES}``: ``gpu:N`` for a GPU trainer, null (no GPU requested) otherwise."""
+    return f"gpu:{devices}" if str(accelerator).lower() in ("gpu", "cuda") else None
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("cts.or", _first_set, replace=True)
+    OmegaConf.register_new_resolver("cts.slurm_gres", _slurm_gres, replace=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 import pytest
+import yaml
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
 
@@ -84,6 +85,23 @@ def test_slurm_launcher_ties_tasks_per_node_to_devices(tmp_path):
     assert launcher.max_num_timeout > 0 and any("HF_HUB_OFFLINE" in line for line in launcher.setup)
 
 
+def test_slurm_dry_run_prints_the_resolved_sbatch_settings_and_submits_nothing(tmp_path):
+    done = subprocess.run([sys.executable, "train.py", "-m", "model=bert,gpt", "hydra/launcher=slurm", "trainer=ddp",
+                           "trainer.devices=4", "hydra.launcher.partition=gpu", "dry_run=true",
+                           f"paths.log_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    settings = yaml.safe_load(done.stdout.split("nothing submitted\n", 1)[1])
+    assert (settings["gres"], settings["tasks_per_node"], settings["partition"]) == ("gpu:4", 4, "gpu")
+    assert settings["submitit_folder"].startswith(str(tmp_path)) and "${" not in done.stdout
+    assert not list(tmp_path.rglob(".submitit")), "a dry run submits nothing"
+
+
+def test_a_cpu_trainer_requests_no_gpu_on_slurm(tmp_path):
+    for trainer, gres in (("cpu", None), ("ddp_sim", None), ("gpu", "gpu:1")):
+        cfg = compose_train(["hydra/launcher=slurm", f"trainer={trainer}"], tmp_path)
+        assert OmegaConf.to_container(cfg.hydra.launcher, resolve=True)["gres"] == gres, trainer
+
+
 def test_local_launcher_composes(tmp_path):
     cfg = compose_train(["hydra/launcher=local"], tmp_path)
     assert cfg.hydra.launcher._target_.endswith("LocalLauncher")
@@ -119,7 +137,7 @@ def test_time_encoding_must_be_supported_by_the_task(train_data, tmp_path):
     with pytest.raises(ConfigError, match=r"time_encoding=bins is not supported by task=nextevent \(supported: text\)"):
         check_config(cfg)
     cfg = compose_train(tiny(train_data, "relation", tmp_path, "bert", "task.time_encoding=fourier"), tmp_path)
-    with pytest.raises(ConfigError, match="supported: none, bins, sinusoidal"):
+    with pytest.raises(ConfigError, match="supported: none, bins, sinusoidal, loghours"):
         check_config(cfg)
 
 

@@ -10,7 +10,7 @@ import pytest
 from cts.models.spec import ModelSpec
 from cts.tasks.forecast.datamodule import ForecastDataModule
 from cts.tasks.nextevent.datamodule import NextEventDataModule
-from cts.tasks.relation.datamodule import RelationDataModule
+from cts.tasks.relation.datamodule import RelationDataModule, hours_in_words
 from cts.training import data as data_module
 from cts.training.data import LengthGroupedBatchSampler, PadCollator
 
@@ -72,7 +72,7 @@ def test_causal_pairs_are_joined_by_a_separator_token(train_data, tmp_path):
     dm.prepare()
     ids = list(dm.datasets["train"].columns["input_ids"][0])
     assert dm.tokenizer.sep_token_id in ids and dm.tokenizer.sep_token == "[SEP]"
-    assert dm.module_kwargs()["class_counts"] == np.bincount(dm.frames["train"]["label"], minlength=3).tolist()
+    assert list(dm.datasets["test"].columns["row"]) == list(range(len(dm.frames["test"])))  # predictions → rows
 
 
 @pytest.mark.parametrize("family", ["bert", "gpt"])
@@ -139,3 +139,35 @@ def test_pad_collator_pads_ids_masks_and_labels():
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
     assert batch["time_a"].tolist() == [2.5, -1.0]
+
+
+def test_a_seed_sweep_scores_every_seed_on_the_same_val_and_test_rows(train_data, tmp_path):
+    directory = train_data / "tasks" / "relation"
+    full = {split: pd.read_parquet(directory / f"{split}.parquet") for split in ("train", "val", "test")}
+    size = min(len(frame) for frame in full.values()) // 2
+    reads = {seed: {split: relation_dm(directory, tmp_path, max_rows=size, seed=seed).read(split)
+                    for split in full} for seed in (1, 2)}
+    for split in ("val", "test"):
+        assert len(reads[1][split]) == size
+        pd.testing.assert_frame_equal(reads[1][split], reads[2][split])
+    assert not reads[1]["train"].equals(reads[2]["train"])  # train rows still follow the seed
+    other = relation_dm(directory, tmp_path, max_rows=size, seed=1, sample_seed=7).read("test")
+    assert not other.equals(reads[1]["test"])  # data.sample_seed, not seed, draws them
+
+
+@pytest.mark.parametrize(("hours", "words"), [
+    (0.0, "on admission"), (0.4, "on admission"), (-72.0, "3 days before admission"), (1.0, "1 hour after admission"),
+    (5.0, "5 hours after admission"), (-131400.0, "15 years before admission"), (340.0, "2 weeks after admission")])
+def test_first_time_in_words(hours, words):
+    assert hours_in_words(hours) == words
+
+
+def test_first_time_text_goes_into_the_first_event(train_data, tmp_path):
+    directory = train_data / "tasks" / "relation"
+    dm = relation_dm(directory, tmp_path, first_time_text="words")
+    dm.prepare()
+    frame = dm.frames["val"]
+    text = dm.tokenizer.decode(dm.datasets["val"].columns["input_ids"][0], skip_special_tokens=True)
+    assert hours_in_words(frame["time_a"][0]).split()[-1] in text
+    with pytest.raises(ValueError, match="first_time_text must be one of"):
+        relation_dm(directory, tmp_path, first_time_text="digits")

@@ -53,6 +53,15 @@ def test_bins_encoding_uses_the_datasets_bins():
         TimeEncoding("learned")
 
 
+def test_loghours_encoding_leads_with_the_signed_log_hours():
+    hours = torch.tensor([-(np.e**2 - 1), 0.0, np.e - 1, 1e6])
+    loghours = TimeEncoding("loghours", 50)(hours)
+    assert loghours.shape == (4, 50) and torch.isfinite(loghours).all()
+    expected = torch.tensor([-2.0, 0.0, 1.0, np.log1p(1e6)]) / 10  # sign(h) · ln(1 + |h|) / 10
+    assert torch.allclose(loghours[:, 0], expected.float(), atol=1e-6)
+    assert torch.allclose(loghours[:, 1:], TimeEncoding("sinusoidal", 50)(hours)[:, :49])  # then the same code
+
+
 def test_last_token_pooling_skips_padding():
     hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).view(2, 4, 1)
     mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])

@@ -2,6 +2,7 @@
 multiruns with the basic and the submitit-local launcher."""
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +20,45 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
                              "callbacks=none"), tmp_path)
     metrics = train(cfg)
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))
-    expected = {"relation": ["test/macro_f1", "test/acc", "test/f1_before", "test/majority_macro_f1"],
+    expected = {"relation": ["test/macro_f1", "test/acc", "test/f1_before"],
                 "nextevent": ["test/perplexity", "test/top1", "test/top5", "test/time_bucket_acc"],
                 "forecast": ["test/exact_match", "test/token_f1", "test/hours_mae"]}[task]
     assert set(expected) <= set(metrics), sorted(metrics)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["family"] == family and summary["params_total"] > 0
+    assert summary["family"] == family and summary["params"] > 0
+
+
+def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp_path, caplog):
+    """Full test split of the fixture: the majority baseline's accuracy is worked out from the Parquet files."""
+    cfg = compose_train(tiny(train_data, "relation", tmp_path, "bert", "logger=none", "callbacks=none",
+                             "trainer.limit_test_batches=null", "bootstrap.n_resamples=200"), tmp_path)
+    caplog.set_level(logging.INFO, logger="cts.training.run")
+    metrics = train(cfg)
+    directory = train_data / "tasks" / "relation"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert {"task", "data", "model", "family", "params", "overrides", "seed", "metrics", "ci95", "baselines",
+            "best_baseline"} <= set(summary)
+    assert (summary["task"], summary["data"], summary["seed"]) == ("relation", cfg.data.name, cfg.seed)
+    assert set(summary["baselines"]) == {"majority", "time_bin", "median_hours", "logreg_bow"}
+    train_labels = pd.read_parquet(directory / "train.parquet")["label"]
+    test_labels = pd.read_parquet(directory / "test.parquet")["label"]
+    majority = train_labels.value_counts().idxmax()
+    assert summary["baselines"]["majority"]["test/acc"] == pytest.approx((test_labels == majority).mean())
+    for name in ("test/acc", "test/macro_f1", "test/f1_same"):
+        assert summary["metrics"][name] == pytest.approx(metrics[name], abs=1e-6)  # bootstrap = torchmetrics
+        lo, hi = summary["ci95"][name]
+        assert lo <= summary["metrics"][name] <= hi
+    # The fixture's test split is one admission: resampled by admission, every resample is that admission, so the
+    # interval collapses onto the value (a row-level bootstrap would spread it).
+    assert pd.read_parquet(directory / "test.parquet")["hadm_id"].nunique() == 1
+    assert summary["ci95"]["test/acc"] == pytest.approx([summary["metrics"]["test/acc"]] * 2)
+    best = summary["best_baseline"]
+    assert best["metric_name"] == "test/macro_f1"
+    assert best["value"] == max(b["test/macro_f1"] for b in summary["baselines"].values())
+    assert best["delta"] == pytest.approx(summary["metrics"]["test/macro_f1"] - best["value"])
+    assert best["delta_ci95"][0] <= best["delta"] <= best["delta_ci95"][1]
+    table = caplog.text  # the test-end table (console and train.log)
+    assert "logreg_bow" in table and f"model − best baseline ({best['name']})" in table
 
 
 def test_relation_with_the_offline_minilm_and_sinusoidal_time(train_data, tmp_path):
@@ -44,7 +78,7 @@ def test_relation_with_the_offline_smollm2_and_lora(train_data, tmp_path):
     metrics = train(cfg)
     assert 0.0 <= metrics["test/macro_f1"] <= 1.0
     counts = json.loads((tmp_path / "summary.json").read_text())
-    assert counts["params_trainable"] < counts["params_total"] / 10  # LoRA: only adapters (and new tokens) train
+    assert counts["params_trainable"] < counts["params"] / 10  # LoRA: only adapters (and new tokens) train
 
 
 def test_lora_on_a_tiny_llama_forecast(train_data, tmp_path):
@@ -52,7 +86,7 @@ def test_lora_on_a_tiny_llama_forecast(train_data, tmp_path):
                              "callbacks=none", "model.lora.r=2"), tmp_path)
     train(cfg)
     counts = json.loads((tmp_path / "summary.json").read_text())
-    assert counts["params_trainable"] < counts["params_total"]
+    assert counts["params_trainable"] < counts["params"]
 
 
 def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
@@ -97,7 +131,8 @@ def test_wandb_offline_writes_a_run_and_no_text(train_data, tmp_path):
 def test_ddp_sim_on_cpu(train_data, tmp_path):
     done = run_cli(*tiny(train_data, "relation", tmp_path, "bert", "trainer=ddp_sim", "logger=csv", "name=ddp"))
     assert "test/macro_f1" in done.stdout
-    assert (tmp_path / "logs" / "train" / "runs" / "ddp" / "summary.json").exists()
+    summary = json.loads((tmp_path / "logs" / "train" / "runs" / "ddp" / "summary.json").read_text())
+    assert summary["best_baseline"]["metric_name"] == "test/macro_f1"  # rank 0 scored both ranks' gathered rows
 
 
 @pytest.mark.parametrize("launcher", ["basic", "local"])
@@ -108,14 +143,17 @@ def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
         args.insert(1, "hydra/launcher=local")
     run_cli(*args)
     sweep = tmp_path / "logs" / "train" / "multiruns" / f"sweep-{launcher}"
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [job.split(",")[0] for job in jobs] == ["0_data.batch_size=8", "1_data.batch_size=8"]  # by overrides
     summary = pd.read_csv(sweep / "summary.csv")
-    assert list(summary["model"]) == ["bert-tiny", "gpt-tiny"]
-    assert {"params", "train_time_s", "test/macro_f1", "test/majority_macro_f1"} <= set(summary.columns)
-    assert (sweep / "summary.md").read_text().startswith("| job | overrides | model |")
+    assert sorted(summary["model"]) == ["bert-tiny", "gpt-tiny"]
+    assert list(summary["optimized"]) == sorted(summary["optimized"], reverse=True)  # best first
+    assert {"params", "train_time_s", "optimized", "value", "best_baseline", "delta"} <= set(summary.columns)
+    assert (sweep / "summary.md").read_text().startswith(f"# Sweep sweep-{launcher}")
     if launcher == "local":
         assert list((sweep / ".submitit").iterdir()), "jobs ran through submitit"
     else:  # one W&B run per job (closed between jobs, never merged), grouped by the sweep, tagged with overrides
-        runs = [next((sweep / job / "wandb").glob("offline-run-*/run-*.wandb")) for job in ("0", "1")]
-        for job, run in zip(("bert", "gpt"), runs):
+        runs = [next((sweep / job / "wandb").glob("offline-run-*/run-*.wandb")) for job in jobs]
+        for family, run in zip(("bert", "gpt"), runs):
             blob = run.read_bytes()
-            assert b"sweep-basic" in blob and f"model={job}".encode() in blob
+            assert b"sweep-basic" in blob and f"model={family}".encode() in blob

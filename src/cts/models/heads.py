@@ -9,12 +9,14 @@ from torch import nn
 
 from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES
 
-TIME_ENCODINGS = ("none", "bins", "sinusoidal")
+TIME_ENCODINGS = ("none", "bins", "sinusoidal", "loghours")
 
 
 class TimeEncoding(nn.Module):
     """Encodes hours since admission: the authors' 9-bin embedding (``bins``), a fixed sinusoidal code of signed
-    log-hours (``sinusoidal``: smooth, no bin edges, handles years before admission), or nothing (``none``)."""
+    log-hours (``sinusoidal``: smooth, no bin edges, handles years before admission), that code with the signed
+    log-hours itself as its first feature (``loghours``: "is the first event earlier than the second's typical time"
+    is then one threshold, learnable by a linear layer), or nothing (``none``)."""
 
     def __init__(self, kind: str = "bins", dim: int = 50):
         super().__init__()
@@ -25,7 +27,7 @@ class TimeEncoding(nn.Module):
         if kind == "bins":
             self.embedding = nn.Embedding(N_PAPER_BINS, self.dim)
             self.register_buffer("edges", torch.tensor(PAPER_BIN_EDGES, dtype=torch.float32), persistent=False)
-        elif kind == "sinusoidal":
+        elif kind in ("sinusoidal", "loghours"):
             # Periods of the log-hour code span 0.5 … ~40 log-units (a fraction of an hour … decades).
             frequencies = torch.exp(torch.linspace(math.log(2 * math.pi / 0.5), math.log(2 * math.pi / 40),
                                                    (self.dim + 1) // 2))
@@ -37,8 +39,12 @@ class TimeEncoding(nn.Module):
             return hours.new_zeros(hours.shape[0], 0)
         if self.kind == "bins":  # same left-closed edges as cts.data.time_bins.time_bin
             return self.embedding(torch.bucketize(hours, self.edges, right=True))
-        x = (torch.sign(hours) * torch.log1p(hours.abs()))[:, None] * self.frequencies[None, :]
-        return torch.cat([torch.sin(x), torch.cos(x)], dim=-1)[:, : self.dim]
+        log_hours = torch.sign(hours) * torch.log1p(hours.abs())
+        x = log_hours[:, None] * self.frequencies[None, :]
+        code = torch.cat([torch.sin(x), torch.cos(x)], dim=-1)
+        if self.kind == "sinusoidal":
+            return code[:, : self.dim]
+        return torch.cat([log_hours[:, None] / 10, code], dim=-1)[:, : self.dim]  # /10: |log-hours| < ~12
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, pooler_output=None) -> torch.Tensor:

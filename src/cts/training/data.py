@@ -146,12 +146,13 @@ class TaskDataModule(L.LightningDataModule):
 
     def __init__(self, data_dir: str, spec: ModelSpec, batch_size: int = 32, eval_batch_size: int = 64,
                  max_rows: int | None = None, num_workers: int = 0, seed: int = 0, cache_dir: str = ".cache/cts",
-                 build: Callable[[], object] | None = None):
+                 sample_seed: int = 0, build: Callable[[], object] | None = None):
         super().__init__()
         self.build = build  # builds missing task data (the demo); None: a missing split is an error
         self.data_dir, self.spec = Path(data_dir), spec
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.max_rows, self.num_workers, self.seed = max_rows, int(num_workers), int(seed)
+        self.sample_seed = int(sample_seed)  # val/test samples: fixed across a seed sweep
         self.cache_dir = Path(cache_dir)
         self.frames: dict[str, pd.DataFrame] = {}
         self.datasets: dict[str, TokenizedDataset] = {}
@@ -168,7 +169,10 @@ class TaskDataModule(L.LightningDataModule):
         return path
 
     def read(self, split: str) -> pd.DataFrame:
-        """One split, checked for the task's columns; the first ``max_rows`` rows of a seeded shuffle if set."""
+        """One split, checked for the task's columns; at most ``max_rows`` rows (a sample in file order) if set.
+
+        Train is sampled with ``seed``; val and test with ``sample_seed``, so every seed of a sweep is scored on the
+        same rows."""
         path = self._path(split)
         present = set(pq.read_schema(path).names)
         missing = [c for c in self.columns if c not in present]
@@ -177,7 +181,8 @@ class TaskDataModule(L.LightningDataModule):
                              f"was it built with `preprocess.py stage=build task={self.task}`?")
         frame = pd.read_parquet(path, columns=list(self.columns))
         if self.max_rows and len(frame) > self.max_rows:
-            frame = frame.sample(n=int(self.max_rows), random_state=self.seed).sort_index()
+            seed = self.seed if split == "train" else self.sample_seed
+            frame = frame.sample(n=int(self.max_rows), random_state=seed).sort_index()
         if frame.empty:
             raise ValueError(f"{path}: no rows in the {split} split")
         return frame.reset_index(drop=True)
@@ -203,7 +208,7 @@ class TaskDataModule(L.LightningDataModule):
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
                                              extra_tokens=self.extra_tokens)
         key = (self.task, type(self).__name__, tokenizer_fingerprint(self.tokenizer), self.spec.max_length,
-               self.max_rows, self.seed, self.encoding_params())
+               self.max_rows, self.seed, self.sample_seed, self.encoding_params())
         for split in SPLITS:
             self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
         log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,

@@ -8,11 +8,13 @@ import torch
 from torchmetrics import MeanMetric
 
 from cts.models.spec import ModelSpec
+from cts.training.evaluation import TestEvaluation
 
 
 class TaskModule(L.LightningModule):
-    """Subclasses implement ``step(batch) -> (loss, weight)`` and ``epoch_metrics(stage, loss) -> dict``; they may
-    update their own torchmetrics in ``step``. ``monitor`` is a ``val/<name>`` key of the epoch metrics."""
+    """Subclasses implement ``step(batch) -> (loss, weight)``, ``epoch_metrics(stage, loss) -> dict`` and
+    ``test_evaluation(datamodule)``; they may update their own torchmetrics in ``step``. ``monitor`` is a
+    ``val/<name>`` key of the epoch metrics."""
 
     def __init__(self, spec: ModelSpec, tokenizer, monitor: str = "val/loss", mode: str = "min"):
         super().__init__()
@@ -29,6 +31,20 @@ class TaskModule(L.LightningModule):
 
     def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict[str, torch.Tensor | float]:
         return {}
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """After ``trainer.test``, on rank zero: the model's scored test rows and the task's baselines (fitted on
+        ``datamodule``'s train split, scored on exactly those rows) for the bootstrap in ``summary.json``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement test_evaluation")
+
+    def gather(self, items: list) -> list:
+        """``items`` of every DDP rank concatenated (rank order); the local list when not distributed. A
+        collective: every rank must call it (e.g. in ``on_test_epoch_end``)."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return list(items)
+        gathered = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(gathered, list(items))
+        return [item for part in gathered for item in part]
 
     def parameter_counts(self) -> dict[str, int]:
         total = sum(p.numel() for p in self.parameters())

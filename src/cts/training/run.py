@@ -8,8 +8,8 @@ merge W&B runs, a crashed run must still be marked finished).
 from __future__ import annotations
 
 import functools
-import json
 import logging
+import math
 import os
 import sys
 import time
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar, TQDMProgressBar
@@ -29,6 +30,7 @@ from cts.errors import UserError, log_to_files, user_message
 from cts.training import run_name
 from cts.training.progress import PlainProgress
 from cts.utils import quiet_known_noise
+from cts.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -220,21 +222,96 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})
         metrics["test_checkpoint"] = checkpoint or "last weights"
     if trainer.is_global_zero:
-        _write_summary(cfg, spec, module, metrics, train_time)
+        summary = _summary(cfg, spec, module, metrics, train_time)
+        if cfg.test:
+            summary.update(_test_block(cfg, module, datamodule, summary["metrics"]))
+        _write_summary(cfg, summary, trainer.loggers)
     return metrics
 
 
-def _write_summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) -> None:
-    summary = {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
-               "family": spec.family, **module.parameter_counts(), "train_time_s": round(train_time, 1),
-               "overrides": _overrides(), "metrics": metrics}
+def _summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) -> dict:
+    """The run identity part of ``summary.json`` (see DESIGN.md "Run summary")."""
+    counts = module.parameter_counts()
+    return {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
+            "family": spec.family, "params": counts["params_total"], "params_trainable": counts["params_trainable"],
+            "seed": cfg.seed, "overrides": _overrides(), "optimized_metric": cfg.optimized_metric,
+            "optimized_mode": OmegaConf.select(cfg, "task.mode", default="max"),
+            "train_time_s": round(train_time, 1), "test_checkpoint": metrics.get("test_checkpoint"),
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)}}
+
+
+def _test_block(cfg: DictConfig, module, datamodule, metrics: dict) -> dict:
+    """``metrics`` (bootstrap point values over the logged ones), ``ci95``, ``baselines``, ``best_baseline``: the
+    task's test evaluation resampled by admission."""
+    try:
+        evaluation = module.test_evaluation(datamodule)
+    except NotImplementedError as error:
+        log.warning("%s: summary.json gets no intervals or baselines", error)
+        return {"ci95": {}, "baselines": {}, "best_baseline": None}
+    start = time.perf_counter()
+    block = evaluation.summarize(n_resamples=int(OmegaConf.select(cfg, "bootstrap.n_resamples", default=1000)),
+                                 seed=int(OmegaConf.select(cfg, "bootstrap.seed", default=0)))
+    log.info("test bootstrap: %d admissions, %d resamples in %.1f s", len(set(evaluation.groups.tolist())),
+             int(OmegaConf.select(cfg, "bootstrap.n_resamples", default=1000)), time.perf_counter() - start)
+    return {**block, "metrics": {**metrics, **block["metrics"]}}
+
+
+def _with_interval(value, interval, sign: str = "") -> str:
+    if value is None:
+        return "n/a"
+    lo, hi = interval or (None, None)
+    return f"{value:{sign}.3f}" + (f" [{lo:{sign}.3f}, {hi:{sign}.3f}]" if lo is not None and hi is not None else "")
+
+
+def test_table(summary: dict) -> str:
+    """Model and every baseline on each test metric with 95% intervals, then model − best baseline (plain text)."""
+    names = [k for k in summary["ci95"] if k.startswith("test/")]
+    rows = {"model": {k: _with_interval(summary["metrics"].get(k), summary["ci95"][k]) for k in names}}
+    for name, values in summary["baselines"].items():
+        rows[name] = {k: _with_interval(values.get(k), values["ci95"].get(k)) for k in names}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda k: k.removeprefix("test/"))
+    lines = [table.to_string()]
+    best = summary["best_baseline"]
+    if best:
+        lines.append(f"model − best baseline ({best['name']}) on {best['metric_name']}: "
+                     f"{_with_interval(best['delta'], best['delta_ci95'], sign='+')}")
+    return "\n".join(lines)
+
+
+def _wandb_summary(summary: dict) -> dict:
+    """Intervals, baselines and the best-baseline delta as flat W&B summary keys (numbers only, no event text)."""
+    flat = {f"{k}_ci95": v for k, v in summary["ci95"].items()}
+    for name, values in summary["baselines"].items():
+        flat.update({f"baseline/{name}/{k}": v for k, v in values.items() if k != "ci95"})
+        flat.update({f"baseline/{name}/{k}_ci95": v for k, v in values["ci95"].items()})
+    if summary["best_baseline"]:
+        flat.update({f"best_baseline/{k}": v for k, v in summary["best_baseline"].items()})
+    return flat
+
+
+def _write_summary(cfg: DictConfig, summary: dict, loggers: list[Logger]) -> None:
     out = Path(_output_dir(cfg))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    shown = {k: v for k, v in metrics.items() if k.startswith("test/") and isinstance(v, float)}
-    print(f"\n{cfg.task.name} · {spec.name} · {cfg.data.name}: trained {train_time:.0f} s; outputs in {out}")
-    for name, value in sorted(shown.items()):
-        print(f"  {name:<28} {value:.4f}")
-    if "test/macro_f1" in shown and "test/majority_macro_f1" in shown:
-        print(f"  → test macro-F1 {shown['test/macro_f1']:.3f} vs majority-class baseline "
-              f"{shown['test/majority_macro_f1']:.3f}")
+    write_json(out / "summary.json", _json_safe(summary))
+    log.info("%s · %s · %s: trained %.0f s; summary in %s", cfg.task.name, summary["model"], cfg.data.name,
+             summary["train_time_s"], out / "summary.json")
+    if summary.get("ci95"):
+        log.info("test metrics with 95%% bootstrap intervals (resampled by admission):\n%s", test_table(summary))
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.summary.update(_wandb_summary(summary))
+    else:
+        for name, value in sorted(summary["metrics"].items()):
+            if name.startswith("test/"):
+                log.info("  %-28s %.4f", name, value)
+
+
+def _json_safe(value):
+    """NaN/inf → null (strict JSON), recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,4 +1,5 @@
-"""Relation pairs → token ids (``event_a [SEP] event_b``), the first event's hours and the label."""
+"""Relation pairs → token ids (``event_a [SEP] event_b``), the first event's hours, the label and the row index
+(so test predictions are matched back to their rows for the bootstrap and the baselines)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,33 @@ import pandas as pd
 from cts.tasks.relation.build import LABELS
 from cts.training.data import TaskDataModule
 
+FIRST_TIME_TEXT = ("none", "words")
+_UNITS = ((8760.0, "year"), (720.0, "month"), (168.0, "week"), (24.0, "day"), (1.0, "hour"))
+
+
+def hours_in_words(hours: float) -> str:
+    """The first event's time as a phrase a pretrained encoder reads: ``on admission``, ``3 days before
+    admission``, ``5 hours after admission`` (largest whole unit, rounded; under an hour counts as admission)."""
+    if not np.isfinite(hours) or abs(hours) < 1:
+        return "on admission"
+    size, unit = next((size, unit) for size, unit in _UNITS if abs(hours) >= size)
+    count = int(round(abs(hours) / size))
+    return f"{count} {unit}{'s' if count != 1 else ''} {'before' if hours < 0 else 'after'} admission"
+
 
 class RelationDataModule(TaskDataModule):
     task = "relation"
-    columns = ("event_a", "event_b", "time_a", "time_b", "label")
+    columns = ("hadm_id", "event_a", "event_b", "time_a", "time_b", "label")
+
+    def __init__(self, *args, first_time_text: str = "none", **kwargs):
+        super().__init__(*args, **kwargs)
+        if first_time_text not in FIRST_TIME_TEXT:
+            raise ValueError(f"task.datamodule.first_time_text must be one of {FIRST_TIME_TEXT}, "
+                             f"got {first_time_text!r}")
+        self.first_time_text = first_time_text
+
+    def encoding_params(self) -> tuple:
+        return (self.first_time_text, "row")
 
     def train_texts(self, frame: pd.DataFrame):
         return itertools.chain(frame["event_a"], frame["event_b"])
@@ -25,6 +49,8 @@ class RelationDataModule(TaskDataModule):
             raise ValueError(f"{self._path(split)}: row {int(bad[0])}, column 'label': {labels[bad[0]]} is not in "
                              f"0..{len(LABELS) - 1} ({', '.join(LABELS)})")
         first, second = frame["event_a"].astype(str).tolist(), frame["event_b"].astype(str).tolist()
+        if self.first_time_text == "words":  # "cough, 3 days before admission [SEP] wheezing"
+            first = [f"{text}, {hours_in_words(hours)}" for text, hours in zip(first, frame["time_a"])]
         limit = {"truncation": True, "max_length": self.spec.max_length}
         if self.spec.pair_template == "native":  # the tokenizer's own pair template: [CLS] a [SEP] b [SEP]
             encoded = self.tokenizer(first, second, **limit)
@@ -32,8 +58,4 @@ class RelationDataModule(TaskDataModule):
             sep = self.tokenizer.sep_token
             encoded = self.tokenizer([f"{a} {sep} {b}" for a, b in zip(first, second)], **limit)
         return {"input_ids": encoded["input_ids"], "time_a": frame["time_a"].to_numpy(np.float32),
-                "label": labels.astype(np.int64)}
-
-    def module_kwargs(self) -> dict:
-        counts = np.bincount(self.frames["train"]["label"].to_numpy(), minlength=len(LABELS))
-        return {**super().module_kwargs(), "class_counts": counts.tolist()}
+                "label": labels.astype(np.int64), "row": np.arange(len(frame), dtype=np.int64)}

@@ -1,7 +1,8 @@
 """3-class event-pair relation on any backbone: pooled text [; time encoding] → the authors' 256-unit MLP head.
 
-Metrics: accuracy, macro-F1, F1 per class, the confusion matrix (PNG, and to W&B as an image) and, beside them,
-the majority-class baseline (the train split's most frequent label) on the same rows.
+Metrics: accuracy, macro-F1, F1 per class and the confusion matrix (PNG, and to W&B as an image). At test end
+``test_evaluation`` hands the runner the model's prediction for every scored test row and the baselines of
+``cts.tasks.relation.baselines`` (fitted on the train rows, scored on the same test rows) for bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
+from cts.bootstrap import macro_f1, mean, one_hot, ratio
 from cts.models.heads import TIME_ENCODINGS, ClassificationHead, TimeEncoding, pool
+from cts.tasks.relation.baselines import predict_baselines
 from cts.tasks.relation.build import LABELS
+from cts.training.evaluation import Statistic, TestEvaluation
 from cts.training.metrics import save_confusion_matrix
 from cts.training.module import TaskModule
 
@@ -28,20 +32,35 @@ def _scores() -> MetricCollection:
                              "f1": MulticlassF1Score(n, average="none")})
 
 
+def classification_statistics(predicted: np.ndarray, truth: np.ndarray) -> dict[str, Statistic]:
+    """acc, macro_f1 and f1_<label> of label-id predictions, as bootstrap statistics (same names as the logged
+    epoch metrics)."""
+    n = len(LABELS)
+    pred, true = one_hot(predicted, n), one_hot(truth, n)
+
+    def class_f1(index: int) -> Statistic:
+        return lambda boot: ratio(2 * boot.sums(pred[:, index] * true[:, index]),
+                                  boot.sums(pred[:, index]) + boot.sums(true[:, index]))
+
+    return {"acc": lambda boot: mean(boot, predicted == truth),
+            "macro_f1": lambda boot: macro_f1(boot, predicted, truth, n),
+            **{f"f1_{name}": class_f1(i) for i, name in enumerate(LABELS)}}
+
+
 class RelationModule(TaskModule):
     TIME_ENCODINGS = TIME_ENCODINGS
 
-    def __init__(self, spec, tokenizer, class_counts: list[int], time_encoding: str = "bins", time_dim: int = 50,
-                 head_hidden: int = 256, dropout: float = 0.1, monitor: str = "val/macro_f1", mode: str = "max"):
+    def __init__(self, spec, tokenizer, time_encoding: str = "bins", time_dim: int = 50, head_hidden: int = 256,
+                 dropout: float = 0.1, monitor: str = "val/macro_f1", mode: str = "max"):
         super().__init__(spec, tokenizer, monitor, mode)
         self.backbone = spec.build("encoder", tokenizer)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
         self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, len(LABELS),
                                        head_hidden, dropout)
-        self.majority = int(np.argmax(class_counts))
         self.scores = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
-        self.baseline = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
         self.confusion = torch.nn.ModuleDict({s: MulticlassConfusionMatrix(len(LABELS)) for s in ("val", "test")})
+        self._test_rows: list[tuple[int, int]] = []  # (row, predicted label) of this rank's test batches
+        self.test_predictions: dict[int, int] = {}  # every rank's, after the test epoch
 
     def forward(self, batch: dict) -> torch.Tensor:
         out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -56,20 +75,43 @@ class RelationModule(TaskModule):
         if stage != "train":
             predictions = logits.argmax(-1)
             self.scores[stage].update(predictions, labels)
-            self.baseline[stage].update(torch.full_like(labels, self.majority), labels)
             self.confusion[stage].update(predictions, labels)
+            if stage == "test":
+                self._test_rows.extend(zip(batch["row"].tolist(), predictions.tolist()))
         return loss, len(labels)
 
     def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
-        scores, baseline = self.scores[stage].compute(), self.baseline[stage].compute()
+        scores = self.scores[stage].compute()
         matrix = self.confusion[stage].compute().cpu().numpy()
-        for metric in (self.scores[stage], self.baseline[stage], self.confusion[stage]):
+        for metric in (self.scores[stage], self.confusion[stage]):
             metric.reset()
         if stage == "test":
             self._save_confusion(matrix, stage)
         per_class = {f"f1_{name}": scores["f1"][i] for i, name in enumerate(LABELS)}
-        return {"acc": scores["acc"], "macro_f1": scores["macro_f1"], **per_class,
-                "majority_acc": baseline["acc"], "majority_macro_f1": baseline["macro_f1"]}
+        return {"acc": scores["acc"], "macro_f1": scores["macro_f1"], **per_class}
+
+    def on_test_epoch_start(self):
+        self._test_rows = []
+
+    def on_test_epoch_end(self):
+        super().on_test_epoch_end()
+        # DDP ranks pad to equal batch counts, so a row may be scored twice: one prediction per row
+        self.test_predictions = dict(self.gather(self._test_rows))
+        self._test_rows = []
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """The model's label for every scored test row and each baseline's for the same rows."""
+        if not self.test_predictions:
+            raise RuntimeError("test_evaluation needs trainer.test to have run first (no test predictions)")
+        rows = np.array(sorted(self.test_predictions))
+        predicted = np.array([self.test_predictions[row] for row in rows], dtype=np.int64)
+        test = datamodule.frames["test"].iloc[rows].reset_index(drop=True)
+        truth = test["label"].to_numpy(np.int64)
+        baselines = predict_baselines(datamodule.frames["train"], test)
+        return TestEvaluation(groups=test["hadm_id"].to_numpy(), model=classification_statistics(predicted, truth),
+                              baselines={name: classification_statistics(labels, truth)
+                                         for name, labels in baselines.items()},
+                              headline=self.monitor.removeprefix("val/"), higher_is_better=self.mode == "max")
 
     @rank_zero_only
     def _save_confusion(self, matrix: np.ndarray, stage: str) -> None:

@@ -1,0 +1,168 @@
+"""Reports built only from the ``summary.json`` files runs write (DESIGN.md "Run summary").
+
+``python -m cts.report sweep SWEEP_DIR`` (also run by Hydra when a multirun ends) writes into SWEEP_DIR:
+
+- ``summary.csv`` / ``summary.md``: one row per finished job — the overrides that vary across the sweep, the
+  optimized metric (the table is sorted by it), the task's headline test metric with its 95% interval, the best
+  baseline and model − best baseline with its paired interval; the jobs without a readable ``summary.json``
+  (failed, or still running) are listed under the table.
+- ``summary_seeds.csv`` (and a section of ``summary.md``) when ``seed`` varies: the jobs grouped by their other
+  overrides, mean ± std over seeds of each number, and the interval of model − best baseline averaged over seeds
+  (seeds are scored on the same test rows with the same bootstrap resamples, so their bounds are comparable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cts.io import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary.json"
+
+
+def _key_value(override: str) -> tuple[str, str]:
+    key, _, value = override.lstrip("+~").partition("=")
+    return key, value
+
+
+def _job_overrides(job: Path, summary: dict | None) -> dict[str, str]:
+    """A job's overrides: from its summary, else (a failed job) from Hydra's ``.hydra/overrides.yaml``."""
+    if summary is not None:
+        overrides = summary.get("overrides", [])
+    else:
+        path = job / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(path.read_text()) or [] if path.exists() else []
+    return dict(_key_value(str(o)) for o in overrides)
+
+
+def read_sweep(sweep_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(finished, failed): a job folder's summary (with ``job`` and parsed ``override_values``), or for a job
+    without a readable summary its name, overrides and why."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise FileNotFoundError(f"{sweep_dir}: no such sweep directory")
+    finished, failed = [], []
+    for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        path = job / SUMMARY
+        try:
+            summary = json.loads(path.read_text())
+            reason = None if "metrics" in summary else f"{SUMMARY} has no 'metrics'"
+        except FileNotFoundError:
+            summary, reason = None, f"no {SUMMARY} (failed or still running)"
+        except json.JSONDecodeError as error:
+            summary, reason = None, f"{SUMMARY} unreadable: {error}"
+        if reason:
+            failed.append({"job": job.name, "reason": reason, "override_values": _job_overrides(job, None)})
+        else:
+            finished.append({**summary, "job": job.name, "override_values": _job_overrides(job, summary)})
+    return finished, failed
+
+
+def varying_keys(jobs: list[dict]) -> list[str]:
+    """Override keys whose value is not the same in every job (a key missing from a job counts as a value)."""
+    keys = sorted({key for job in jobs for key in job["override_values"]})
+    return [key for key in keys if len({job["override_values"].get(key) for job in jobs}) > 1]
+
+
+def job_table(finished: list[dict], keys: list[str]) -> pd.DataFrame:
+    """One row per finished job, sorted by the optimized metric (best first)."""
+    rows = []
+    for summary in finished:
+        optimized = summary.get("optimized_metric")
+        best = summary.get("best_baseline") or {}
+        headline = best.get("metric_name")
+        row = {"job": summary["job"], **{key: summary["override_values"].get(key) for key in keys},
+               "model": summary.get("model"), "params": summary.get("params"),
+               "train_time_s": summary.get("train_time_s")}
+        if optimized:
+            row["optimized_metric"], row["optimized"] = optimized, summary["metrics"].get(optimized)
+        if headline:
+            lo, hi = (summary.get("ci95") or {}).get(headline) or (None, None)
+            delta_lo, delta_hi = best.get("delta_ci95") or (None, None)
+            row.update({"metric": headline, "value": summary["metrics"].get(headline), "lo": lo, "hi": hi,
+                        "best_baseline": best.get("name"), "baseline_value": best.get("value"),
+                        "delta": best.get("delta"), "delta_lo": delta_lo, "delta_hi": delta_hi})
+        row["_higher"] = summary.get("optimized_mode", "max") == "max"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if "optimized" in frame:
+        higher = bool(frame["_higher"].iloc[0])
+        frame = frame.sort_values("optimized", ascending=not higher, na_position="last", kind="stable")
+    return frame.drop(columns="_higher").reset_index(drop=True)
+
+
+def seed_table(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Jobs grouped by their varying overrides other than ``seed``: mean and std over seeds of every number, the
+    averaged interval of model − best baseline."""
+    groups = [key for key in keys if key != "seed"]
+    numbers = [c for c in ("optimized", "value", "baseline_value", "delta") if c in jobs]
+    grouped = jobs.fillna({key: "" for key in groups}).groupby(groups or (lambda _: "all"), sort=False)
+    table = grouped[numbers].agg(["mean", "std"])
+    table.columns = [f"{name}_{stat}" for name, stat in table.columns]
+    table.insert(0, "seeds", grouped.size())
+    if "delta_lo" in jobs:
+        table["delta_lo_mean"], table["delta_hi_mean"] = grouped["delta_lo"].mean(), grouped["delta_hi"].mean()
+    return table.reset_index() if groups else table.reset_index(drop=True)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """Numbers rounded to 4 digits; override values shown as typed (no number parsing: ``1e-4`` stays ``1e-4``)."""
+    return frame.round(4).to_markdown(index=False, disable_numparse=True)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Write summary.csv/.md (and summary_seeds.csv when seed varies); returns the tables written."""
+    sweep_dir = Path(sweep_dir)
+    finished, failed = read_sweep(sweep_dir)
+    keys = varying_keys(finished + failed)
+    lines = [f"# Sweep {sweep_dir.name}", "", f"{len(finished)} finished, {len(failed)} failed job(s).", ""]
+    tables = {}
+    if finished:
+        tables["jobs"] = job_table(finished, keys)
+        _write_csv(tables["jobs"], sweep_dir / "summary.csv")
+        lines += ["## Jobs (best first)", "", _markdown(tables["jobs"]), ""]
+        if "seed" in keys:
+            tables["seeds"] = seed_table(tables["jobs"], keys)
+            _write_csv(tables["seeds"], sweep_dir / "summary_seeds.csv")
+            lines += ["## Over seeds (mean, std; delta interval averaged over seeds)", "",
+                      _markdown(tables["seeds"]), ""]
+    if failed:
+        tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
+                                          **{k: f["override_values"].get(k) for k in keys}} for f in failed])
+        lines += ["## Failed", "", _markdown(tables["failed"]), ""]
+        log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
+                    ", ".join(f["job"] for f in failed))
+    markdown = "\n".join(lines)
+    write_text(sweep_dir / "summary.md", markdown)
+    print(f"\nsweep summary ({sweep_dir / 'summary.md'}):\n\n{markdown}")
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cts.report", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sweep = commands.add_parser("sweep", help="summarize a multirun folder from its jobs' summary.json")
+    sweep.add_argument("sweep_dir", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        write_sweep_report(args.sweep_dir)
+    except FileNotFoundError as error:
+        parser.error(str(error))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
