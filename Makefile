@@ -28,6 +28,7 @@ demo: setup
 	$(PY) train.py
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 -q
 
 clean:
