@@ -66,6 +66,8 @@ def test_metrics_on_a_hand_made_fixture(tmp_path):
 def test_matching_is_one_to_one_and_thresholded():
     assert match_events(["fever", "fever"], ["Fever!"], 80) == [(0, 0)]
     assert match_events(["cough"], ["fever"], 80) == []
+    assert fuzz.token_sort_ratio("abcd", "abce") == 75  # 2 · 3 common / 8 characters: exactly at the threshold
+    assert match_events(["abcd"], ["abce"], 75) == [(0, 0)] and match_events(["abcd"], ["abce"], 75.01) == []
     assert match_events(["chest pain left"], ["left chest pain"], 90) == [(0, 0)]  # word order ignored
 
 
