@@ -134,3 +134,27 @@ def test_eval_limit_cuts_the_scored_test_examples(train_data, tmp_path):
     datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
     datamodule.prepare()
     assert len(datamodule.probes("test")) == 3 and len(datamodule.probes("val")) == 4  # val: probe_size
+
+
+def test_bert_masking_uses_the_collator_reproducibly_and_never_masks_specials(train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, "nextevent", tmp_path, "bert"), tmp_path)
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule.prepare()
+    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+    tok = datamodule.tokenizer
+    ids = torch.tensor([[tok.cls_token_id, *range(10, 40), tok.sep_token_id]] * 8)
+    attention = torch.ones_like(ids)
+    attention[0, 20:] = 0
+    module.on_validation_epoch_start()
+    first = module._mask(ids, attention, "val")
+    module.on_validation_epoch_start()
+    again = module._mask(ids, attention, "val")
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])  # same masks every evaluation
+    masked, labels = first
+    chosen = labels != -100
+    assert not chosen[:, 0].any() and not chosen[:, -1].any() and not chosen[0, 20:].any()  # specials, padding
+    assert torch.equal(labels[chosen], ids[chosen]) and 0.05 < chosen.float().mean() < 0.3
+    assert (masked[chosen] == tok.mask_token_id).float().mean() > 0.6  # ~80 % [MASK]
+    one = module._mask(ids[:1, :3], attention[:1, :3], "train")[1]
+    assert (one != -100).sum() >= 1  # a tiny batch still predicts a token
