@@ -9,12 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from train_helpers import FAMILIES, compose_train, tiny
+
 from cts.bootstrap import ClusterBootstrap
 from cts.tasks.forecast.baselines import fit_and_predict as forecast_baselines
 from cts.tasks.nextevent.baselines import fit_and_predict as nextevent_baselines
-from cts.training.metrics import bucket_hours, event_statistics, likelihood_statistics, score_events
+from cts.training.metrics import (
+    bucket_hours,
+    event_statistics,
+    likelihood_statistics,
+    score_events,
+)
 
 
 def truth(event, hours=0.0, ties=()):
@@ -75,7 +80,7 @@ def test_nextevent_baselines_on_a_hand_made_fixture():
     assert events["bigram"] == [["b", "c"], ["c", "b"]]         # a's followers; unknown → most frequent
     assert events["bigram_unseen"] == [["c"], ["c", "b"]]      # b seen; a (the only other event) is seen too
     # 2.5 h lies in bucket 2 ([1, 3) h); in train bucket 2 is followed by bucket 6 ([24, 48) h: 30 h) twice
-    (first,), (second,) = got["bucket"][0]
+    (first,), _ = got["bucket"][0]
     assert first[0] == pytest.approx(bucket_hours(6)) and first[1] == ""
     assert [c[0][0] for c in got["last_time"][0]] == [2.5, -2.0]
 

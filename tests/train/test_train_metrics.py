@@ -5,13 +5,19 @@ import numpy as np
 import pytest
 import torch
 
+from cts.bootstrap import ClusterBootstrap
 from cts.data.time_bins import log_bucket, log_bucket_tokens, time_bin
 from cts.models.heads import TimeEncoding, pool
 from cts.tasks.forecast.module import ForecastModule
 from cts.tasks.nextevent.module import NextEventModule
 from cts.training import run_name
-from cts.bootstrap import ClusterBootstrap
-from cts.training.metrics import bucket_hours, event_statistics, parse_hours, score_events, token_f1
+from cts.training.metrics import (
+    bucket_hours,
+    event_statistics,
+    parse_hours,
+    score_events,
+    token_f1,
+)
 from cts.training.schedule import linear_warmup
 
 

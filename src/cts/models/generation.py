@@ -8,7 +8,6 @@ span the same way (teacher-forced for causal LMs, all span positions masked at o
 from __future__ import annotations
 
 import torch
-
 from transformers import PreTrainedTokenizerFast
 
 

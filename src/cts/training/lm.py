@@ -13,8 +13,13 @@ from transformers import DataCollatorForLanguageModeling
 from cts.models.generation import predict_spans, span_log_likelihood
 from cts.training.data import _world
 from cts.training.evaluation import TestEvaluation
-from cts.training.metrics import (Candidate, event_statistics, likelihood_statistics, point_values,
-                                  score_events)
+from cts.training.metrics import (
+    Candidate,
+    event_statistics,
+    likelihood_statistics,
+    point_values,
+    score_events,
+)
 from cts.training.module import TaskModule
 
 

@@ -19,7 +19,9 @@ def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str
     table = FollowerTable()
     for previous, following in zip(train["last_event"], train["hypothesis_event"]):
         table.add(str(previous), str(following))
-    events_only = lambda predict: ([[(None, e) for e in predict(p)] for p in probes], EVENT_METRICS)  # noqa: E731
+    def events_only(predict):
+        return [[(None, event) for event in predict(probe)] for probe in probes], EVENT_METRICS
+
     return {
         "most_frequent": events_only(lambda p: table.most_frequent(k)),
         "bigram": events_only(lambda p: table.followers(p["last_event"], k)),

@@ -33,7 +33,9 @@ def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str
         after = buckets.get(int(log_bucket(np.array([hours]))[0]))
         return ranked(after)[0] if after else overall_bucket
 
-    events_only = lambda predict: ([[(None, e) for e in predict(p)] for p in probes], EVENT_METRICS)  # noqa: E731
+    def events_only(predict):
+        return [[(None, event) for event in predict(probe)] for probe in probes], EVENT_METRICS
+
     return {
         "most_frequent": events_only(lambda p: table.most_frequent(k)),
         "bigram": events_only(lambda p: table.followers(p["previous_event"], k)),
