@@ -100,7 +100,7 @@ def run_ours(csv: Path, rows: int) -> dict:
     events = timer("read", read_event_table, csv)
     normalized, counts = timer("normalize", normalize_events, events)
     del events
-    timer("forecast_windows", build_forecast_windows, normalized, seed=0)
+    timer("forecast_windows", build_forecast_windows, normalized, seed=0, target="any")  # the authors' fill-in
     pairs = timer("relation_pairs", build_relation_pairs, normalized, seed=0)
     return {"rows": {k: rows for k in timer.wall}, "seconds": timer.wall, "cpu_seconds": timer.cpu,
             "peak_rss_gb": peak_rss_gb(), "normalized_rows": counts["output"], "pairs": len(pairs)}

@@ -83,12 +83,14 @@ def test_nextevent_chunks_fit_and_probes_hold_the_true_next_event(family, train_
     dm.prepare()
     assert max(dm.datasets["train"].lengths) <= 48
     probes = dm.module_kwargs()["probes"]
-    assert len(probes["val"]) == 5 and 1 <= len(probes["test"]) <= 5  # tiny test split: few admissions
+    assert len(probes["val"]) == 5  # val: probe_size; test: every admission with a next event
+    assert len(probes["test"]) == (dm.frames["test"]["events"].map(len) >= 2).sum()
     frame = dm.frames["val"]
     known = {(str(e), float(t)) for events, times in zip(frame["events"], frame["times"]) for e, t in zip(events, times)}
     for probe in probes["val"]:
-        assert (probe["event"], probe["hours"]) in known and probe["span"] > 0
-        assert len(probe["prompt"]) + max(probe["span"], 16) <= 48
+        assert (probe["event"], probe["hours"]) in known and probe["event"] in probe["ties"]
+        assert probe["event"].lower() in dm.tokenizer.decode(probe["target"]).lower()  # the true line's tokens
+        assert len(probe["prompt"]) + max(len(probe["target"]), 16) <= 48
         text = dm.tokenizer.decode(probe["prompt"])
         assert "[EVENT]" in text and probe["event"].lower() not in text.lower().split("\n")[-1]
 
@@ -104,6 +106,10 @@ def test_forecast_loss_covers_only_the_hypothesis(train_data, tmp_path):
     target = dm.tokenizer.decode([t for t in labels[prompt:] if t != dm.tokenizer.eos_token_id])
     assert target.strip() == dm.frames["train"]["hypothesis"].iat[0]
     assert ids[prompt:] == labels[prompt:]
+    probes = dm.probes("test")
+    assert len(probes) == len(dm.frames["test"])  # every test window by default
+    for probe in probes:
+        assert dm.tokenizer.decode(probe["target"]).strip().endswith(probe["event"]) and probe["event"] in probe["ties"]
 
 
 def test_length_grouped_batches_cover_every_row_once_with_little_padding():

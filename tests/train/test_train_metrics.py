@@ -5,12 +5,19 @@ import numpy as np
 import pytest
 import torch
 
+from cts.bootstrap import ClusterBootstrap
 from cts.data.time_bins import log_bucket, log_bucket_tokens, time_bin
 from cts.models.heads import TimeEncoding, pool
 from cts.tasks.forecast.module import ForecastModule
 from cts.tasks.nextevent.module import NextEventModule
 from cts.training import run_name
-from cts.training.metrics import EventPredictionMetrics, bucket_hours, parse_hours, token_f1
+from cts.training.metrics import (
+    bucket_hours,
+    event_statistics,
+    parse_hours,
+    score_events,
+    token_f1,
+)
 from cts.training.schedule import linear_warmup
 
 
@@ -33,10 +40,11 @@ def test_token_f1():
 
 
 def test_event_prediction_metrics():
-    metrics = EventPredictionMetrics()
-    metrics.update([(2.0, "Fever"), (5.0, "cough")], hours=2.5, event="fever")   # top-1 hit, same bucket
-    metrics.update([(None, "rash"), (1.0, "cough")], hours=30.0, event="cough")  # top-k hit, time unparsed
-    values = metrics.compute()
+    predictions = [[(2.0, "Fever"), (5.0, "cough")],   # top-1 hit, same bucket
+                   [(None, "rash"), (1.0, "cough")]]   # top-k hit, time unparsed
+    truths = [{"hours": 2.5, "event": "fever"}, {"hours": 30.0, "event": "cough"}]
+    boot = ClusterBootstrap([1, 2], n_resamples=1)
+    values = {name: float(f(boot)[0]) for name, f in event_statistics(score_events(predictions, truths, 2)).items()}
     assert (values["top1"], values["topk"], values["time_parsed"]) == (0.5, 1.0, 0.5)
     assert values["hours_mae"] == pytest.approx(0.5) and values["time_bucket_acc"] == 0.5
 

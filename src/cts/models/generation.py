@@ -1,7 +1,8 @@
 """Predict a text span after a prompt with any LM backbone: beam search for causal LMs, mask filling for BERT.
 
 A masked LM cannot choose a length, so it fills a slot of the true span's length (an oracle length, documented);
-its k best fillings come from a beam over the per-position distributions.
+its k best fillings come from a beam over the per-position distributions. ``span_log_likelihood`` scores a given
+span the same way (teacher-forced for causal LMs, all span positions masked at once for BERT).
 """
 
 from __future__ import annotations
@@ -29,14 +30,21 @@ def predict_spans(model, tokenizer: PreTrainedTokenizerFast, kind: str, prompts:
     raise ValueError(f"span prediction needs a causal_lm or masked_lm, got {kind!r}")
 
 
+def _left_padded(tokenizer, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left padding, so every sequence ends at the same column (continuations start together)."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, sequence in enumerate(sequences):
+        ids[row, width - len(sequence):] = torch.tensor(sequence, dtype=torch.long)
+        mask[row, width - len(sequence):] = 1
+    return ids, mask
+
+
 def _generate(model, tokenizer, prompts, k, max_new_tokens):
     device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, prompt in enumerate(prompts):  # left padding, so every continuation starts at the same column
-        ids[row, width - len(prompt):] = torch.tensor(prompt)
-        mask[row, width - len(prompt):] = 1
+    ids, mask = _left_padded(tokenizer, prompts)
+    width = ids.shape[1]
     out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                          num_beams=k, num_return_sequences=k, do_sample=False, early_stopping=k > 1,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
@@ -54,3 +62,29 @@ def _fill(model, tokenizer, prompt, length, k):
         beams = sorted(((seq + [int(t)], total + float(s)) for seq, total in beams
                         for s, t in zip(scores[position], tokens[position])), key=lambda b: -b[1])[:k]
     return [_clean(tokenizer, seq) for seq, _ in beams]
+
+
+@torch.no_grad()
+def span_log_likelihood(model, tokenizer: PreTrainedTokenizerFast, kind: str, prompts: list[list[int]],
+                        spans: list[list[int]]) -> list[float]:
+    """Natural-log likelihood of each span's tokens after its prompt, summed over the span."""
+    device = next(model.parameters()).device
+    if kind == "causal_lm":
+        ids, mask = _left_padded(tokenizer, [p + s for p, s in zip(prompts, spans)])
+        positions = torch.arange(ids.shape[1] - 1)  # position j predicts token j + 1
+        # explicit positions: left padding must not shift the learned/rotary positions of the real tokens
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       position_ids=position_ids.to(device)).logits.float()
+        scores = logits[:, :-1].log_softmax(-1).gather(-1, ids[:, 1:, None].to(device))[..., 0].cpu()
+        lengths = torch.tensor([len(s) for s in spans])
+        in_span = positions[None, :] >= ids.shape[1] - 1 - lengths[:, None]
+        return (scores * in_span).sum(-1).tolist()
+    if kind == "masked_lm":
+        out = []
+        for prompt, span in zip(prompts, spans):
+            ids = prompt + [tokenizer.mask_token_id] * len(span) + [tokenizer.sep_token_id]
+            logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, len(prompt):len(prompt) + len(span)]
+            out.append(float(logits.float().log_softmax(-1).gather(-1, torch.tensor(span, device=device)[:, None]).sum()))
+        return out
+    raise ValueError(f"span scoring needs a causal_lm or masked_lm, got {kind!r}")

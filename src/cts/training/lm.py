@@ -1,84 +1,139 @@
 """Language-model objectives on any family (causal LM for gpt/llama, masked LM for bert) with evaluation by
-predicting held-out events ("probes": a prompt, the true event and its hours) at the end of val/test epochs."""
+predicting held-out events ("probes": a prompt, the true event, its hours and the events tied with it) at the end
+of val/test epochs, and the test-end comparison with baselines fitted on the train split."""
 
 from __future__ import annotations
 
 import math
-import torch
 
-from cts.models.generation import predict_spans
+import numpy as np
+import torch
+from transformers import DataCollatorForLanguageModeling
+
+from cts.models.generation import predict_spans, span_log_likelihood
 from cts.training.data import world_rank
-from cts.training.metrics import EventPredictionMetrics
+from cts.training.evaluation import TestEvaluation
+from cts.training.metrics import (
+    Candidate,
+    event_statistics,
+    likelihood_statistics,
+    point_values,
+    score_events,
+)
 from cts.training.module import TaskModule
+
 
 class SpanLMModule(TaskModule):
     """Trains ``input_ids`` with given ``labels`` (loss only where labels != -100) or, without labels, as a plain
-    causal LM / 15 %-masked LM. Subclasses' ``parse`` turns a predicted span into (hours, event); ``metric_names`` renames
-    the generic event metrics (top1, topk, token_f1, time_bucket_acc, hours_mae, time_parsed) per task."""
+    causal LM / 15 %-masked LM. Subclasses' ``parse`` turns a predicted span into (hours, event), ``baselines``
+    predicts the test probes from the train split, and ``metric_names`` renames the generic event metrics (top1,
+    top1_tied, topk, topk_tied, token_f1, time_*, hours_mae*, bits_per_event, token_perplexity) per task."""
 
     TIME_ENCODINGS = ("text",)  # times are written in the text (raw hours or bucket tokens, chosen at build)
     metric_names: dict[str, str] = {}
+    headline = "top1_tied"  # the generic metric best_baseline compares on
 
     def __init__(self, spec, tokenizer, probes: dict[str, list[dict]], time_encoding: str = "text",
-                 top_k: int = 5, max_new_tokens: int = 32, probe_batch_size: int = 16, mlm_probability: float = 0.15,
-                 monitor: str = "val/loss", mode: str = "min"):
+                 top_k: int = 5, beams: int | None = None, max_new_tokens: int = 32, probe_batch_size: int = 16,
+                 mlm_probability: float = 0.15, monitor: str = "val/loss", mode: str = "min"):
         super().__init__(spec, tokenizer, monitor, mode)
         self.kind = spec.objective
         self.lm = spec.build(self.kind, tokenizer)
         self.probes = probes
         self.top_k, self.max_new_tokens, self.probe_batch_size = int(top_k), int(max_new_tokens), int(probe_batch_size)
-        self.mlm_probability = float(mlm_probability)
-        self.events = torch.nn.ModuleDict({s: EventPredictionMetrics() for s in ("val", "test")})
-        self._mask_generator = torch.Generator().manual_seed(0)
+        # top-k counts distinct events: more beams than k, since beams often repeat an event with another time
+        self.beams = int(beams) if beams else (1 if self.top_k == 1 else 3 * self.top_k)
+        if self.beams < self.top_k:
+            raise ValueError(f"task.module.beams={beams} must be at least top_k={top_k}")
+        # transformers' BERT masking (15 %; of those 80 % [MASK], 10 % random, 10 % kept), with our own generators:
+        # one for training, one reseeded at every evaluation so val/test losses use the same masks each time.
+        self.masker = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=float(mlm_probability),
+                                                      return_tensors="pt") if self.kind == "masked_lm" else None
+        self._generators = {"train": torch.Generator().manual_seed(0), "eval": torch.Generator().manual_seed(0)}
         specials = {tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.eos_token_id}
         self.register_buffer("special_ids", torch.tensor(sorted(i for i in specials if i is not None)),
                              persistent=False)
+        self.scored: dict[str, dict] = {}  # stage → bootstrap statistics of the last epoch's probes
 
     def parse(self, text: str) -> tuple[float | None, str]:
         raise NotImplementedError
 
-    def _mask(self, ids: torch.Tensor, attention: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """BERT's masking: 15 % of real tokens are predicted; of those 80 % [MASK], 10 % random, 10 % kept."""
-        candidates = (attention == 1) & ~torch.isin(ids, self.special_ids)
-        draw = torch.rand(ids.shape, generator=self._mask_generator).to(ids.device)
-        chosen = candidates & (draw < self.mlm_probability)
-        if not chosen.any():  # tiny batches: always predict at least one token
-            chosen.view(-1)[int(candidates.view(-1).float().argmax())] = True
-        labels = ids.masked_fill(~chosen, -100)
-        how = torch.rand(ids.shape, generator=self._mask_generator).to(ids.device)
-        ids = ids.masked_fill(chosen & (how < 0.8), self.tokenizer.mask_token_id)
-        random_ids = torch.randint(len(self.tokenizer), ids.shape, generator=self._mask_generator).to(ids.device)
-        ids = torch.where(chosen & (how >= 0.8) & (how < 0.9), random_ids, ids)
-        return ids, labels
+    def baselines(self, datamodule, probes: list[dict]) -> dict[str, tuple[list[list[Candidate]], tuple]]:
+        """Baseline name → (its candidates for each probe, the generic metrics it predicts)."""
+        raise NotImplementedError
+
+    def _mask(self, ids: torch.Tensor, attention: torch.Tensor, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+        keep = (attention == 0) | torch.isin(ids, self.special_ids)
+        self.masker.generator = self._generators["train" if stage == "train" else "eval"]
+        masked, labels = self.masker.torch_mask_tokens(ids.cpu().clone(), special_tokens_mask=keep.cpu())
+        if (labels == -100).all():  # tiny batches: always predict at least one token (shown unmasked)
+            first = int((~keep).view(-1).float().argmax())
+            labels.view(-1)[first] = ids.view(-1)[first]
+        return masked.to(ids.device), labels.to(ids.device)
 
     def step(self, batch: dict, stage: str):
         ids, attention = batch["input_ids"], batch["attention_mask"]
         if "labels" in batch:
             labels = batch["labels"]
         elif self.kind == "causal_lm":
+            # not DataCollatorForLanguageModeling(mlm=False): it drops labels equal to the pad id, and GPT-2/Llama
+            # tokenizers pad with eos, so the end of an admission would never be learned; the attention mask is exact
             labels = ids.masked_fill(attention == 0, -100)
         else:
-            ids, labels = self._mask(ids, attention)
+            ids, labels = self._mask(ids, attention, stage)
         out = self.lm(input_ids=ids, attention_mask=attention, labels=labels)
         return out.loss, int((labels[:, 1:] if self.kind == "causal_lm" else labels).ne(-100).sum())
 
     def on_validation_epoch_start(self):
-        self._mask_generator.manual_seed(0)  # the same masks every evaluation: comparable, reproducible losses
+        self._generators["eval"].manual_seed(0)
 
     def on_test_epoch_start(self):
-        self._mask_generator.manual_seed(0)
+        self._generators["eval"].manual_seed(0)
 
-    def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
-        world, rank = world_rank()
-        probes = self.probes.get(stage, [])[rank::world]
-        metrics = self.events[stage]
+    def _predict(self, probes: list[dict]) -> list[tuple[list[Candidate], float]]:
+        """Parsed candidates (best first) and the true span's log-likelihood, for each probe."""
+        out = []
         for start in range(0, len(probes), self.probe_batch_size):
             chunk = probes[start:start + self.probe_batch_size]
-            spans = predict_spans(self.lm, self.tokenizer, self.kind, [p["prompt"] for p in chunk],
-                                  [p["span"] for p in chunk], k=self.top_k, max_new_tokens=self.max_new_tokens)
-            for probe, candidates in zip(chunk, spans):
-                metrics.update([self.parse(text) for text in candidates], probe["hours"], probe["event"])
-        values = metrics.compute()
-        metrics.reset()
-        renamed = {self.metric_names.get(name, name): value for name, value in values.items()}
-        return {"perplexity": math.exp(min(float(loss), 50.0)), **renamed}
+            prompts = [p["prompt"] for p in chunk]
+            spans = predict_spans(self.lm, self.tokenizer, self.kind, prompts, [len(p["target"]) for p in chunk],
+                                  k=self.beams, max_new_tokens=self.max_new_tokens)
+            likelihoods = span_log_likelihood(self.lm, self.tokenizer, self.kind, prompts,
+                                              [p["target"] for p in chunk])
+            out.extend(([self.parse(text) for text in texts], ll) for texts, ll in zip(spans, likelihoods))
+        return out
+
+    def _name(self, generic: str) -> str:
+        return self.metric_names.get(generic, generic)
+
+    def _renamed(self, statistics: dict) -> dict:
+        return {self._name(name): statistic for name, statistic in statistics.items()}
+
+    def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
+        metrics = {"perplexity": math.exp(min(float(loss), 50.0))}
+        probes = self.probes.get(stage, [])
+        if not probes:
+            return metrics
+        world, rank = world_rank()
+        mine = list(range(rank, len(probes), world))
+        predicted = dict(zip(mine, self._predict([probes[i] for i in mine])))
+        if world > 1:  # every rank scores every probe, so all ranks log (and keep) the same numbers
+            shards = [None] * world
+            torch.distributed.all_gather_object(shards, predicted)
+            predicted = {i: value for shard in shards for i, value in shard.items()}
+        candidates, likelihood = zip(*(predicted[i] for i in range(len(probes))))
+        columns = score_events(list(candidates), probes, self.top_k)
+        statistics = {**event_statistics(columns),
+                      **likelihood_statistics(np.array(likelihood), np.array([len(p["target"]) for p in probes]))}
+        self.scored[stage] = self._renamed(statistics)
+        return {**metrics, **point_values(self.scored[stage], [p["group"] for p in probes])}
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """The model's statistics from the last test epoch and every baseline's on exactly the same probes."""
+        if "test" not in self.scored:
+            raise RuntimeError("test_evaluation needs a finished test epoch (trainer.test) that scored probes")
+        probes = self.probes["test"]
+        baselines = {name: self._renamed(event_statistics(score_events(predictions, probes, self.top_k), names))
+                     for name, (predictions, names) in self.baselines(datamodule, probes).items()}
+        return TestEvaluation(groups=np.array([p["group"] for p in probes]), model=self.scored["test"],
+                              baselines=baselines, headline=self._name(self.headline), higher_is_better=True)

@@ -15,8 +15,16 @@ from cts.training.data import ProbedDataModule
 
 
 class ForecastDataModule(ProbedDataModule):
+    """Val probes: ``probe_size`` seeded windows (scored every epoch). Test probes: every test window, or the first
+    ``eval_limit`` of a seeded order (null = all)."""
+
     task = "forecast"
-    columns = ("observation", "hypothesis", "hypothesis_event", "hypothesis_time")
+    columns = ("hadm_id", "observation", "hypothesis", "hypothesis_event", "hypothesis_time", "hypothesis_ties",
+               "last_event", "observation_times")
+
+    def __init__(self, *args, eval_limit: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eval_limit = None if eval_limit is None else int(eval_limit)
 
     def train_texts(self, frame: pd.DataFrame):
         return itertools.chain(frame["observation"], frame["hypothesis"])
@@ -44,9 +52,20 @@ class ForecastDataModule(ProbedDataModule):
         return columns
 
     def probes(self, split: str) -> list[dict]:
-        """Up to ``probe_size`` seeded rows of the split, prompt = the tokenized observation (cached)."""
+        """Seeded rows of the split up to its limit: prompt = the tokenized observation (cached), target = the
+        hypothesis tokens, the truth, its ``ties``, the admission (``group``) and the baselines' inputs."""
         frame, data = self.frames[split], self.datasets[split].columns
-        rows = np.random.default_rng(self.seed).permutation(len(frame))[: self.probe_size]
-        return [{"prompt": list(data["input_ids"][row][: data["prompt_length"][row]]),
-                 "span": int(data["span_length"][row]), "hours": float(frame["hypothesis_time"].iat[row]),
-                 "event": str(frame["hypothesis_event"].iat[row])} for row in rows]
+        limit = self.probe_size if split == "val" else self.eval_limit
+        rows = np.random.default_rng(self.seed).permutation(len(frame))[:limit]
+        probes = []
+        for row in rows:
+            prompt_length, span_length = int(data["prompt_length"][row]), int(data["span_length"][row])
+            labels = list(data["labels"][row])  # the hypothesis tokens (BERT's input holds [MASK]s there)
+            probes.append({"prompt": list(data["input_ids"][row][:prompt_length]),
+                           "target": labels[prompt_length:prompt_length + span_length],
+                           "hours": float(frame["hypothesis_time"].iat[row]),
+                           "event": str(frame["hypothesis_event"].iat[row]),
+                           "ties": [str(e) for e in frame["hypothesis_ties"].iat[row]],
+                           "group": int(frame["hadm_id"].iat[row]), "last_event": str(frame["last_event"].iat[row]),
+                           "observation_times": [float(t) for t in frame["observation_times"].iat[row]]})
+        return probes

@@ -15,13 +15,17 @@ log = logging.getLogger(__name__)
 
 
 class NextEventDataModule(ProbedDataModule):
+    """Val probes: ``probe_size`` admissions (scored every epoch). Test probes: every test admission with at least
+    two events, or the first ``eval_limit`` of a seeded order (null = all)."""
+
     task = "nextevent"
-    columns = ("text", "events", "times")
+    columns = ("hadm_id", "text", "events", "times")
     extra_tokens = ("[TIME]", "[EVENT]", *log_bucket_tokens())
 
-    def __init__(self, *args, max_new_tokens: int = 32, **kwargs):
+    def __init__(self, *args, max_new_tokens: int = 32, eval_limit: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_new_tokens = int(max_new_tokens)
+        self.eval_limit = None if eval_limit is None else int(eval_limit)
 
     def train_texts(self, frame: pd.DataFrame):
         return frame["text"]
@@ -43,13 +47,18 @@ class NextEventDataModule(ProbedDataModule):
         return {"input_ids": chunks}
 
     def probes(self, split: str) -> list[dict]:
-        """Up to ``probe_size`` held-out admissions, one seeded prediction point each (never the first event)."""
+        """One seeded prediction point (never the first event) per held-out admission, up to the split's limit.
+
+        Each probe holds the prompt ids, the true line's ids (``target``), the truth (``hours``, ``event``), the
+        events ``ties`` at the true time not yet seen (any of them is a correct next event), the admission
+        (``group``) and what the baselines condition on (``previous_event``, ``previous_hours``, ``seen``)."""
         frame = self.frames[split]
+        limit = self.probe_size if split == "val" else self.eval_limit
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(frame))
         prompts, targets, truth, skipped = [], [], [], 0
         for row in order:
-            events, times = frame["events"].iat[row], frame["times"].iat[row]
+            events, times = list(map(str, frame["events"].iat[row])), np.asarray(frame["times"].iat[row], float)
             lines = frame["text"].iat[row].split("\n")
             if len(lines) != len(events):  # an event containing a newline: line ↔ event alignment is lost
                 skipped += 1
@@ -57,10 +66,13 @@ class NextEventDataModule(ProbedDataModule):
             if len(events) < 2:
                 continue
             position = int(rng.integers(1, len(events)))
+            tied = position + int(np.argmax(np.append(times[position:], np.inf) != times[position]))
             prompts.append("\n".join(lines[:position]) + "\n")
             targets.append(lines[position])
-            truth.append((float(times[position]), str(events[position])))
-            if len(truth) == self.probe_size:
+            truth.append({"hours": float(times[position]), "event": events[position], "ties": events[position:tied],
+                          "group": int(frame["hadm_id"].iat[row]), "previous_event": events[position - 1],
+                          "previous_hours": float(times[position - 1]), "seen": events[:position]})
+            if limit is not None and len(truth) == limit:
                 break
         if skipped:
             log.warning("%s %s: %d admission(s) skipped for next-event probes (event text with newlines)",
@@ -69,7 +81,7 @@ class NextEventDataModule(ProbedDataModule):
         budget = self.spec.max_length - max(self.max_new_tokens, max((len(s) for s in spans), default=0)) - 2
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
         probes = []
-        for ids, span, (hours, event) in zip(encoded, spans, truth):
+        for ids, span, known in zip(encoded, spans, truth):
             prompt = self._wrap(ids[-budget:])[:-1] if self.spec.objective == "masked_lm" else ids[-budget:]
-            probes.append({"prompt": prompt, "span": len(span), "hours": hours, "event": event})
+            probes.append({"prompt": prompt, "target": list(span), **known})
         return probes
