@@ -8,6 +8,7 @@ merge W&B runs, a crashed run must still be marked finished).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
