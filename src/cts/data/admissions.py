@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from cts.data.ids import parse_ids
+
 ID_COLUMNS = ("hadm_id", "subject_id")
-_INT64_TEXT = r"^\s*\+?[0-9]+\s*$"  # non-negative digits; the 64-bit range is checked by the cast
 
 
 class AdmissionsError(ValueError):
@@ -55,15 +55,12 @@ def _parse_batch(batch: pa.RecordBatch, path: Path, first_line: int) -> pd.DataF
     for name in batch.schema.names:
         column = batch.column(name)
         if name in ID_COLUMNS:
-            valid = pc.match_substring_regex(pc.fill_null(column, ""), _INT64_TEXT)
-            if not pc.all(valid).as_py():
-                row = int(np.flatnonzero(~valid.to_numpy(zero_copy_only=False))[0])
-                raise AdmissionsError(f"{path}, line {first_line + row}, column {name!r}: not a non-negative integer id")
-            try:
-                out[name] = pc.cast(pc.utf8_trim_whitespace(column), pa.int64()).to_numpy()
-            except pa.ArrowInvalid:
-                raise AdmissionsError(f"{path}, column {name!r}: an id beyond the 64-bit range "
-                                      f"(lines {first_line}–{first_line + batch.num_rows - 1})") from None
+            values, valid = parse_ids(column)
+            if not valid.all():
+                row = int(np.flatnonzero(~valid)[0])
+                raise AdmissionsError(f"{path}, line {first_line + row}, column {name!r}: not a non-negative "
+                                      "integer id, or an id beyond the 64-bit range")
+            out[name] = values
         elif name.endswith("time"):
             try:
                 out[name] = pd.to_datetime(column.to_numpy(zero_copy_only=False), format="%Y-%m-%d %H:%M:%S")
