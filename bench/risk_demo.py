@@ -17,13 +17,13 @@ os.environ.setdefault("CTS_ROOT", str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import hydra  # noqa: E402
-import lightning as L  # noqa: E402
-import psutil  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
+import hydra
+import lightning as L
+import psutil
+from hydra import compose, initialize_config_dir
 
-import cts.training  # noqa: E402,F401
-from cts.io import write_json  # noqa: E402
+import cts.training  # noqa: F401
+from cts.io import write_json
 
 
 def run(outcome: str, overrides: list[str]) -> dict:

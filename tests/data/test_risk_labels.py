@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from cts.data.admissions import read_admissions
-from cts.data.labels import LabelsError, derive_outcome, read_labels, write_outcome_labels
+from cts.data.labels import (
+    LabelsError,
+    derive_outcome,
+    read_labels,
+    write_outcome_labels,
+)
 
 HEADER = "subject_id,hadm_id,admittime,dischtime,deathtime,hospital_expire_flag\n"
 # subject 1: discharged 01-10 12:00; readmitted exactly 30 days later (edge: counts), then 30 days + 1 min (does not)

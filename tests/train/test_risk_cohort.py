@@ -5,10 +5,14 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from risk_fixtures import risk_demo  # noqa: F401  (session fixture)
 
 from cts.models.spec import ModelSpec
-from cts.tasks.risk.build import LEAK_TERMS, build_risk_sequences, leak_pattern, make_cohort
+from cts.tasks.risk.build import (
+    LEAK_TERMS,
+    build_risk_sequences,
+    leak_pattern,
+    make_cohort,
+)
 from cts.tasks.risk.datamodule import RiskCohortError, RiskDataModule
 
 EVENTS = pd.DataFrame({

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from risk_fixtures import risk_demo  # noqa: F401  (session fixture)
 from train_helpers import compose_train
 
 from cts.tasks.risk.baseline import BagOfEventsBaseline

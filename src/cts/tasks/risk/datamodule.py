@@ -3,6 +3,7 @@ recent ones that fit ``max_length`` (older events are dropped first), with the l
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -120,7 +121,7 @@ class RiskDataModule(TaskDataModule):
     def train_texts(self, frame: pd.DataFrame):
         segments, counts = self._segments(frame)
         bounds = np.concatenate([[0], np.cumsum(counts)])
-        return (" ".join(segments[a:b]) for a, b in zip(bounds[:-1], bounds[1:]))
+        return (" ".join(segments[a:b]) for a, b in itertools.pairwise(bounds))
 
     def _frame_tokens(self) -> tuple[list[int], list[int]]:
         """The special tokens the tokenizer puts before and after a single sequence (``[CLS]``/``[SEP]``, BOS…)."""
