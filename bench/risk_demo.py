@@ -66,8 +66,9 @@ def main(argv: list[str]) -> None:
               f"train {r['train_time_s']:.0f} s, bootstrap {r['bootstrap_time_s']:.2f} s")
     out = ROOT / "bench" / "results" / "risk_demo.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
-    key = ",".join(overrides) or "default"
-    write_json(out, {**previous, key: {"machine": machine, "runs": results}})
+    for result in results:  # one entry per (overrides, outcome): separate runs add up in one file
+        previous[",".join([f"outcome={result['outcome']}", *overrides])] = {"machine": machine, **result}
+    write_json(out, previous)
 
 
 if __name__ == "__main__":
