@@ -28,7 +28,7 @@ from cts.io import write_json
 
 def run(outcome: str, overrides: list[str]) -> dict:
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose("train", overrides=["task=risk", f"task.outcome={outcome}", "logger=none", "callbacks=none",
+        cfg = compose("train", overrides=["task=risk", f"outcome={outcome}", "logger=none", "callbacks=none",
                                           "paths.output_dir=" + str(ROOT / "logs" / "bench" / f"risk-{outcome}"),
                                           *overrides])
     L.seed_everything(cfg.seed, workers=True)
