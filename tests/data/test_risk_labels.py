@@ -112,3 +112,18 @@ def test_meds_label_file_maps_to_admissions(tmp_path):
     assert labels["prediction_time"].tolist() == [24.0, 6.0]
     with pytest.raises(LabelsError, match="meds_dir"):
         read_labels(label_file)
+
+
+def test_labels_stage_from_the_command_line(admissions_file, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out" / "readmission.parquet"
+    run = subprocess.run([sys.executable, str(root / "preprocess.py"), "stage=labels", f"admissions={admissions_file}",
+                          f"output={out}", "outcome=readmission30", f"paths.log_dir={tmp_path}/logs"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert dict(pd.read_parquet(out)[["hadm_id", "label"]].itertuples(index=False)) == \
+        {101: 1, 102: 0, 103: 0, 201: 0, 301: 0, 302: 0}
