@@ -7,6 +7,7 @@ plot (PNG) and a MEDS-style prediction file, and ``test_evaluation`` gives the r
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.tasks.risk.metrics import risk_statistics
 from cts.training.evaluation import TestEvaluation
 from cts.training.module import TaskModule
+
+log = logging.getLogger(__name__)
 
 MEDS_ANCHOR = np.datetime64("2000-01-01", "us")  # export_meds' default anchor: admissions without a known admittime
 PREDICTION_SCHEMA = pa.schema([("subject_id", pa.int64()), ("prediction_time", pa.timestamp("us")),
@@ -96,13 +99,16 @@ class RiskModule(TaskModule):
         """AUROC, AUPRC, Brier of the model and of the baselines, on the same test admissions."""
         scored = self._test_frame()
         test = datamodule.frames["test"].set_index("hadm_id").loc[scored["hadm_id"]].reset_index()
-        baseline = BagOfEventsBaseline(self.imbalance).fit(datamodule.frames["train"])
         labels = scored["label"].to_numpy()
-        return TestEvaluation(
-            groups=scored["hadm_id"].to_numpy(), model=risk_statistics(scored["probability"], labels),
-            baselines={"bag_of_events_lr": risk_statistics(baseline.predict_proba(test), labels),
-                       "train_prevalence": risk_statistics(np.full(len(labels), self.prevalence), labels)},
-            headline="auroc", higher_is_better=True)
+        baselines = {"train_prevalence": risk_statistics(np.full(len(labels), self.prevalence), labels)}
+        try:
+            baseline = BagOfEventsBaseline(self.imbalance).fit(datamodule.frames["train"])
+            baselines["bag_of_events_lr"] = risk_statistics(baseline.predict_proba(test), labels)
+        except ValueError as error:  # a train split with one outcome only: nothing to fit
+            log.warning("risk: no bag-of-events baseline (%s)", error)
+        return TestEvaluation(groups=scored["hadm_id"].to_numpy(),
+                              model=risk_statistics(scored["probability"], labels), baselines=baselines,
+                              headline="auroc", higher_is_better=True)
 
     @rank_zero_only
     def _write_test_outputs(self, datamodule) -> None:
