@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from cts.data import demo_bank as bank
+from cts.data.demo_admissions import write_demo_admissions
 from cts.data.event_table import format_hours, read_event_table, write_event_table
 from cts.data.normalize import normalize_events
 from cts.data.splits import make_splits, write_splits
@@ -260,7 +261,8 @@ def _write_released_csv(events: pd.DataFrame, path: Path) -> None:
 
 
 def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, split_ratios=(0.8, 0.1, 0.1)) -> dict:
-    """Write notes.csv.gz, clinical_event_timestamp.csv, events.parquet, events_normalized.parquet, splits.parquet."""
+    """Write notes.csv.gz, clinical_event_timestamp.csv, events.parquet, events_normalized.parquet, splits.parquet,
+    admissions.csv.gz and labels/<outcome>.parquet."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     notes, raw_events = generate_corpus(n_admissions, seed)
@@ -278,7 +280,8 @@ def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, s
     normalized, counts = normalize_events(events)
     write_event_table(normalized, out_dir / "events_normalized.parquet")
     write_splits(make_splits(events, split_ratios, seed), out_dir / "splits.parquet")
-    summary = {"admissions": n_admissions, "notes": len(notes), "events": len(events),
+    outcomes = write_demo_admissions(out_dir, normalized, seed)  # admissions.csv.gz + labels/ (task=risk)
+    summary = {"admissions": n_admissions, "outcomes": outcomes, "notes": len(notes), "events": len(events),
                "events_normalized": len(normalized), "normalization": counts, "out_dir": str(out_dir)}
     announce(f"demo corpus: {n_admissions} admissions, {len(events):,} events "
           f"({len(normalized):,} after normalization) → {out_dir}")

@@ -1,0 +1,1 @@
+"""Clinical risk prediction (mortality, readmission, length of stay) from event sequences cut at a horizon."""

@@ -1,0 +1,178 @@
+"""Binary risk prediction on any backbone: pooled sequence [; time encoding of the last event] → one logit.
+
+Validation and test report AUROC (monitored), AUPRC and the Brier score; the test epoch also writes the reliability
+plot (PNG) and a MEDS-style prediction file, and ``test_evaluation`` gives the runner the model's and the baselines'
+(bag of events + logistic regression; the train prevalence as a constant) bootstrap samples on the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
+
+from cts.io import atomic_path
+from cts.models.heads import TIME_ENCODINGS, ClassificationHead, TimeEncoding, pool
+from cts.tasks.risk.baseline import BagOfEventsBaseline
+from cts.tasks.risk.metrics import risk_statistics
+from cts.training.evaluation import TestEvaluation
+from cts.training.module import TaskModule
+
+log = logging.getLogger(__name__)
+
+MEDS_ANCHOR = np.datetime64("2000-01-01", "us")  # export_meds' default anchor: admissions without a known admittime
+PREDICTION_SCHEMA = pa.schema([("subject_id", pa.int64()), ("prediction_time", pa.timestamp("us")),
+                               ("boolean_value", pa.bool_()), ("predicted_boolean_value", pa.bool_()),
+                               ("predicted_boolean_probability", pa.float64())])
+
+
+def _scores() -> MetricCollection:
+    return MetricCollection({"auroc": BinaryAUROC(), "auprc": BinaryAveragePrecision(), "brier": MeanMetric()})
+
+
+class RiskModule(TaskModule):
+    TIME_ENCODINGS = TIME_ENCODINGS
+
+    def __init__(self, spec, tokenizer, class_counts: list[int], imbalance: str = "weighted",
+                 time_encoding: str = "none", time_dim: int = 16, head_hidden: int = 256, dropout: float = 0.1,
+                 threshold: float = 0.5, monitor: str = "val/auroc", mode: str = "max"):
+        super().__init__(spec, tokenizer, monitor, mode)
+        self.backbone = spec.build("encoder", tokenizer)
+        self.time_encoding = TimeEncoding(time_encoding, time_dim)
+        self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, 1, head_hidden,
+                                       dropout)
+        negative, positive = (int(c) for c in class_counts)
+        self.imbalance, self.threshold, self.prevalence = imbalance, float(threshold), positive / max(1, negative + positive)
+        weight = negative / positive if imbalance == "weighted" and positive > 0 else 1.0
+        self.register_buffer("pos_weight", torch.tensor(float(weight)), persistent=False)
+        self.scores = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
+        self.test_rows: dict[str, list] = {"hadm_id": [], "probability": [], "label": []}
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        pooled = pool(out.last_hidden_state, batch["attention_mask"], self.spec.pooling,
+                      getattr(out, "pooler_output", None))
+        features = torch.cat([pooled, self.time_encoding(batch["time_last"]).to(pooled.dtype)], dim=-1)
+        return self.head(features).squeeze(-1)
+
+    def step(self, batch: dict, stage: str):
+        logits = self(batch)
+        labels = batch["label"].to(logits.dtype)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=self.pos_weight)
+        if stage != "train":
+            probability = torch.sigmoid(logits.detach().float())
+            metrics = self.scores[stage]
+            metrics["auroc"].update(probability, labels.long())
+            metrics["auprc"].update(probability, labels.long())
+            metrics["brier"].update((probability - labels.float()) ** 2)
+            if stage == "test":
+                for name, value in (("hadm_id", batch["hadm_id"]), ("probability", probability),
+                                    ("label", labels)):
+                    self.test_rows[name].append(value.cpu().numpy())
+        return loss, len(labels)
+
+    def on_test_epoch_start(self):
+        self.test_rows = {name: [] for name in self.test_rows}
+
+    def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
+        values = self.scores[stage].compute()
+        self.scores[stage].reset()
+        if stage == "test" and self.trainer.datamodule is not None:
+            self._write_test_outputs(self.trainer.datamodule)
+        return dict(values)
+
+    # -- test-end outputs --------------------------------------------------------------------------------------
+    def _test_frame(self) -> pd.DataFrame:
+        if not self.test_rows["hadm_id"]:
+            raise RuntimeError("test_evaluation needs a finished test epoch (trainer.test) that scored admissions")
+        return pd.DataFrame({name: np.concatenate(parts) for name, parts in self.test_rows.items()})
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """AUROC, AUPRC, Brier of the model and of the baselines, on the same test admissions."""
+        scored = self._test_frame()
+        test = datamodule.frames["test"].set_index("hadm_id").loc[scored["hadm_id"]].reset_index()
+        labels = scored["label"].to_numpy()
+        baselines = {"train_prevalence": risk_statistics(np.full(len(labels), self.prevalence), labels)}
+        try:
+            baseline = BagOfEventsBaseline(self.imbalance).fit(datamodule.frames["train"])
+            baselines["bag_of_events_lr"] = risk_statistics(baseline.predict_proba(test), labels)
+        except ValueError as error:  # a train split with one outcome only: nothing to fit
+            log.warning("risk: no bag-of-events baseline (%s)", error)
+        return TestEvaluation(groups=scored["hadm_id"].to_numpy(),
+                              model=risk_statistics(scored["probability"], labels), baselines=baselines,
+                              headline="auroc", higher_is_better=True)
+
+    @rank_zero_only
+    def _write_test_outputs(self, datamodule) -> None:
+        out = Path(self.trainer.default_root_dir)
+        scored = self._test_frame()
+        write_meds_predictions(scored, datamodule.frames["test"], out / "predictions_test.parquet", self.threshold)
+        save_reliability_plot(scored["probability"].to_numpy(), scored["label"].to_numpy(),
+                              out / "reliability_test.png", f"test: {self.spec.name}")
+
+
+def prediction_times(cohort: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """MEDS ``subject_id`` and ``prediction_time`` per cohort row: the patient at admittime + cut when the admission
+    time is known, else the admission as its own subject at the export's anchor + cut (as ``export_meds`` without
+    admissions). An open cut (no horizon, no discharge) is placed at the last event seen."""
+    last = np.array([t[-1] if len(t) else 0.0 for t in cohort["times"]])
+    hours = np.where(np.isfinite(cohort["cut_hours"]), cohort["cut_hours"], last)
+    offset = (hours * 3_600_000_000).round().astype("timedelta64[us]")
+    admit = (cohort["admittime"].to_numpy("datetime64[us]") if "admittime" in cohort
+             else np.full(len(cohort), np.datetime64("NaT", "us")))
+    known = ~np.isnat(admit)
+    subject = cohort["subject_id"].to_numpy(np.int64) if "subject_id" in cohort else cohort["hadm_id"].to_numpy()
+    return (np.where(known, subject, cohort["hadm_id"].to_numpy(np.int64)),
+            np.where(known, admit, MEDS_ANCHOR) + offset)
+
+
+def write_meds_predictions(scored: pd.DataFrame, cohort: pd.DataFrame, path: Path, threshold: float = 0.5) -> Path:
+    """``subject_id, prediction_time, boolean_value, predicted_boolean_value, predicted_boolean_probability``."""
+    rows = cohort.set_index("hadm_id").loc[scored["hadm_id"]].reset_index()
+    subject, when = prediction_times(rows)
+    probability = scored["probability"].to_numpy(np.float64)
+    table = pa.table({"subject_id": subject, "prediction_time": when,
+                      "boolean_value": scored["label"].to_numpy() > 0.5,
+                      "predicted_boolean_value": probability >= threshold,
+                      "predicted_boolean_probability": probability}, schema=PREDICTION_SCHEMA)
+    with atomic_path(path, suffix=".parquet") as temp:
+        pq.write_table(table, temp)
+    return path
+
+
+def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Equal-width probability bins: count, mean predicted probability, observed positive rate."""
+    index = np.clip((np.asarray(probabilities) * n_bins).astype(int), 0, n_bins - 1)
+    frame = pd.DataFrame({"bin": index, "predicted": probabilities, "observed": labels})
+    return frame.groupby("bin").agg(count=("observed", "size"), predicted=("predicted", "mean"),
+                                    observed=("observed", "mean"))
+
+
+def save_reliability_plot(probabilities: np.ndarray, labels: np.ndarray, path: Path, title: str) -> Path:
+    """Reliability diagram (observed rate against mean predicted probability per bin, dot size = count)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = reliability_bins(probabilities, labels)
+    figure, axis = plt.subplots(figsize=(4, 4))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    axis.plot(bins["predicted"], bins["observed"], marker="o", label="model")
+    axis.scatter(bins["predicted"], bins["observed"], s=10 + 200 * bins["count"] / bins["count"].max(), alpha=0.3)
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed positive rate",
+             title=title)
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as temp:
+        figure.savefig(temp, dpi=100)
+    plt.close(figure)
+    return path
