@@ -136,7 +136,8 @@ def render(text: str, sections: dict) -> str:
         pattern = re.compile(rf"(<!-- bench:{name} [^\n]*-->\n)(.*?)(\n<!-- /bench:{name} -->)", re.S)
         if not pattern.search(text):
             raise SystemExit(f"no <!-- bench:{name} ... --> … <!-- /bench:{name} --> section to fill")
-        text = pattern.sub(lambda m: m.group(1) + make() + m.group(3), text)
+        body = make()
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(3), text)
     return text
 
 

@@ -1,7 +1,6 @@
 """Shared test setup: offline, repository root on the path, a small demo corpus generated once per session."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest

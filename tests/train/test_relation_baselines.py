@@ -6,8 +6,14 @@ import pandas as pd
 import pytest
 
 from cts.bootstrap import ClusterBootstrap
-from cts.tasks.relation.baselines import (logreg_bow, majority, median_hours, median_hours_by_name,
-                                          predict_baselines, time_bin_majority)
+from cts.tasks.relation.baselines import (
+    logreg_bow,
+    majority,
+    median_hours,
+    median_hours_by_name,
+    predict_baselines,
+    time_bin_majority,
+)
 from cts.tasks.relation.module import classification_statistics
 
 COLUMNS = ["hadm_id", "event_a", "event_b", "time_a", "time_b", "label"]

@@ -4,15 +4,14 @@ import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import hydra
 import pytest
 import yaml
 from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import OmegaConf
-
 from train_helpers import ROOT, compose_train, tiny
+
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
@@ -167,7 +166,7 @@ def test_help_lists_train_groups_with_examples():
     done = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     for group in ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local"):
-        line = next(l for l in done.stdout.splitlines() if l.strip().startswith(group + " "))
+        line = next(text for text in done.stdout.splitlines() if text.strip().startswith(group + " "))
         assert set(options(group)) <= set(line.replace("|", " ").split()), (group, line)
     assert "== Examples ==" in done.stdout and "python train.py -m model=bert,gpt,llama" in done.stdout
     assert not any(word in done.stdout for word in ("retrieval", "annotate/mode", "stage:", "llm:"))

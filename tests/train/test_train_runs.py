@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
+
 from cts.training.run import train
 
 

@@ -10,7 +10,7 @@ on one made-up date would invent an order. Splits map train/val/test → train/t
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,7 @@ def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str 
     write_json(output / "metadata" / "dataset.json", {
         "dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name, "etl_name": "cts",
         "etl_version": __version__, "meds_version": MEDS_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "raw_source_id_columns": ["hadm_id"],
         "time_anchor": "admittime (MIMIC-IV admissions)" if admissions is not None else anchor,
         "subject": "patient (subject_id)" if admissions is not None else "admission (subject_id = hadm_id)",

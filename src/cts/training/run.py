@@ -28,10 +28,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from cts.errors import UserError, log_to_files, user_message
+from cts.io import write_json
 from cts.training import run_name
 from cts.training.progress import PlainProgress
 from cts.utils import quiet_known_noise
-from cts.io import write_json
 
 log = logging.getLogger(__name__)
 
