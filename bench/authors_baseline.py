@@ -21,7 +21,8 @@ def read_release(path, nrows: int | None = None) -> pd.DataFrame:
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    number, time_expression, only_years = re.compile(NUMBER), re.compile(TIME_EXPRESSION, re.I), re.compile(ONLY_YEARS, re.I)
+    number, time_expression, only_years = (re.compile(NUMBER), re.compile(TIME_EXPRESSION, re.I),
+                                           re.compile(ONLY_YEARS, re.I))
     frame = frame[~frame["Event"].isin(GENDER_EVENTS)]
     frame = frame[~frame["Event"].astype(str).apply(lambda e: number.search(e) is not None)]
     frame = frame[~frame["Event"].astype(str).apply(

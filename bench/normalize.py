@@ -68,7 +68,8 @@ def generate_csv(path: Path, rows: int, seed: int) -> None:
             hours[rng.random(n) < 0.2] = 0.0
             time_text = pc.cast(pa.array(hours), pa.string())
             time_text = pc.if_else(pa.array(rng.random(n) < 0.003), pa.scalar("-"), time_text)
-            bins = pc.cast(pa.array(np.searchsorted([-60, -30, -15, 0, 15, 30, 60, 120], hours, side="right")), pa.string())
+            bins = pc.cast(pa.array(np.searchsorted([-60, -30, -15, 0, 15, 30, 60, 120], hours, side="right")),
+                           pa.string())
             line = pc.binary_join_element_wise(pc.cast(pa.array(hadm), pa.string()), event, time_text, bins, ",")
             out.write(("\n".join(line.to_pylist()) + "\n").encode())
 
@@ -122,7 +123,8 @@ def run_baseline(csv: Path, rows: int, pairs_rows: int) -> dict:
 
 
 def child(side: str, csv: Path, rows: int, pairs_rows: int) -> dict:
-    command = [sys.executable, __file__, str(rows), "--side", side, "--csv", str(csv), "--pairs-baseline-rows", str(pairs_rows)]
+    command = [sys.executable, __file__, str(rows), "--side", side, "--csv", str(csv),
+               "--pairs-baseline-rows", str(pairs_rows)]
     wall = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])

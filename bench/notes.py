@@ -146,7 +146,8 @@ def throughput_row(dataset: str, method: str, summary: dict, engine: str) -> dic
     return {"dataset": dataset, "method": method, "engine": engine, "notes": notes,
             "notes_per_s": summary["notes_per_s"],
             # contention-free estimate: notes per CPU-second of the whole process tree, times this box's 2 cores
-            "notes_per_s_2_idle_cores": round(2 * notes / summary["cpu_seconds"], 1) if summary["cpu_seconds"] else None,
+            "notes_per_s_2_idle_cores":
+                round(2 * notes / summary["cpu_seconds"], 1) if summary["cpu_seconds"] else None,
             "dense_encodings": summary["dense_encodings"],
             "encodings_per_note": round(summary["dense_encodings"] / max(notes, 1), 1),
             "chunks_per_note": round(summary["chunks"] / max(notes, 1), 1) if "chunks" in summary else None,
@@ -229,13 +230,15 @@ def main() -> None:
                     and r["engine"].startswith(engine_prefix))
 
     def cover(dataset, method, k=TOP_K):
-        return next(r["coverage"] for r in coverage_table if (r["dataset"], r["method"], r["k"]) == (dataset, method, k))
+        return next(r["coverage"] for r in coverage_table
+                    if (r["dataset"], r["method"], r["k"]) == (dataset, method, k))
 
     hybrid, cascade = find("synthetic-mimic", "hybrid", "cts"), find("synthetic-mimic", "cascade", "cts")
     targets = {
         "chunk+bm25 notes/s, wall on the shared box (target >= 200)":
             find("synthetic-mimic", "chunk+bm25", "cts (")["notes_per_s"],
-        "chunk+bm25 notes/s, per CPU-second x 2 cores": find("synthetic-mimic", "chunk+bm25", "cts (")["notes_per_s_2_idle_cores"],
+        "chunk+bm25 notes/s, per CPU-second x 2 cores":
+            find("synthetic-mimic", "chunk+bm25", "cts (")["notes_per_s_2_idle_cores"],
         "dense encodings, dense-on-every-chunk / cascade (target >= 5)":
             round(hybrid["dense_encodings"] / max(cascade["dense_encodings"], 1), 2),
         f"coverage@{TOP_K} points, cascade - hybrid (target >= -2)":

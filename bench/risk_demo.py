@@ -73,7 +73,8 @@ def run(outcome: str, overrides: list[str]) -> dict:
     start = time.perf_counter()
     summary = module.test_evaluation(datamodule).summarize(n_resamples=1000, seed=0)
     return {"outcome": outcome, "model": spec.name, "train_time_s": round(fitted, 1),
-            "bootstrap_time_s": round(time.perf_counter() - start, 2), "test_admissions": len(datamodule.frames["test"]),
+            "bootstrap_time_s": round(time.perf_counter() - start, 2),
+            "test_admissions": len(datamodule.frames["test"]),
             "test_positive": int(datamodule.frames["test"]["label"].sum()), **summary}
 
 

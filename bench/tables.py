@@ -95,7 +95,8 @@ def train_throughput() -> str:
     return (f"On the 2-core shared CPU dev box ({result['machine']}, {_load_text(result.get('load_average_before'))}), "
             f"{result['model']}, {result['samples']} samples, batch {result['batch_size']}, "
             f"{result.get('warmup_steps', 0)} warm-up steps, median of {repeats} run{'s' * (repeats > 1)}: naive "
-            f"{result['naive_samples_per_s']:.1f} samples/s, ours {result['ours_samples_per_s']:.1f} samples/s{spread}, "
+            f"{result['naive_samples_per_s']:.1f} samples/s, "
+            f"ours {result['ours_samples_per_s']:.1f} samples/s{spread}, "
             f"**{result['ratio']:.1f}×** (pairs average {result['mean_tokens_per_pair']:.0f} tokens, so dynamic "
             f"padding and length grouping do most of it).")
 

@@ -132,7 +132,8 @@ def main() -> None:
         "ours_samples_per_s_range": [samples / max(ours_runs), samples / min(ours_runs)],
         "ratio": naive_s / ours_s, "ours_one_time_prepare_s": prepare_s,
     }
-    print(f"relation training throughput, {spec.name}, {samples} samples, batch {args.batch_size} ({result['machine']})")
+    print(f"relation training throughput, {spec.name}, {samples} samples, "
+          f"batch {args.batch_size} ({result['machine']})")
     print(f"{'':28}{'samples/s':>12}  (median of {args.repeats}; range)")
     for name, key in (("naive (authors’ loop)", "naive"), ("ours (DataModule+module)", "ours")):
         low, high = result[f"{key}_samples_per_s_range"]

@@ -59,7 +59,8 @@ class ClusterBootstrap:
                                       size=self.n_resamples).astype(np.float32)
 
     def group_sums(self, values) -> np.ndarray:
-        """Per-group sums of a per-row column ``(n_rows,)`` or ``(n_rows, k)`` → ``(n_groups,)`` or ``(n_groups, k)``."""
+        """Per-group sums of a per-row column ``(n_rows,)`` or ``(n_rows, k)``
+        → ``(n_groups,)`` or ``(n_groups, k)``."""
         values = np.asarray(values, dtype=np.float64)
         if values.shape[0] != self.n_rows:
             raise ValueError(f"bootstrap column has {values.shape[0]} rows, the scored rows are {self.n_rows}")

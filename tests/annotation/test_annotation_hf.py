@@ -68,7 +68,8 @@ def test_resume_after_losing_files_mid_block_is_exact(tmp_path, tiny_llama):
                 shard=OmegaConf.create({"index": None, "count": None}), consolidate=False)
     run(output=str(tmp_path / "out"), **args)
     whole = {p.name: json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("*.json"))}
-    assert len(whole) == 6 and all(r["manifest"]["notes"][0]["windows"] > 1 for r in whole.values())  # long for 64 tokens
+    # long for 64 tokens
+    assert len(whole) == 6 and all(r["manifest"]["notes"][0]["windows"] > 1 for r in whole.values())
     for name in ("101.json", "104.json"):  # as if killed before these were written
         (tmp_path / "out" / name).unlink()
     summary = run(output=str(tmp_path / "out"), **args)

@@ -74,7 +74,8 @@ def test_a_hung_server_costs_at_most_the_request_budget(fake_server):
     started = time.perf_counter()
     [failure] = backend(fake_server.url, timeout_s=0.5, request_budget_s=1.2, max_retries=10).generate([CHAT])
     assert time.perf_counter() - started < 2.5  # 1.2 s budget; without it 11 attempts × 0.5 s
-    assert failure.stops_run and "llm.request_budget_s=1.2 spent" in failure.message and "ReadTimeout" in failure.message
+    assert (failure.stops_run and "llm.request_budget_s=1.2 spent" in failure.message
+            and "ReadTimeout" in failure.message)
 
 
 def test_key_comes_from_the_environment_and_never_from_the_config(fake_server, monkeypatch):

@@ -226,7 +226,8 @@ def test_a_key_on_the_command_line_is_refused_before_hydra_writes_anything(tmp_p
             f"hydra.run.dir={tmp_path / 'hydra'}"]
     for secret in ("llm.api_key=sk-SECRET-1", f"llm.base_url=http://user:sk-SECRET-2@{fake_server.url[7:]}"):
         done = subprocess.run([*base, secret], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
-        assert done.returncode == 1 and "on the command line are refused" in done.stderr.replace("is refused", "are refused")
+        assert (done.returncode == 1
+                and "on the command line are refused" in done.stderr.replace("is refused", "are refused"))
         assert "SECRET" not in done.stdout + done.stderr and "Traceback" not in done.stderr
         assert not (tmp_path / "hydra").exists() and not (tmp_path / "out").exists()
     # the key from the environment, a URL with credentials from the environment: used, never stored

@@ -36,7 +36,8 @@ def test_a_section_is_rendered_from_its_result_file(tmp_path, monkeypatch):
               "ours_samples_per_s_range": [28.0, 31.0], "ratio": 3.0}
     (tmp_path / "train_throughput.json").write_text(json.dumps(result))
     doc = tmp_path / "doc.md"
-    doc.write_text("before\n<!-- bench:train_throughput (generated) -->\nold 4.7×\n<!-- /bench:train_throughput -->\nafter\n")
+    doc.write_text("before\n<!-- bench:train_throughput (generated) -->\nold 4.7×\n"
+                   "<!-- /bench:train_throughput -->\nafter\n")
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     monkeypatch.setattr(tables, "SECTIONS", {doc: {"train_throughput": tables.train_throughput}})
     assert tables.main(["--check"]) == 1

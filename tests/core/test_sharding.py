@@ -37,6 +37,7 @@ def test_impossible_settings_are_errors(given, environ, message):
 def test_admission_h_is_in_shard_h_mod_count():
     shards = [Shard(i, 3) for i in range(3)]
     owners = {h: [s.index for s in shards if s.owns(h)] for h in (20000000, 20000001, 20000002, 9007199254740993)}
-    assert owners == {20000000: [2], 20000001: [0], 20000002: [1], 9007199254740993: [0]}  # 2^53+1 = 3 × 3002399751580331
+    # 2^53+1 = 3 × 3002399751580331
+    assert owners == {20000000: [2], 20000001: [0], 20000002: [1], 9007199254740993: [0]}
     assert Shard(3, 8).path(Path("d/c.parquet")) == Path("d/c-00003-of-00008.parquet")
     assert Shard(0, 1).path(Path("d/c.parquet")) == Path("d/c.parquet")

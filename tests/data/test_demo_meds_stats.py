@@ -12,7 +12,8 @@ from cts.data.event_table import read_event_table
 from cts.data.meds import export_meds
 from cts.data.stats import write_stats
 
-DEMO_FILES = ["notes.csv.gz", "clinical_event_timestamp.csv", "events.parquet", "events_normalized.parquet", "splits.parquet"]
+DEMO_FILES = ["notes.csv.gz", "clinical_event_timestamp.csv", "events.parquet", "events_normalized.parquet",
+              "splits.parquet"]
 
 
 def digests(folder):
@@ -44,11 +45,13 @@ def test_events_are_in_their_notes_with_temporal_structure(demo_dir):
 
 def test_meds_export_layout_and_schema(tmp_path, demo_dir):
     counts = export_meds(demo_dir / "events_normalized.parquet", tmp_path / "meds")
-    shards = sorted(p.relative_to(tmp_path / "meds").as_posix() for p in (tmp_path / "meds" / "data").rglob("*.parquet"))
+    shards = sorted(p.relative_to(tmp_path / "meds").as_posix()
+                    for p in (tmp_path / "meds" / "data").rglob("*.parquet"))
     assert shards == ["data/held_out/0.parquet", "data/train/0.parquet", "data/tuning/0.parquet"]
     table = pq.read_table(tmp_path / "meds" / "data" / "train" / "0.parquet")
     assert table.schema.names[:4] == ["subject_id", "time", "code", "numeric_value"]
-    assert str(table.schema.field("time").type) == "timestamp[us]" and str(table.schema.field("numeric_value").type) == "float"
+    assert (str(table.schema.field("time").type) == "timestamp[us]"
+            and str(table.schema.field("numeric_value").type) == "float")
     frame = table.to_pandas()
     assert frame["code"].str.startswith("EVENT//").all()
     assert (frame.groupby("subject_id")["time"].apply(lambda t: t.is_monotonic_increasing)).all()

@@ -16,7 +16,8 @@ def write(path, text: str):
 
 
 def test_reads_released_csv_sorted_with_bins(tmp_path):
-    path = write(tmp_path / "e.csv", "Hadm_id,Event,Time,Time_bin\n2,discharge,96,7\n1,fever,-24,2\n1,cough,-24,2\n1,aspirin,0,4\n")
+    path = write(tmp_path / "e.csv",
+                 "Hadm_id,Event,Time,Time_bin\n2,discharge,96,7\n1,fever,-24,2\n1,cough,-24,2\n1,aspirin,0,4\n")
     events = read_event_table(path)
     assert list(events.columns[:4]) == ["hadm_id", "event", "time", "time_bin"]
     assert events["hadm_id"].dtype == np.int64 and events["time"].dtype == np.float64
@@ -122,7 +123,8 @@ def test_bad_row_error_names_line_never_the_clinical_text(tmp_path):
     path = write(tmp_path / "e.csv", "Hadm_id,Event,Time\n1,fever,3\n2,secret diagnosis of patient\n")
     with pytest.raises(EventTableError) as error:
         read_event_table(path)
-    assert error.value.line == 3 and "secret" not in str(error.value) and "expected 3 columns, got 2" in str(error.value)
+    assert (error.value.line == 3 and "secret" not in str(error.value)
+            and "expected 3 columns, got 2" in str(error.value))
 
 
 def test_ragged_row_names_the_line(tmp_path):
@@ -161,7 +163,8 @@ def test_parquet_schema_errors(tmp_path):
 
 @pytest.mark.parametrize("suffix", ["csv", "csv.gz", "parquet"])
 def test_round_trip(tmp_path, suffix):
-    source = write(tmp_path / "src.csv", 'Hadm_id,Event,Time,Time_bin\n1,"fever, high",-2.5,3\n1,"say ""x""",0.0,4\n2,cough,72.0,7\n')
+    source = write(tmp_path / "src.csv",
+                   'Hadm_id,Event,Time,Time_bin\n1,"fever, high",-2.5,3\n1,"say ""x""",0.0,4\n2,cough,72.0,7\n')
     events = read_event_table(source)
     again = read_event_table(write_event_table(events, tmp_path / f"out.{suffix}"))
     pd.testing.assert_frame_equal(events.astype({"event": str}), again.astype({"event": str}))

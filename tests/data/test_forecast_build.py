@@ -36,7 +36,8 @@ def test_target_next_windows_never_contain_an_event_later_than_the_hypothesis(ev
         # the observation is exactly the 10 events before the answer, in order
         admission = events[events.hadm_id == row.hadm_id].reset_index(drop=True)
         answer = int(admission.index[admission.event == row.hypothesis_event][0])
-        expected = [f"{t:g}:{e}" for t, e in zip(admission.time[answer - 10:answer], admission.event[answer - 10:answer])]
+        expected = [f"{t:g}:{e}"
+                    for t, e in zip(admission.time[answer - 10:answer], admission.event[answer - 10:answer])]
         assert row.observation.split("\n") == expected and row.last_event == admission.event[answer - 1]
 
 
@@ -54,7 +55,8 @@ def test_authors_format_matches_their_rule_by_hand():
     assert windows["observation"].tolist() == ["-24.0:chest pain, 0.0:cough, 2.25:fever"]
     assert windows["hypothesis"].tolist() == ["120.0:rash"]
     ours = build_forecast_windows(table(rows), window=4, max_per_admission=1, seed=0, target="next")
-    assert ours["observation"].tolist() == ["-24:chest pain\n0:cough\n2.25:fever"] and ours["hypothesis"][0] == "120:rash"
+    assert (ours["observation"].tolist() == ["-24:chest pain\n0:cough\n2.25:fever"]
+            and ours["hypothesis"][0] == "120:rash")
 
 
 def test_events_tied_with_the_hypothesis_are_listed():

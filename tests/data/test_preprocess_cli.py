@@ -37,7 +37,8 @@ def test_demo_stage_writes_the_corpus(demo):
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_normalize_stage(demo, suffix):
     out = demo / f"normalized.{suffix}"
-    run = preprocess("stage=normalize", f"input={demo}/demo/clinical_event_timestamp.csv", f"output={out}", tmp_path=demo)
+    run = preprocess("stage=normalize", f"input={demo}/demo/clinical_event_timestamp.csv", f"output={out}",
+                     tmp_path=demo)
     assert run.returncode == 0, run.stderr
     assert "time_expression" in (run.stdout + run.stderr)
     expected, _ = normalize_events(read_event_table(demo / "demo" / "clinical_event_timestamp.csv"))
@@ -94,8 +95,8 @@ def _patients_fixture(folder):
 
 def test_splits_by_patient_keep_a_patients_admissions_together(tmp_path):
     events, admissions = _patients_fixture(tmp_path / "p")
-    run = preprocess("stage=splits", f"input={events}", f"admissions={admissions}", f"output={tmp_path}/by_patient.parquet",
-                     tmp_path=tmp_path)
+    run = preprocess("stage=splits", f"input={events}", f"admissions={admissions}",
+                     f"output={tmp_path}/by_patient.parquet", tmp_path=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "120 admissions of 40 patients, split by subject" in run.stdout + run.stderr
     splits = pd.read_parquet(tmp_path / "by_patient.parquet")

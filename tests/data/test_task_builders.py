@@ -41,7 +41,8 @@ def test_relation_random_pairing_has_all_three_classes(events):
     assert (pairs["label"] == expected).all()
     assert len(pairs) == len(events) - events["hadm_id"].nunique()  # consecutive pairs, none across admissions
     assert (pairs["bin_a"] == time_bin(pairs["time_a"].to_numpy())).all()
-    again = build_relation_pairs(events.sample(frac=1, random_state=0).sort_values(["hadm_id", "time"], kind="stable"), seed=1)
+    again = build_relation_pairs(events.sample(frac=1, random_state=0).sort_values(["hadm_id", "time"], kind="stable"),
+                                 seed=1)
     assert len(again) == len(pairs)
 
 
@@ -49,8 +50,10 @@ def test_relation_seed_pairing_is_the_authors_rule(events):
     pairs = build_relation_pairs(events, pairing="seed")
     assert "before" not in set(pairs["label_name"])
     reference = pd.DataFrame(authors_baseline.relation_pairs(
-        events.rename(columns={"hadm_id": "Hadm_id", "event": "Event", "time": "Time"}).assign(Event=lambda f: f.Event.astype(str))))
-    assert pairs[["hadm_id", "event_a", "event_b", "label"]].astype({"label": int}).values.tolist() == reference.values.tolist()
+        events.rename(columns={"hadm_id": "Hadm_id", "event": "Event", "time": "Time"})
+        .assign(Event=lambda f: f.Event.astype(str))))
+    assert (pairs[["hadm_id", "event_a", "event_b", "label"]].astype({"label": int}).values.tolist()
+            == reference.values.tolist())
     with pytest.raises(ValueError, match="pairing"):
         build_relation_pairs(events, pairing="sorted")
 

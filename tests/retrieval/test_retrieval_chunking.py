@@ -38,7 +38,8 @@ def test_placeholders_and_headers_are_not_tokens():
 
 def test_chunks_do_not_straddle_sections():
     chunks = Chunker()("Chief Complaint:\none two three\nDischarge Diagnosis:\nfour five six seven eight nine ten")
-    assert [chunks.sections[s] for s in chunks.section] == ["Chief Complaint", "Discharge Diagnosis", "Discharge Diagnosis"]
+    assert [chunks.sections[s] for s in chunks.section] == ["Chief Complaint", "Discharge Diagnosis",
+                                                             "Discharge Diagnosis"]
     assert [chunks.text[slice(*chunks.span(c))] for c in range(len(chunks))] == [
         "one two three", "four five six seven eight", "nine ten"]
 

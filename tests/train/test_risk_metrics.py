@@ -42,8 +42,8 @@ def test_summary_contract_with_paired_baseline():
     labels = np.tile([0, 1], 40)
     good = labels * 0.6 + 0.2  # perfect ranking
     flat = np.full(80, 0.5)
-    result = evaluation.TestEvaluation(groups, risk_statistics(good, labels), {"constant": risk_statistics(flat, labels)},
-                                headline="auroc")
+    result = evaluation.TestEvaluation(groups, risk_statistics(good, labels),
+                                       {"constant": risk_statistics(flat, labels)}, headline="auroc")
     summary = result.summarize(n_resamples=200, seed=1)
     assert summary["metrics"]["test/auroc"] == pytest.approx(1.0)
     assert summary["metrics"]["test/brier"] == pytest.approx(0.04)  # every row off by 0.2

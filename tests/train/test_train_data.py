@@ -86,7 +86,8 @@ def test_nextevent_chunks_fit_and_probes_hold_the_true_next_event(family, train_
     assert len(probes["val"]) == 5  # val: probe_size; test: every admission with a next event
     assert len(probes["test"]) == (dm.frames["test"]["events"].map(len) >= 2).sum()
     frame = dm.frames["val"]
-    known = {(str(e), float(t)) for events, times in zip(frame["events"], frame["times"]) for e, t in zip(events, times)}
+    known = {(str(e), float(t)) for events, times in zip(frame["events"], frame["times"])
+             for e, t in zip(events, times)}
     for probe in probes["val"]:
         assert (probe["event"], probe["hours"]) in known and probe["event"] in probe["ties"]
         assert probe["event"].lower() in dm.tokenizer.decode(probe["target"]).lower()  # the true line's tokens

@@ -168,7 +168,8 @@ def _labs(adm: Admission) -> tuple[str, str]:
     labs = (f"___ 07:{int(adm.rng.integers(10, 59))}AM BLOOD WBC-{wbc} RBC-{adm.rng.uniform(3.0, 5.2):.2f} "
             f"Hgb-{hgb} Hct-{hgb * 3:.1f} Plt Ct-{int(adm.rng.integers(110, 420))}\n"
             f"___ 07:{int(adm.rng.integers(10, 59))}AM BLOOD Glucose-{int(adm.rng.integers(80, 420))} "
-            f"UreaN-{int(adm.rng.integers(8, 60))} Creat-{adm.rng.uniform(0.6, 3.4):.1f} Na-{int(adm.rng.integers(128, 146))} "
+            f"UreaN-{int(adm.rng.integers(8, 60))} Creat-{adm.rng.uniform(0.6, 3.4):.1f} "
+            f"Na-{int(adm.rng.integers(128, 146))} "
             f"K-{adm.rng.uniform(3.1, 5.6):.1f}")
     return vitals, labs
 
@@ -176,7 +177,8 @@ def _labs(adm: Admission) -> tuple[str, str]:
 def _note(adm: Admission, los_days: int) -> str:
     history, pmh = _history(adm)
     title = "Ms." if adm.sex == "F" else "Mr."
-    intro = f"{title} ___ is a {adm.age} yo {adm.sex} with a history of {history} who presents with {adm.scenario['complaint']}."
+    intro = (f"{title} ___ is a {adm.age} yo {adm.sex} with a history of {history} "
+             f"who presents with {adm.scenario['complaint']}.")
     if adm.rng.random() < 0.3:  # the sex letter and the age phrase, extracted as events by a literal annotator
         adm.add(adm.sex, 0.0)
         adm.add(f"{adm.age} yo", 0.0)

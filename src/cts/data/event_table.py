@@ -91,7 +91,8 @@ def _header_columns(path: Path) -> list[str]:
 def _canonical_names(path: Path, columns: list[str], line: int | None = 1) -> dict[str, str]:
     """Map file column -> canonical name; accepts released (``Hadm_id``) and canonical (``hadm_id``) headers.
     A column given twice (``Time,Time`` or ``Time,time``) is an error: which one holds the data is unknowable."""
-    known = {**{v.lower(): k for k, v in RELEASED_HEADERS.items()}, **{k: k for k in [*RELEASED_HEADERS, *OPTIONAL_COLUMNS]}}
+    known = {**{v.lower(): k for k, v in RELEASED_HEADERS.items()},
+             **{k: k for k in [*RELEASED_HEADERS, *OPTIONAL_COLUMNS]}}
     mapping = {}
     for column in columns:
         canonical = known.get(column.lower())

@@ -82,7 +82,7 @@ def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str 
         "subject": "patient (subject_id)" if admissions is not None else "admission (subject_id = hadm_id)",
         "time_unit_note": "time = admission start + hours since admission"})
     announce(f"export_meds: {len(frame):,} events of {subject_splits.shape[0]:,} subjects "
-             f"({'patients, real admission times' if admissions is not None else 'one per admission, anchored at ' + anchor}) "
+             f"({'patients, real admission times' if admissions is not None else 'one per admission, anchored at ' + anchor}) "  # noqa: E501
              f"{counts} → {output}")
     return counts
 

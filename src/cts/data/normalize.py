@@ -94,7 +94,8 @@ def normalize_events(events: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]
 def normalize_file(input: str | Path, output: str | Path, time_policy: str = "drop") -> dict[str, int]:
     """Stage ``normalize``: read, apply the recipe, write (CSV or Parquet by suffix), report counts per rule."""
     output = Path(output)
-    read_report, counts_path = output.with_name(output.name + ".read.json"), output.with_name(output.name + ".counts.json")
+    read_report, counts_path = (output.with_name(output.name + ".read.json"),
+                                output.with_name(output.name + ".counts.json"))
     refuse_overwrite([input], [output, read_report, counts_path])
     with StepProgress("normalize", ["read", "apply recipe", "write"]) as progress:
         events = read_event_table(input, time_policy=time_policy, report_path=read_report)

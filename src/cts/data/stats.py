@@ -50,7 +50,8 @@ def _plot_times(time: np.ndarray, path: Path) -> None:
     signed_log = np.sign(time) * np.log10(1 + np.abs(time))
     left.hist(signed_log, bins=80, color="#336699")
     ticks = np.array([-87600, -8760, -720, -24, 0, 24, 720, 8760])
-    left.set_xticks(np.sign(ticks) * np.log10(1 + np.abs(ticks)), ["-10y", "-1y", "-1mo", "-1d", "0", "1d", "1mo", "1y"])
+    left.set_xticks(np.sign(ticks) * np.log10(1 + np.abs(ticks)),
+                    ["-10y", "-1y", "-1mo", "-1d", "0", "1d", "1mo", "1y"])
     left.set_xlabel("hours relative to admission (signed log scale)")
     left.set_ylabel("events")
     bins = np.bincount(np.searchsorted(PAPER_BIN_EDGES, time, side="right"), minlength=N_PAPER_BINS)
@@ -70,7 +71,8 @@ def _card(stats: dict, source: str) -> str:
         f"- rows (events): {stats['rows']:,}", f"- admissions: {stats['admissions']:,}",
         *([f"- subjects: {stats['subjects']:,}"] if "subjects" in stats else []),
         f"- distinct event strings: {stats['distinct_events']:,}",
-        f"- events per admission: mean {epa['mean']:.1f}, median {epa['median']:g}, p10–p90 {epa['p10']:g}–{epa['p90']:g},"
+        f"- events per admission: mean {epa['mean']:.1f}, median {epa['median']:g},"
+        f" p10–p90 {epa['p10']:g}–{epa['p90']:g},"
         f" range {epa['min']}–{epa['max']}",
         f"- events before admission {share['before_admission']:.1%}, at admission {share['at_admission']:.1%},"
         f" after admission {share['after_admission']:.1%}", "",

@@ -85,6 +85,7 @@ def span_log_likelihood(model, tokenizer: PreTrainedTokenizerFast, kind: str, pr
         for prompt, span in zip(prompts, spans):
             ids = prompt + [tokenizer.mask_token_id] * len(span) + [tokenizer.sep_token_id]
             logits = model(input_ids=torch.tensor([ids], device=device)).logits[0, len(prompt):len(prompt) + len(span)]
-            out.append(float(logits.float().log_softmax(-1).gather(-1, torch.tensor(span, device=device)[:, None]).sum()))
+            out.append(float(logits.float().log_softmax(-1)
+                             .gather(-1, torch.tensor(span, device=device)[:, None]).sum()))
         return out
     raise ValueError(f"span scoring needs a causal_lm or masked_lm, got {kind!r}")

@@ -62,7 +62,8 @@ class PartStore:
             try:
                 file = pq.ParquetFile(path)
             except (OSError, pa.ArrowInvalid) as err:
-                raise NotesError(f"{path}: unreadable earlier output ({err}); delete it or run with overwrite=true") from None
+                raise NotesError(f"{path}: unreadable earlier output ({err}); "
+                                 "delete it or run with overwrite=true") from None
             if (file.schema_arrow.metadata or {}).get(SETTINGS_KEY) != self.metadata[SETTINGS_KEY]:
                 raise ValueError(f"{path} was written with other chunk/retrieval settings; "
                                  "use another output or overwrite=true")

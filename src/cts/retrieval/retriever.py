@@ -78,7 +78,8 @@ class Ranked:
 
 class Retriever:
     def __init__(self, mode: str = "hybrid", queries: str | Path | list = "conf/preprocess/queries",
-                 k1: float = 1.5, b: float = 0.75, bm25_engine: str = "numpy", model_name_or_path: str | None = None, batch_size: int = 128,
+                 k1: float = 1.5, b: float = 0.75, bm25_engine: str = "numpy", model_name_or_path: str | None = None,
+                 batch_size: int = 128,
                  device: str = "cpu", cascade_top_n: int = 60, rrf_k: float = 60.0, bm25_weight: float = 1.0,
                  dense_weight: float = 1.0, top_k: int | None = 30, min_score: float | None = None):
         if mode not in MODES:

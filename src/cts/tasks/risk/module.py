@@ -50,7 +50,8 @@ class RiskModule(TaskModule):
         self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, 1, head_hidden,
                                        dropout)
         negative, positive = (int(c) for c in class_counts)
-        self.imbalance, self.threshold, self.prevalence = imbalance, float(threshold), positive / max(1, negative + positive)
+        self.imbalance, self.threshold, self.prevalence = (imbalance, float(threshold),
+                                                           positive / max(1, negative + positive))
         weight = negative / positive if imbalance == "weighted" and positive > 0 else 1.0
         self.register_buffer("pos_weight", torch.tensor(float(weight)), persistent=False)
         self.scores = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
