@@ -45,7 +45,7 @@ def main() -> None:
         name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
         result["runs"][key] = {"command": "python train.py " + " ".join(overrides[:-1] + args.extra),
                                "wall_s": round(time.perf_counter() - start, 1),
-                               "jobs": [{k: s.get(k) for k in ("model", "family", "task", "params_total",
+                               "jobs": [{k: s.get(k) for k in ("model", "family", "task", "params",
                                                                "train_time_s", "metrics", "ci95", "best_baseline")}
                                         for s in summaries(args.log_dir, name)]}
     result["machine"]["load_average_after"] = list(os.getloadavg())

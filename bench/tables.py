@@ -111,7 +111,8 @@ def demo_runs() -> str:
         return ("Not measured on the current code yet: `python bench/demo_runs.py` runs them and writes "
                 "bench/results/demo_runs.json; `python bench/tables.py` then fills this section.")
     result = _load("demo_runs")
-    lines = [f"Measured by `python bench/demo_runs.py` on the 2-core shared CPU dev box "
+    source = result["machine"].get("note") or "measured by `python bench/demo_runs.py`"
+    lines = [f"{source[0].upper()}{source[1:]}, on the 2-core shared CPU dev box "
              f"({_load_text(result['machine'].get('load_average'))}):", ""]
     for run in result["runs"].values():
         lines += [f"`{run['command']}` ({run['wall_s']:.0f} s wall):", "",
@@ -121,7 +122,7 @@ def demo_runs() -> str:
             best = job.get("best_baseline") or {}
             metric = best.get("metric_name", "")
             value = _number((job.get("metrics") or {}).get(metric), ".3f")
-            lines.append(f"| {job['model']} | {job['params_total'] / 1e6:.1f} M | {job['train_time_s']:.0f} s | "
+            lines.append(f"| {job['model']} | {job['params'] / 1e6:.1f} M | {job['train_time_s']:.0f} s | "
                          f"{metric or 'n/a'} | {value} | {best.get('name', 'n/a')} "
                          f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')} |")
         lines.append("")

@@ -94,7 +94,7 @@ class ModelSpec:
     def __init__(self, family: str, name: str | None = None, name_or_path: str | None = None,
                  gguf_file: str | None = None, preset: str | None = None, vocab_size: int | None = None,
                  max_length: int = 128, pooling: str | None = None, lora: dict | None = None,
-                 optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 freeze_embeddings: bool = False, optimizer: Callable | None = None, scheduler: Callable | None = None,
                  cache_dir: str | Path = ".cache/cts"):
         if family not in FAMILIES:
             raise ValueError(f"model.family must be one of {FAMILIES}, got {family!r}")
@@ -113,6 +113,7 @@ class ModelSpec:
         self.vocab_size = vocab_size or (PRESETS[preset][4] if preset else None)
         self.max_length, self.pooling = int(max_length), pooling
         self.lora = dict(lora) if lora and lora.get("r") else None  # r = 0 or null: no LoRA
+        self.freeze_embeddings = bool(freeze_embeddings)
         self.optimizer = optimizer or (lambda params: torch.optim.AdamW(params, lr=5e-5))
         self.scheduler = scheduler
         self.cache_dir = Path(cache_dir)
@@ -133,7 +134,7 @@ class ModelSpec:
         """Curated hyperparameters (what identifies the backbone), for loggers and summaries."""
         return {"family": self.family, "name": self.name, "source": self.preset or self.name_or_path,
                 "vocab_size": self.vocab_size, "max_length": self.max_length, "pooling": self.pooling,
-                "lora": self.lora}
+                "lora": self.lora, "freeze_embeddings": self.freeze_embeddings}
 
     # -- tokenizer ---------------------------------------------------------------------------------------------
     def tokenizer(self, train_texts: Callable[[], Iterable[str]], data_key: str,
@@ -164,6 +165,10 @@ class ModelSpec:
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model.config.pad_token_id = tokenizer.pad_token_id
         model.train()  # from_pretrained returns eval mode (dropout off); Lightning keeps whatever mode it finds
+        if self.freeze_embeddings and not self.preset and kind == "encoder":
+            # pretrained token embeddings kept as they are: on CPU their dense gradient and AdamW update are a quarter
+            # of a MiniLM step (measured: 0.61 → 0.46 s for 32 pairs); encoders only (causal LMs tie them to the head)
+            model.get_input_embeddings().weight.requires_grad_(False)
         if self.lora:
             model = self._with_lora(model, tokenizer)
         return model
