@@ -96,14 +96,21 @@ def test_forecast_baselines_on_a_hand_made_fixture():
     assert [c[0][0] for c in got["last_time"][0]] == [3.0, 1.0]
 
 
+def built(cfg, module: bool = True):
+    """The composed run's prepared datamodule and (unless ``module=False``) its task module, as train.py builds them."""
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule.prepare()
+    if not module:
+        return datamodule, None
+    return datamodule, hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+
+
 @pytest.mark.parametrize("task", ["nextevent", "forecast"])
 @pytest.mark.parametrize("family", FAMILIES)
 def test_test_evaluation_after_a_tiny_trainer_test(task, family, train_data, tmp_path):
     cfg = compose_train(tiny(train_data, task, tmp_path, family, "logger=none", "callbacks=none"), tmp_path)
-    spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
-    datamodule.prepare()
-    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+    datamodule, module = built(cfg)
     trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_test_batches=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     trainer.test(module, datamodule=datamodule)
@@ -125,28 +132,20 @@ def test_test_evaluation_after_a_tiny_trainer_test(task, family, train_data, tmp
 
 def test_test_evaluation_before_a_test_epoch_is_a_clear_error(train_data, tmp_path):
     cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt"), tmp_path)
-    spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
-    datamodule.prepare()
-    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+    datamodule, module = built(cfg)
     with pytest.raises(RuntimeError, match="trainer.test"):
         module.test_evaluation(datamodule)
 
 
 def test_eval_limit_cuts_the_scored_test_examples(train_data, tmp_path):
     cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt", "task.eval_limit=3"), tmp_path)
-    spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
-    datamodule.prepare()
+    datamodule = built(cfg, module=False)[0]
     assert len(datamodule.probes("test")) == 3 and len(datamodule.probes("val")) == 4  # val: probe_size
 
 
 def test_bert_masking_uses_the_collator_reproducibly_and_never_masks_specials(train_data, tmp_path):
     cfg = compose_train(tiny(train_data, "nextevent", tmp_path, "bert"), tmp_path)
-    spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
-    datamodule.prepare()
-    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+    datamodule, module = built(cfg)
     tok = datamodule.tokenizer
     ids = torch.tensor([[tok.cls_token_id, *range(10, 40), tok.sep_token_id]] * 8)
     attention = torch.ones_like(ids)
