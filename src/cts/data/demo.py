@@ -25,10 +25,12 @@ from cts.data.event_table import format_hours, read_event_table, write_event_tab
 from cts.data.normalize import normalize_events
 from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
-from cts.io import atomic_path
+from cts.io import atomic_path, write_json
 from cts.utils import announce
 
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
+DEMO_MARKER = "demo.json"  # the generator's summary; marks a folder as the synthetic demo (cards say so)
+
 NOTE_COLUMNS = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
 
 
@@ -285,6 +287,7 @@ def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, s
     outcomes = write_demo_admissions(out_dir, normalized, seed)  # admissions.csv.gz + labels/ (task=risk)
     summary = {"admissions": n_admissions, "outcomes": outcomes, "notes": len(notes), "events": len(events),
                "events_normalized": len(normalized), "normalization": counts, "out_dir": str(out_dir)}
+    write_json(out_dir / DEMO_MARKER, {key: value for key, value in summary.items() if key != "out_dir"})
     announce(f"demo corpus: {n_admissions} admissions, {len(events):,} events "
           f"({len(normalized):,} after normalization) → {out_dir}")
     return summary

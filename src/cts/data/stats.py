@@ -1,19 +1,28 @@
-"""A dataset card for an event table: counts, events per admission, time structure, top events, time histogram."""
+"""A dataset card for an event table (``stage=stats``): the numbers in ``stats.json``, a Markdown page (``card.md``)
+and a self-contained HTML page (``card.html``) with PNG figures, each titled with the dataset's name and N: events
+per admission, the time histogram, the share before/at/after admission, top events, the rows normalization removed
+and the split sizes (when the normalization counts and ``splits.parquet`` are found), and a line saying so when the
+data is the synthetic demo."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from cts.data.demo import DEMO_MARKER
+from cts.data.event_table import read_event_table
+from cts.data.normalize import RULES as NORMALIZATION_RULES
+from cts.data.splits import SPLITS, read_splits
+from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES
+from cts.io import refuse_overwrite, write_json, write_text
+from cts.utils import announce
+from cts.viz import figures, html
 
-from cts.data.event_table import read_event_table  # noqa: E402
-from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES  # noqa: E402
-from cts.io import atomic_path, refuse_overwrite, write_json, write_text  # noqa: E402
-from cts.utils import announce  # noqa: E402
+FIGURES = ("events_per_admission", "time_histogram", "admission_share", "top_events", "normalization", "split_sizes")
+SYNTHETIC_NOTE = ("This is the synthetic demo corpus (preprocess.py stage=demo): generated text, no patient data; "
+                  "its numbers describe the generator, not MIMIC.")
 
 
 def _bin_labels() -> list[str]:
@@ -45,54 +54,152 @@ def describe_events(events, top: int = 20) -> dict:
     return stats
 
 
-def _plot_times(time: np.ndarray, path: Path) -> None:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    signed_log = np.sign(time) * np.log10(1 + np.abs(time))
-    left.hist(signed_log, bins=80, color="#336699")
-    ticks = np.array([-87600, -8760, -720, -24, 0, 24, 720, 8760])
-    left.set_xticks(np.sign(ticks) * np.log10(1 + np.abs(ticks)),
-                    ["-10y", "-1y", "-1mo", "-1d", "0", "1d", "1mo", "1y"])
-    left.set_xlabel("hours relative to admission (signed log scale)")
-    left.set_ylabel("events")
-    bins = np.bincount(np.searchsorted(PAPER_BIN_EDGES, time, side="right"), minlength=N_PAPER_BINS)
-    right.bar(range(N_PAPER_BINS), bins, color="#993333")
-    right.set_xticks(range(N_PAPER_BINS), _bin_labels(), rotation=45, ha="right", fontsize=7)
-    right.set_title("the authors' 9 time bins (hours)")
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as temp:
-        figure.savefig(temp, dpi=110)
-    plt.close(figure)
+def _sources(input: Path, normalization: str | Path | None, splits: str | Path | None):
+    """(normalization counts, splits path, synthetic) found beside the input when not given: ``<input>.counts.json``
+    from ``stage=normalize``, or the demo's ``demo.json`` for its normalized table; ``splits.parquet``; a
+    ``demo.json`` beside the input marks the synthetic corpus."""
+    demo = input.parent / DEMO_MARKER
+    if normalization and not Path(normalization).exists():
+        raise FileNotFoundError(f"normalization={normalization}: no such file (stage=normalize writes "
+                                "<output>.counts.json)")
+    counts = Path(normalization) if normalization else input.with_name(input.name + ".counts.json")
+    if counts.exists():
+        removed = json.loads(counts.read_text())
+    elif demo.exists() and input.name == "events_normalized.parquet":
+        removed = json.loads(demo.read_text()).get("normalization")
+    else:
+        removed = None
+    if splits and not Path(splits).exists():
+        raise FileNotFoundError(f"splits={splits}: no such file")
+    splits = Path(splits) if splits else input.parent / "splits.parquet"
+    return removed, splits if splits.exists() else None, demo.exists()
 
 
-def _card(stats: dict, source: str) -> str:
-    epa, share = stats["events_per_admission"], stats["share_of_events"]
-    lines = [
-        f"# Dataset card: `{source}`", "",
-        f"- rows (events): {stats['rows']:,}", f"- admissions: {stats['admissions']:,}",
-        *([f"- subjects: {stats['subjects']:,}"] if "subjects" in stats else []),
-        f"- distinct event strings: {stats['distinct_events']:,}",
-        f"- events per admission: mean {epa['mean']:.1f}, median {epa['median']:g},"
-        f" p10–p90 {epa['p10']:g}–{epa['p90']:g},"
-        f" range {epa['min']}–{epa['max']}",
-        f"- events before admission {share['before_admission']:.1%}, at admission {share['at_admission']:.1%},"
-        f" after admission {share['after_admission']:.1%}", "",
-        "## Time bins", "", "| bin (hours) | events |", "|---|---|",
-        *(f"| {k} | {v:,} |" for k, v in stats["time_bins"].items()), "",
-        "## Top events", "", "| event | count |", "|---|---|",
-        *(f"| {k} | {v:,} |" for k, v in stats["top_events"].items()), "",
-        "![time histogram](time_histogram.png)", "",
-    ]
-    return "\n".join(lines)
+def split_sizes(events, splits_path: Path) -> dict:
+    """Admissions and events per split; admissions missing from the splits file are counted as ``unassigned``."""
+    splits = read_splits(splits_path).set_index("hadm_id")["split"]
+    split = events["hadm_id"].map(splits).astype(object).fillna("unassigned")
+    per_admission = split.groupby(events["hadm_id"]).first()
+    return {name: {"admissions": int((per_admission == name).sum()), "events": int((split == name).sum())}
+            for name in [*SPLITS, "unassigned"] if (per_admission == name).any()}
 
 
-def write_stats(input: str | Path, output: str | Path, top: int = 20, time_policy: str = "drop") -> dict:
-    """Stage ``stats``: ``card.md``, ``stats.json`` and ``time_histogram.png`` under ``output``."""
-    output = Path(output)
-    refuse_overwrite([input], [output / name for name in ("stats.json", "card.md", "time_histogram.png")])
+def _name_line(stats: dict) -> str:
+    return f"{stats['dataset']} (N={stats['rows']:,} events, {stats['admissions']:,} admissions)"
+
+
+def card_figures(events, stats: dict, output: Path) -> dict[str, Path]:
+    """The card's PNGs (name → path), each titled with the dataset's name and N."""
+    name = _name_line(stats)
+    per_admission = events.groupby("hadm_id", sort=False).size().to_numpy()
+    share = stats["share_of_events"]
+    drawn = {
+        "events_per_admission": figures.histogram_figure(per_admission, f"events per admission\n{name}",
+                                                         "events in the admission"),
+        "time_histogram": figures.time_histogram_figure(events["time"].to_numpy(), PAPER_BIN_EDGES, _bin_labels(),
+                                                        f"event times\n{name}"),
+        "admission_share": figures.bar_figure({"before": share["before_admission"], "at": share["at_admission"],
+                                               "after": share["after_admission"]},
+                                              f"events before / at / after admission\n{name}", "share of events",
+                                              percent=True),
+        "top_events": figures.bar_figure(stats["top_events"], f"top {len(stats['top_events'])} events\n{name}",
+                                         "occurrences", horizontal=True),
+    }
+    if stats.get("normalization"):
+        counts = stats["normalization"]
+        drawn["normalization"] = figures.bar_figure(
+            {rule: counts[rule] for rule in NORMALIZATION_RULES if rule in counts},
+            f"rows removed by normalization\n{stats['dataset']} (N={counts.get('input', 0):,} rows in, "
+            f"{counts.get('output', 0):,} out)", "rows removed")
+    if stats.get("splits"):
+        drawn["split_sizes"] = figures.bar_figure({k: v["admissions"] for k, v in stats["splits"].items()},
+                                                  f"admissions per split\n{name}", "admissions")
+    return {file: figures.save_figure(figure, output / f"{file}.png") for file, figure in drawn.items()}
+
+
+def _overview(stats: dict) -> list[str]:
+    epa, share, hours = stats["events_per_admission"], stats["share_of_events"], stats["time_hours"]
+    return [f"rows (events): {stats['rows']:,}", f"admissions: {stats['admissions']:,}",
+            *([f"subjects: {stats['subjects']:,}"] if "subjects" in stats else []),
+            f"distinct event strings: {stats['distinct_events']:,}",
+            f"events per admission: mean {epa['mean']:.1f}, median {epa['median']:g}, p10–p90 {epa['p10']:g}–"
+            f"{epa['p90']:g}, range {epa['min']}–{epa['max']}",
+            f"events before admission {share['before_admission']:.1%}, at admission {share['at_admission']:.1%}, "
+            f"after admission {share['after_admission']:.1%}",
+            f"time (hours): min {hours['min']:g}, median {hours['median']:g}, max {hours['max']:g}"]
+
+
+def _tables(stats: dict) -> dict[str, list[dict]]:
+    """The card's tables (title → rows), shared by card.md and card.html."""
+    tables = {"Time bins": [{"bin (hours)": k, "events": v} for k, v in stats["time_bins"].items()],
+              "Top events": [{"event": k, "count": v} for k, v in stats["top_events"].items()]}
+    if stats.get("normalization"):
+        counts = stats["normalization"]
+        tables["Noise removed by normalization"] = [
+            {"rule": rule, "rows removed": counts[rule]} for rule in NORMALIZATION_RULES if rule in counts]
+    if stats.get("splits"):
+        tables["Splits"] = [{"split": k, **v} for k, v in stats["splits"].items()]
+    return tables
+
+
+def _markdown_table(rows: list[dict]) -> list[str]:
+    def cell(value) -> str:
+        return f"{value:,}" if isinstance(value, int) else str(value).replace("|", "\\|")
+
+    return ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0]),
+            *("| " + " | ".join(cell(v) for v in row.values()) + " |" for row in rows)]
+
+
+def write_card_markdown(path: Path, stats: dict, figure_files: dict[str, Path]) -> Path:
+    lines = [f"# Dataset card: {_name_line(stats)}", ""]
+    if stats["synthetic_demo"]:
+        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
+    lines += ["## Overview", "", *(f"- {line}" for line in _overview(stats)), ""]
+    if stats.get("normalization"):
+        counts = stats["normalization"]
+        lines += [f"Normalization (the authors' 1M recipe): {counts.get('input', 0):,} rows in, "
+                  f"{counts.get('output', 0):,} out.", ""]
+    for title, rows in _tables(stats).items():
+        lines += [f"## {title}", "", *_markdown_table(rows), ""]
+    lines += ["## Figures", "", *(f"![{name.replace('_', ' ')}]({file.name})" for name, file in figure_files.items()),
+              "", "The same card with the figures inlined: `card.html`; the numbers: `stats.json`.", ""]
+    return write_text(path, "\n".join(lines))
+
+
+def write_card_html(path: Path, stats: dict, figure_files: dict[str, Path]) -> Path:
+    """The same card as one self-contained page (figures inlined as data)."""
+    parts = [html.paragraph(SYNTHETIC_NOTE, "warn")] if stats["synthetic_demo"] else []
+    parts.append(html.section("Overview", "<ul>" + "".join(f"<li>{html.escape(line)}</li>"
+                                                            for line in _overview(stats)) + "</ul>"))
+    parts.append(html.section("Figures", *(html.figure(file, name.replace("_", " "))
+                                           for name, file in figure_files.items())))
+    parts += [html.section(title, html.table(rows)) for title, rows in _tables(stats).items()]
+    return html.write_page(path, f"Dataset card: {_name_line(stats)}", parts,
+                           f"Source: {stats['source']}. The numbers are also in stats.json, the figures are PNG files "
+                           "beside this page.")
+
+
+def write_stats(input: str | Path, output: str | Path, top: int = 20, time_policy: str = "drop",
+                name: str | None = None, normalization: str | Path | None = None,
+                splits: str | Path | None = None) -> dict:
+    """Stage ``stats``: ``stats.json``, ``card.md``, ``card.html`` and the card's PNGs under ``output``.
+
+    ``normalization`` (a ``stage=normalize`` ``.counts.json``) and ``splits`` (``splits.parquet``) default to the
+    files beside ``input``; their sections and figures are left out when there are none."""
+    input, output = Path(input), Path(output)
+    removed, splits_path, synthetic = _sources(input, normalization, splits)
+    refuse_overwrite([input, splits_path], [output / n for n in ("stats.json", "card.md", "card.html",
+                                                                 *(f"{f}.png" for f in FIGURES))])
     events = read_event_table(input, time_policy=time_policy)
-    stats = describe_events(events, top)
+    stats = {"dataset": name or ("synthetic demo" if synthetic else input.name), "source": input.name,
+             "synthetic_demo": synthetic, **describe_events(events, top)}
+    if removed:
+        stats["normalization"] = removed
+    if splits_path is not None:
+        stats["splits"] = split_sizes(events, splits_path)
+    figure_files = card_figures(events, stats, output)
     write_json(output / "stats.json", stats)
-    write_text(output / "card.md", _card(stats, Path(input).name))
-    _plot_times(events["time"].to_numpy(), output / "time_histogram.png")
-    announce(f"stats: {stats['rows']:,} events, {stats['admissions']:,} admissions → {output}/card.md")
+    write_card_markdown(output / "card.md", stats, figure_files)
+    write_card_html(output / "card.html", stats, figure_files)
+    announce(f"stats: {stats['rows']:,} events, {stats['admissions']:,} admissions → {output}/card.md, card.html")
     return stats
