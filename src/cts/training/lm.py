@@ -54,6 +54,7 @@ class SpanLMModule(TaskModule):
         self.register_buffer("special_ids", torch.tensor(sorted(i for i in specials if i is not None)),
                              persistent=False)
         self.scored: dict[str, dict] = {}  # stage → bootstrap statistics of the last epoch's probes
+        self.test_columns: dict[str, np.ndarray] = {}  # per-probe scores of the last test epoch (figures)
 
     def parse(self, text: str) -> tuple[float | None, str]:
         raise NotImplementedError
@@ -123,6 +124,8 @@ class SpanLMModule(TaskModule):
             predicted = {i: value for shard in shards for i, value in shard.items()}
         candidates, likelihood = zip(*(predicted[i] for i in range(len(probes))))
         columns = score_events(list(candidates), probes, self.top_k)
+        if stage == "test":
+            self.test_columns = {**columns, "true_hours": np.array([p["hours"] for p in probes], dtype=float)}
         statistics = {**event_statistics(columns),
                       **likelihood_statistics(np.array(likelihood), np.array([len(p["target"]) for p in probes]))}
         self.scored[stage] = self._renamed(statistics)

@@ -1,18 +1,16 @@
 """Metrics on predicted events: parsing ``time``/``event`` out of generated text, token F1, per-row scoring of
-predicted next events (model and baselines alike) into bootstrap-ready statistics, the confusion matrix figure."""
+predicted next events (model and baselines alike) into bootstrap-ready statistics."""
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
 from cts.bootstrap import ClusterBootstrap, mean, ratio
 from cts.data.time_bins import LOG_BUCKET_EDGES, log_bucket
 from cts.data.timelines import parse_hours as timeline_hours
-from cts.io import atomic_path
 
 _BUCKET = re.compile(r"^\[T([+-]?\d+)\]$")
 
@@ -137,27 +135,3 @@ def _mean_of(values):
 
 def _mae(error, weight):
     return lambda boot: ratio(boot.sums(error * weight), boot.sums(weight))
-
-
-def save_confusion_matrix(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> Path:
-    """PNG of a confusion matrix (rows = truth, columns = prediction), counts in the cells."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(4, 3.5))
-    axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(labels)), labels)
-    axis.set_yticks(range(len(labels)), labels)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    axis.set_title(title)
-    for (row, column), value in np.ndenumerate(matrix):
-        axis.text(column, row, int(value), ha="center", va="center",
-                  color="white" if value > matrix.max() / 2 else "black")
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as temp:
-        figure.savefig(temp, dpi=100)
-    plt.close(figure)
-    return path

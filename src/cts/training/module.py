@@ -13,8 +13,8 @@ from cts.training.evaluation import TestEvaluation
 
 class TaskModule(L.LightningModule):
     """Subclasses implement ``step(batch) -> (loss, weight)``, ``epoch_metrics(stage, loss) -> dict`` and
-    ``test_evaluation(datamodule)``; they may update their own torchmetrics in ``step``. ``monitor`` is a
-    ``val/<name>`` key of the epoch metrics."""
+    ``test_evaluation(datamodule)``, and may add ``test_figures``; they may update their own torchmetrics in
+    ``step``. ``monitor`` is a ``val/<name>`` key of the epoch metrics."""
 
     def __init__(self, spec: ModelSpec, tokenizer, monitor: str = "val/loss", mode: str = "min"):
         super().__init__()
@@ -36,6 +36,13 @@ class TaskModule(L.LightningModule):
         """After ``trainer.test``, on rank zero: the model's scored test rows and the task's baselines (fitted on
         ``datamodule``'s train split, scored on exactly those rows) for the bootstrap in ``summary.json``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement test_evaluation")
+
+    def test_figures(self, datamodule, summary: dict) -> dict:
+        """After the test evaluation, on rank zero: the task's own figures (file stem → matplotlib ``Figure``,
+        drawn with ``cts.viz.figures``) for the run dir, the loggers and ``report.html``; ``summary`` is the run's
+        ``summary.json``. Figures go to W&B, so they show numbers only (counts, rates, errors), never event or
+        note text. Default: none (the runner still draws learning curves and model vs baselines)."""
+        return {}
 
     def gather(self, items: list) -> list:
         """``items`` of every DDP rank concatenated (rank order); the local list when not distributed. A

@@ -31,6 +31,7 @@ from cts.errors import UserError, log_to_files, user_message
 from cts.io import write_json
 from cts.training import run_name
 from cts.training.progress import PlainProgress
+from cts.training.run_report import best_baseline_line, test_rows, write_run_report
 from cts.utils import quiet_known_noise
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             summary.update(_test_block(cfg, module, datamodule, summary["metrics"]))
         _write_summary(cfg, summary, trainer.loggers)
+        write_run_report(_output_dir(cfg), _json_safe(summary), module, datamodule, trainer.loggers, bool(cfg.test))
     return metrics
 
 
@@ -257,26 +259,11 @@ def _test_block(cfg: DictConfig, module, datamodule, metrics: dict) -> dict:
     return {**block, "metrics": {**metrics, **block["metrics"]}}
 
 
-def _with_interval(value, interval, sign: str = "") -> str:
-    if value is None:
-        return "n/a"
-    lo, hi = interval or (None, None)
-    return f"{value:{sign}.3f}" + (f" [{lo:{sign}.3f}, {hi:{sign}.3f}]" if lo is not None and hi is not None else "")
-
-
 def test_table(summary: dict) -> str:
     """Model and every baseline on each test metric with 95% intervals, then model − best baseline (plain text)."""
-    names = [k for k in summary["ci95"] if k.startswith("test/")]
-    rows = {"model": {k: _with_interval(summary["metrics"].get(k), summary["ci95"][k]) for k in names}}
-    for name, values in summary["baselines"].items():
-        rows[name] = {k: _with_interval(values.get(k), values["ci95"].get(k)) for k in names}
-    table = pd.DataFrame.from_dict(rows, orient="index").rename(columns=lambda k: k.removeprefix("test/"))
-    lines = [table.to_string()]
-    best = summary["best_baseline"]
-    if best:
-        lines.append(f"model − best baseline ({best['name']}) on {best['metric_name']}: "
-                     f"{_with_interval(best['delta'], best['delta_ci95'], sign='+')}")
-    return "\n".join(lines)
+    lines = [pd.DataFrame(test_rows(summary)).set_index("").to_string()]
+    best = best_baseline_line(summary)
+    return "\n".join(lines + ([best] if best else []))
 
 
 def _wandb_summary(summary: dict) -> dict:

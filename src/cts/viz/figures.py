@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cts.io import atomic_path  # noqa: E402
 
@@ -212,23 +213,44 @@ def model_vs_baselines_figure(summary: Mapping, title: str, metrics: Sequence[st
     return figure
 
 
-def learning_curves_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str,
+def learning_curves_figure(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], title: str,
                            xlabel: str = "epoch") -> Figure | None:
-    """Each named curve (x, y) in its own panel (losses and scores have different scales); None without curves."""
-    curves = {name: xy for name, xy in curves.items() if len(xy[0])}
-    if not curves:
+    """One panel per entry (losses and scores have different scales), each with its named curves ``(x, y)``;
+    None without any point."""
+    panels = {name: {label: xy for label, xy in curves.items() if len(xy[0])} for name, curves in panels.items()}
+    panels = {name: curves for name, curves in panels.items() if curves}
+    if not panels:
         return None
-    columns = min(3, len(curves))
-    panels = int(np.ceil(len(curves) / columns))
-    figure, axes = plt.subplots(panels, columns, squeeze=False, figsize=(3.6 * columns + 0.4, 2.8 * panels + 0.4))
-    for axis, (name, (x, y)) in zip(axes.flat, curves.items()):
-        axis.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, color=MODEL_COLOR)
+    columns = min(3, len(panels))
+    rows = int(np.ceil(len(panels) / columns))
+    figure, axes = plt.subplots(rows, columns, squeeze=False, figsize=(3.8 * columns + 0.4, 2.9 * rows + 0.5))
+    for axis, (name, curves) in zip(axes.flat, panels.items()):
+        for (label, (x, y)), color in zip(curves.items(), (MODEL_COLOR, "#c05621", "#805ad5", "#2f855a")):
+            axis.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3, color=color, label=label)
         axis.set_title(name, fontsize=9)
         axis.set_xlabel(xlabel, fontsize=8)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(curves):]:
+        if len(curves) > 1:
+            axis.legend(fontsize=7)
+    for axis in list(axes.flat)[len(panels):]:
         axis.set_visible(False)
     figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def grouped_rates_figure(groups: Sequence[str], rates: Mapping[str, Sequence[float]], title: str,
+                         xlabel: str) -> Figure:
+    """Rates (0–1) of several named series side by side for each group."""
+    figure, axis = plt.subplots(figsize=(max(5.5, 1.1 * len(groups) + 2), 3.8))
+    width = 0.8 / max(len(rates), 1)
+    for index, ((name, values), color) in enumerate(zip(rates.items(), (MODEL_COLOR, "#c05621", "#805ad5"))):
+        bars = axis.bar(np.arange(len(groups)) + (index - (len(rates) - 1) / 2) * width, values, width,
+                        label=name, color=color)
+        axis.bar_label(bars, [f"{v:.0%}" for v in values], fontsize=7, padding=1)
+    axis.set_xticks(range(len(groups)), list(groups), fontsize=8)
+    axis.set(ylim=(0, 1.1), ylabel="accuracy", xlabel=xlabel, title=title)
+    axis.legend(fontsize=8)
     return figure
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from cts.tasks.forecast.baselines import fit_and_predict
 from cts.training.lm import SpanLMModule
 from cts.training.metrics import parse_hours
+from cts.viz import figures
 
 
 class ForecastModule(SpanLMModule):
@@ -23,3 +24,16 @@ class ForecastModule(SpanLMModule):
 
     def baselines(self, datamodule, probes):
         return fit_and_predict(datamodule.frames["train"], probes, self.top_k)
+
+    def test_figures(self, datamodule, summary: dict) -> dict:
+        """|predicted − true| hours of the parsed top-1 times, history (true time < 0) and stay apart; event match
+        and time metrics of the model and each baseline with 95% intervals."""
+        names = [f"test/{self._name(m)}" for m in ("top1", "top1_tied", "time_parsed", "time_bucket_acc")]
+        out = {"accuracy_test": figures.model_vs_baselines_figure(summary, f"forecast, test: {self.spec.name}", names)}
+        if self.test_columns:
+            parsed, history = self.test_columns["parsed"] > 0, self.test_columns["history"] > 0
+            error = self.test_columns["abs_error"]
+            out["hours_error_test"] = figures.error_histogram_figure(
+                {"history (true < 0 h)": error[parsed & history], "stay (true >= 0 h)": error[parsed & ~history]},
+                f"forecast time error, test: {self.spec.name} ({int(parsed.sum())} of {len(parsed)} times parsed)")
+        return {name: figure for name, figure in out.items() if figure is not None}

@@ -1,18 +1,15 @@
 """3-class event-pair relation on any backbone: pooled text [; time encoding] → the authors' 256-unit MLP head.
 
-Metrics: accuracy, macro-F1, F1 per class and the confusion matrix (PNG, and to W&B as an image). At test end
+Metrics: accuracy, macro-F1, F1 per class; the test confusion matrix (row percentages, N and F1 per class) is a
+figure of the run report (``test_figures``). At test end
 ``test_evaluation`` hands the runner the model's prediction for every scored test row and the baselines of
 ``cts.tasks.relation.baselines`` (fitted on the train rows, scored on the same test rows) for bootstrap intervals.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
-from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
@@ -21,8 +18,8 @@ from cts.models.heads import TIME_ENCODINGS, ClassificationHead, TimeEncoding, p
 from cts.tasks.relation.baselines import predict_baselines
 from cts.tasks.relation.build import LABELS
 from cts.training.evaluation import Statistic, TestEvaluation
-from cts.training.metrics import save_confusion_matrix
 from cts.training.module import TaskModule
+from cts.viz.figures import confusion_figure
 
 
 def _scores() -> MetricCollection:
@@ -59,6 +56,7 @@ class RelationModule(TaskModule):
                                        head_hidden, dropout)
         self.scores = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
         self.confusion = torch.nn.ModuleDict({s: MulticlassConfusionMatrix(len(LABELS)) for s in ("val", "test")})
+        self.test_confusion: np.ndarray | None = None  # the last test epoch's (every rank's: a synced metric)
         self._test_rows: list[tuple[int, int]] = []  # (row, predicted label) of this rank's test batches
         self.test_predictions: dict[int, int] = {}  # every rank's, after the test epoch
 
@@ -86,7 +84,7 @@ class RelationModule(TaskModule):
         for metric in (self.scores[stage], self.confusion[stage]):
             metric.reset()
         if stage == "test":
-            self._save_confusion(matrix, stage)
+            self.test_confusion = matrix
         per_class = {f"f1_{name}": scores["f1"][i] for i, name in enumerate(LABELS)}
         return {"acc": scores["acc"], "macro_f1": scores["macro_f1"], **per_class}
 
@@ -113,10 +111,10 @@ class RelationModule(TaskModule):
                                          for name, labels in baselines.items()},
                               headline=self.monitor.removeprefix("val/"), higher_is_better=self.mode == "max")
 
-    @rank_zero_only
-    def _save_confusion(self, matrix: np.ndarray, stage: str) -> None:
-        path = save_confusion_matrix(matrix, list(LABELS), Path(self.trainer.default_root_dir) /
-                                     f"confusion_matrix_{stage}.png", f"{stage}: {self.spec.name}")
-        for logger in self.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_image(f"{stage}/confusion_matrix", images=[str(path)])
+    def test_figures(self, datamodule, summary: dict) -> dict:
+        """The test confusion matrix: row percentages and counts, each true class with its N and F1."""
+        if self.test_confusion is None:
+            return {}
+        f1 = [summary["metrics"].get(f"test/f1_{name}", float("nan")) for name in LABELS]
+        return {"confusion_matrix_test": confusion_figure(self.test_confusion, list(LABELS),
+                                                          f"test: {self.spec.name}", f1)}

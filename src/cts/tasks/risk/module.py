@@ -1,8 +1,9 @@
 """Binary risk prediction on any backbone: pooled sequence [; time encoding of the last event] → one logit.
 
-Validation and test report AUROC (monitored), AUPRC and the Brier score; the test epoch also writes the reliability
-plot (PNG) and a MEDS-style prediction file, and ``test_evaluation`` gives the runner the model's and the baselines'
-(bag of events + logistic regression; the train prevalence as a constant) bootstrap samples on the same rows.
+Validation and test report AUROC (monitored), AUPRC and the Brier score; the test epoch also writes a MEDS-style
+prediction file, ``test_figures`` gives the run report ROC, PR and reliability curves, and ``test_evaluation``
+gives the runner the model's and the baselines' (bag of events + logistic regression; the train prevalence as a
+constant) bootstrap samples on the same rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.tasks.risk.metrics import risk_statistics
 from cts.training.evaluation import TestEvaluation
 from cts.training.module import TaskModule
+from cts.viz import figures
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +118,24 @@ class RiskModule(TaskModule):
         out = Path(self.trainer.default_root_dir)
         scored = self._test_frame()
         write_meds_predictions(scored, datamodule.frames["test"], out / "predictions_test.parquet", self.threshold)
-        save_reliability_plot(scored["probability"].to_numpy(), scored["label"].to_numpy(),
-                              out / "reliability_test.png", f"test: {self.spec.name}")
+
+    def test_figures(self, datamodule, summary: dict) -> dict:
+        """ROC and precision-recall curves and the reliability diagram of the test predictions."""
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        scored = self._test_frame()
+        probability, label = scored["probability"].to_numpy(), scored["label"].to_numpy().astype(int)
+        title, metrics = f"test: {self.spec.name} (N={len(label):,})", summary["metrics"]
+        bins = reliability_bins(probability, label)
+        out = {"reliability_test": figures.reliability_figure(bins["predicted"], bins["observed"], bins["count"],
+                                                              f"test: {self.spec.name}")}
+        if 0 < label.sum() < len(label):  # both outcomes: the curves are defined
+            fpr, tpr, _ = roc_curve(label, probability)
+            precision, recall, _ = precision_recall_curve(label, probability)
+            out["roc_test"] = figures.roc_figure(fpr, tpr, metrics.get("test/auroc", float("nan")), title)
+            out["pr_test"] = figures.pr_figure(recall, precision, metrics.get("test/auprc", float("nan")),
+                                               float(label.mean()), title)
+        return out
 
 
 def prediction_times(cohort: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -155,25 +173,3 @@ def reliability_bins(probabilities: np.ndarray, labels: np.ndarray, n_bins: int 
     frame = pd.DataFrame({"bin": index, "predicted": probabilities, "observed": labels})
     return frame.groupby("bin").agg(count=("observed", "size"), predicted=("predicted", "mean"),
                                     observed=("observed", "mean"))
-
-
-def save_reliability_plot(probabilities: np.ndarray, labels: np.ndarray, path: Path, title: str) -> Path:
-    """Reliability diagram (observed rate against mean predicted probability per bin, dot size = count)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bins = reliability_bins(probabilities, labels)
-    figure, axis = plt.subplots(figsize=(4, 4))
-    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
-    axis.plot(bins["predicted"], bins["observed"], marker="o", label="model")
-    axis.scatter(bins["predicted"], bins["observed"], s=10 + 200 * bins["count"] / bins["count"].max(), alpha=0.3)
-    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed positive rate",
-             title=title)
-    axis.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as temp:
-        figure.savefig(temp, dpi=100)
-    plt.close(figure)
-    return path
