@@ -9,6 +9,9 @@
 - ``summary_seeds.csv`` (and a section of ``summary.md``) when ``seed`` varies: the jobs grouped by their other
   overrides, mean ± std over seeds of each number, and the interval of model − best baseline averaged over seeds
   (seeds are scored on the same test rows with the same bootstrap resamples, so their bounds are comparable).
+- ``summary.png``: the headline test metric of each job (of each setting, averaged over seeds, when seed varies)
+  with its 95% interval, the best baseline as a line; ``summary.html``: the tables and that figure in one
+  self-contained page.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pandas as pd
 import yaml
 
 from cts.io import atomic_path, write_text
+from cts.viz import figures, html
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +127,49 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def comparison_rows(jobs: pd.DataFrame, keys: list[str]) -> tuple[str, list[tuple]]:
+    """(headline metric, ``(label, value, lo, hi)`` per job — per setting averaged over seeds when seed varies,
+    ordered by the setting's best job) in ``jobs``' order (best first), for the jobs scored on the sweep's most
+    common headline metric."""
+    metric = jobs["metric"].mode().iloc[0]
+    jobs = jobs[jobs["metric"] == metric]
+    groups = [key for key in keys if key != "seed"]
+
+    def label(row) -> str:
+        return ", ".join(f"{key}={row[key]}" for key in groups if pd.notna(row[key])) or "all"
+
+    if "seed" in keys:
+        grouped = jobs.fillna({key: "" for key in groups}).groupby(groups or (lambda _: "all"), sort=False)
+        means = grouped[["value", "lo", "hi"]].mean().assign(seeds=grouped.size())
+        means = means.reset_index() if groups else means.reset_index(drop=True)
+        rows = [(f"{label(row)} ({int(row['seeds'])} seed{'s' if row['seeds'] > 1 else ''})", row["value"],
+                 row["lo"], row["hi"]) for _, row in means.iterrows()]
+    else:
+        rows = [(label(row) if groups else row["job"], row["value"], row["lo"], row["hi"])
+                for _, row in jobs.iterrows()]
+    return metric, [(name, _number(value), _number(lo), _number(hi)) for name, value, lo, hi in rows]
+
+
+def _number(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def write_comparison_figure(jobs: pd.DataFrame, keys: list[str], path: Path) -> Path | None:
+    """``summary.png`` (see the module doc); None when no job has a headline metric with a value."""
+    if "metric" not in jobs or jobs["metric"].isna().all():
+        return None
+    metric, rows = comparison_rows(jobs, keys)
+    same = jobs[jobs["metric"] == metric]
+    single = same["best_baseline"].nunique() == 1
+    reference = float(same["baseline_value"].mean()) if single else None
+    title = f"{path.parent.name}: {metric} (95% interval{', mean over seeds' if 'seed' in keys else ''})"
+    figure = figures.interval_bars_figure(rows, title, metric, reference,
+                                          f"best baseline: {same['best_baseline'].iloc[0]}" if single else "")
+    return figures.save_figure(figure, path)
+
+
 def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Write summary.csv/.md (and summary_seeds.csv when seed varies); returns the tables written."""
+    """Write summary.csv/.md/.html/.png (and summary_seeds.csv when seed varies); returns the tables written."""
     sweep_dir = Path(sweep_dir)
     finished, failed = read_sweep(sweep_dir)
     keys = varying_keys(finished + failed)
@@ -147,6 +192,14 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
                     ", ".join(f["job"] for f in failed))
     markdown = "\n".join(lines)
     write_text(sweep_dir / "summary.md", markdown)
+    picture = write_comparison_figure(tables["jobs"], keys, sweep_dir / "summary.png") if finished else None
+    parts = [html.section(title, html.table(tables[name].round(4).to_dict("records")))
+             for name, title in (("jobs", "Jobs (best first)"), ("seeds", "Over seeds (mean, std; delta interval "
+                                                                            "averaged over seeds)"),
+                                 ("failed", "Failed")) if name in tables]
+    html.write_page(sweep_dir / "summary.html", f"Sweep {sweep_dir.name}",
+                    ([html.figure(picture, "headline test metric per job")] if picture else []) + parts,
+                    f"{len(finished)} finished, {len(failed)} failed job(s).")
     print(f"\nsweep summary ({sweep_dir / 'summary.md'}):\n\n{markdown}")
     return tables
 

@@ -24,8 +24,10 @@ from cts.annotation.outputs import AnnotationError, read_output
 from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
 from cts.data.notes import hadm_id_from_name
-from cts.io import atomic_path, write_json
+from cts.io import atomic_path, write_json, write_text
 from cts.utils import announce
+from cts.viz import html
+from cts.viz.figures import hours_scatter_figure, save_figure
 
 SUFFIXES = (".json", ".bsv", ".csv")  # preferred first when one note has several
 SCORERS = {"ratio": fuzz.ratio, "token_sort_ratio": fuzz.token_sort_ratio, "token_set_ratio": fuzz.token_set_ratio,
@@ -179,7 +181,7 @@ def precision_recall_f1(matched, predicted, reference):
 
 def score_note(note: str, predicted: list[tuple[str, float]], reference: list[tuple[str, float]],
                threshold: float, scorer: str) -> tuple[NoteScore, np.ndarray]:
-    """A note's score and the absolute errors (hours) of its matched events."""
+    """A note's score and the (predicted, reference) hours of its matched events, shape ``(matched, 2)``."""
     p_hours = np.array([h for _, h in predicted], dtype=float)
     r_hours = np.array([h for _, h in reference], dtype=float)
     pairs = match_events([e for e, _ in predicted], [e for e, _ in reference], threshold, scorer, p_hours, r_hours)
@@ -197,7 +199,7 @@ def score_note(note: str, predicted: list[tuple[str, float]], reference: list[tu
         sign_agreement=agreeing / matched if matched else math.nan,
         order_concordance=concordant / n_pairs if n_pairs else math.nan, abs_error_hours=float(errors.sum()),
         signs_agreeing=agreeing, concordant_pairs=concordant, pairs=n_pairs,
-    ), errors
+    ), np.column_stack([p_matched, r_matched])
 
 
 def overall_samples(table: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, np.ndarray]:
@@ -223,11 +225,52 @@ def _shown(overall: dict, key: str) -> str:
     return text + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
 
 
+def overall_rows(overall: dict) -> list[dict]:
+    """Each overall metric with its 95% interval (over notes) and what it covers."""
+    rows = []
+    for name in ("precision", "recall", "f1", "macro_f1", *METRICS[3:]):
+        lo, hi = overall["ci95"].get(name, [None, None])
+        rows.append({"metric": name, "value": overall.get(name), "ci95_lo": lo, "ci95_hi": hi,
+                     "over": f"{overall['matched']} matched events" if name in METRICS[3:] else
+                     f"{overall['notes']} notes"})
+    return rows
+
+
+PER_NOTE_SHOWN = ("note", "predicted", "reference", "matched", "precision", "recall", "f1", "mae_hours",
+                  "median_ae_hours", "sign_agreement", "order_concordance")
+
+
+def write_report(output: Path, overall: dict, table: pd.DataFrame, matched_hours: np.ndarray) -> None:
+    """overall.csv, report.md, report.html and hours.png (left out, and said so, without matched events)."""
+    rows = overall_rows(overall)
+    with atomic_path(output / "overall.csv", suffix=".csv") as temp:
+        pd.DataFrame(rows).to_csv(temp, index=False)
+    picture = None
+    if len(matched_hours):
+        picture = save_figure(hours_scatter_figure(matched_hours[:, 0], matched_hours[:, 1],
+                                                   f"predicted vs reference hours, {overall['notes']} notes"),
+                              output / "hours.png")
+    coverage = (f"{overall['notes']} notes ({len(overall['missing_predictions'])} without predictions); time metrics "
+                f"on the {overall['matched']} matched of {overall['reference']} reference events (recall "
+                f"{_shown(overall, 'recall')}); intervals: 95% bootstrap over notes.")
+    per_note = table[list(PER_NOTE_SHOWN)]
+    write_text(output / "report.md", "\n".join([
+        "# Annotation evaluation", "", coverage, "", "## Overall", "",
+        pd.DataFrame(rows).round(4).to_markdown(index=False), "", "## Per note", "",
+        per_note.round(4).to_markdown(index=False), "",
+        "![predicted vs reference hours](hours.png)" if picture else "(no matched event: no hours figure)", ""]))
+    html.write_page(output / "report.html", "Annotation evaluation", [
+        html.section("Overall", html.table(rows)),
+        *([html.section("Predicted vs reference hours", html.figure(picture, "matched events"))] if picture else []),
+        html.section("Per note", html.table(per_note.round(4).to_dict("records")))], coverage)
+
+
 def evaluate(predictions: str | Path, reference: str | Path | None, output: str | Path | None = None,
              threshold: float = 80.0, scorer: str = "token_sort_ratio", n_resamples: int = 1000,
              seed: int = 0) -> dict:
-    """Score every reference note (a note without predictions scores zero recall); write metrics.json (NaN as
-    null) and per_note.csv to ``output`` when given."""
+    """Score every reference note (a note without predictions scores zero recall); write to ``output`` when given:
+    metrics.json (NaN as null), per_note.csv, overall.csv, report.md and report.html (the tables) and hours.png
+    (predicted against reference hours of the matched events)."""
     if reference is None:
         raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
                               "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs)")
@@ -236,13 +279,14 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
     predicted, expected = load_timelines(predictions), load_timelines(reference)
     if not expected:
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
-    scores, errors = [], []
+    scores, matched_hours = [], []
     for note, (ref_events, _) in expected.items():
-        score, note_errors = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
+        score, hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
         scores.append(score)
-        errors.append(note_errors)
+        matched_hours.append(hours)
     table = pd.DataFrame([asdict(s) for s in scores])
-    errors = np.concatenate(errors)
+    matched_hours = np.concatenate(matched_hours)
+    errors = np.abs(matched_hours[:, 0] - matched_hours[:, 1])
     estimates = {name: interval(samples) for name, samples in overall_samples(table, n_resamples, seed).items()}
     overall = {
         "notes": len(scores), "missing_predictions": sorted(set(expected) - set(predicted)),
@@ -262,6 +306,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         with atomic_path(output / "per_note.csv") as temp:
             table.to_csv(temp, index=False)
         write_json(output / "metrics.json", overall)
+        write_report(output, overall, table, matched_hours)
     announce(f"evaluate over {overall['notes']} notes ({len(overall['missing_predictions'])} without predictions), "
              f"95% intervals over notes: precision {_shown(overall, 'precision')}, recall {_shown(overall, 'recall')}"
              f", F1 {_shown(overall, 'f1')}; time metrics on the {overall['matched']} matched of "
