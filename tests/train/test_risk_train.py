@@ -3,10 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from report_checks import is_png
 from train_helpers import compose_train
 
 from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.training.run import train
+from cts.viz.figures import save_figure
 
 
 def _overrides(root, work, family):
@@ -49,7 +51,10 @@ def test_trained_run_writes_predictions_plot_and_evaluation(risk_demo, tmp_path)
     # demo labels carry admittime: each prediction is admittime + 24 h
     expected = set(pd.to_datetime(test["admittime"]) + pd.Timedelta(hours=24))
     assert set(predictions["prediction_time"]) == expected
-    assert (tmp_path / "reliability_test.png").read_bytes()[:4] == b"\x89PNG"
+    drawn = module.test_figures(datamodule, summary)
+    assert set(drawn) == {"reliability_test", "roc_test", "pr_test"}
+    for name, figure in drawn.items():
+        assert is_png(save_figure(figure, tmp_path / f"{name}.png")), name
 
 
 def test_bag_of_events_baseline_on_a_hand_made_fixture():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from report_checks import assert_run_report
 from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
 
 from cts.training.run import train
@@ -26,6 +27,7 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
     assert set(expected) <= set(metrics), sorted(metrics)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["family"] == family and summary["params"] > 0
+    assert_run_report(tmp_path, task)
 
 
 def test_summary_json_contract_with_baselines_on_the_models_rows(train_data, tmp_path, caplog):
@@ -101,6 +103,7 @@ def test_resume_from_last_checkpoint_continues_the_run(train_data, tmp_path):
     resumed = pd.read_csv(tmp_path / "csv" / "version_1" / "metrics.csv")
     assert min(resumed["epoch"].dropna()) == 1  # continued at epoch 1, not restarted at 0
     assert "best" in second["state_dict"]  # the tracked best value travels with the checkpoint
+    assert_run_report(tmp_path, "relation", curves=True)  # learning curves from the resumed run's CSV log
 
 
 def test_train_then_test_metric_parity(train_data, tmp_path):
@@ -126,6 +129,8 @@ def test_wandb_offline_writes_a_run_and_no_text(train_data, tmp_path):
     blob = b"".join(p.read_bytes() for p in files)
     leaked = [e for e in set(events) if len(e) > 8 and e.encode() in blob]
     assert not leaked, f"event text reached W&B: {leaked[:3]}"
+    page = assert_run_report(tmp_path, "relation")
+    assert not [e for e in set(events) if len(e) > 8 and e in page], "the run report shows numbers, not event text"
 
 
 def test_ddp_sim_on_cpu(train_data, tmp_path):

@@ -116,15 +116,10 @@ def report_page(summary: dict, paths: dict[str, Path]) -> tuple[str, list[str]]:
 
 def write_run_report(run_dir: str | Path, summary: dict, module, datamodule, loggers: list[Logger],
                      tested: bool = True) -> Path:
-    """Save the run's figures as PNGs in ``run_dir``, log them, write ``report.html``; returns its path. A task
-    figure that fails to draw is reported and left out (the run's results are already in summary.json)."""
+    """Save the run's figures as PNGs in ``run_dir``, log them, write ``report.html``; returns its path. The task's
+    figures only when the run was tested."""
     run_dir = Path(run_dir)
-    task_figures = {}
-    if tested:
-        try:
-            task_figures = module.test_figures(datamodule, summary)
-        except Exception as error:  # a figure must not fail a finished run: say so, keep the rest of the report
-            log.warning("task figures not drawn (%s: %s)", type(error).__name__, error)
+    task_figures = module.test_figures(datamodule, summary) if tested else {}
     paths = {name: figures.save_figure(figure, run_dir / f"{name}.png")
              for name, figure in run_figures(summary, run_dir, task_figures).items()}
     log_figures(paths, loggers)
