@@ -92,10 +92,12 @@ def card_figures(events, stats: dict, output: Path) -> dict[str, Path]:
     """The card's PNGs (name → path), each titled with the dataset's name and N."""
     name = _name_line(stats)
     per_admission = events.groupby("hadm_id", sort=False).size().to_numpy()
+    low, high = per_admission.min(), per_admission.max()
+    bins = np.arange(low, high + 2) - 0.5 if high - low <= 60 else 40  # one bar per count when few
     share = stats["share_of_events"]
     drawn = {
         "events_per_admission": figures.histogram_figure(per_admission, f"events per admission\n{name}",
-                                                         "events in the admission"),
+                                                         "events in the admission", bins),
         "time_histogram": figures.time_histogram_figure(events["time"].to_numpy(), PAPER_BIN_EDGES, _bin_labels(),
                                                         f"event times\n{name}"),
         "admission_share": figures.bar_figure({"before": share["before_admission"], "at": share["at_admission"],
@@ -171,8 +173,8 @@ def write_card_html(path: Path, stats: dict, figure_files: dict[str, Path]) -> P
     parts = [html.paragraph(SYNTHETIC_NOTE, "warn")] if stats["synthetic_demo"] else []
     parts.append(html.section("Overview", "<ul>" + "".join(f"<li>{html.escape(line)}</li>"
                                                             for line in _overview(stats)) + "</ul>"))
-    parts.append(html.section("Figures", *(html.figure(file, name.replace("_", " "))
-                                           for name, file in figure_files.items())))
+    parts.append(html.section("Figures", html.figures(*(html.figure(file, name.replace("_", " "))
+                                                        for name, file in figure_files.items()))))
     parts += [html.section(title, html.table(rows)) for title, rows in _tables(stats).items()]
     return html.write_page(path, f"Dataset card: {_name_line(stats)}", parts,
                            f"Source: {stats['source']}. The numbers are also in stats.json, the figures are PNG files "

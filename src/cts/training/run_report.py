@@ -110,7 +110,8 @@ def report_page(summary: dict, paths: dict[str, Path]) -> tuple[str, list[str]]:
         tested = {k: v for k, v in summary.get("metrics", {}).items() if k.startswith("test/")}
         parts.append(html.section("Test metrics (no intervals: the task has no test evaluation)",
                                   html.key_values(tested) if tested else html.paragraph("not tested", "note")))
-    parts.append(html.section("Figures", *(html.figure(path, name.replace("_", " ")) for name, path in paths.items())))
+    parts.append(html.section("Figures", html.figures(*(html.figure(path, name.replace("_", " "))
+                                                        for name, path in paths.items()))))
     return f"{summary.get('run_name')}: {summary.get('task')} · {summary.get('model')} · {summary.get('data')}", parts
 
 

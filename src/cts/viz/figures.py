@@ -82,7 +82,7 @@ def timeline_figure(events: Sequence[tuple[str, float]], title: str) -> Figure:
     return figure
 
 
-def histogram_figure(values: np.ndarray, title: str, xlabel: str, bins: int = 40, color: str = "#336699") -> Figure:
+def histogram_figure(values: np.ndarray, title: str, xlabel: str, bins=40, color: str = "#336699") -> Figure:
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.hist(values, bins=bins, color=color)
     axis.set(xlabel=xlabel, ylabel="count", title=title)
@@ -95,7 +95,7 @@ def time_histogram_figure(time: np.ndarray, bin_edges: Sequence[float], bin_labe
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     signed_log = np.sign(time) * np.log10(1 + np.abs(time))
     left.hist(signed_log, bins=80, color="#336699")
-    ticks = {h: label for h, label in TIME_TICKS.items() if abs(h) >= 24 or h == 0}
+    ticks = {h: label for h, label in TIME_TICKS.items() if abs(h) not in (1, 168)}  # readable at this width
     left.set_xticks([np.sign(h) * np.log10(1 + abs(h)) for h in ticks], list(ticks.values()))
     left.set(xlabel="hours relative to admission (signed log scale)", ylabel="events", title=title)
     counts = np.bincount(np.searchsorted(np.asarray(bin_edges), time, side="right"), minlength=len(bin_labels))

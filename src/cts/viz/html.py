@@ -21,6 +21,7 @@ h1{font-size:22px;margin:8px 0 4px}h2{font-size:17px;margin:22px 0 6px;border-bo
 .note{color:#4a5568}.warn{background:#fffaf0;border-left:4px solid #dd6b20;padding:6px 10px}
 table{border-collapse:collapse;margin:6px 0;font-size:13px}td,th{border:1px solid #e2e8f0;padding:3px 8px;
 text-align:left}th{background:#f7fafc}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:8px}
 figure{margin:10px 0}figure img{max-width:100%;border:1px solid #edf2f7}figcaption{color:#4a5568;font-size:12px}
 #tip{position:fixed;display:none;background:#1a202c;color:#fff;padding:4px 8px;border-radius:4px;font-size:12px;
 pointer-events:none;max-width:420px;z-index:10}
@@ -45,7 +46,7 @@ if(!t){tip.style.display='none';return;}tip.textContent=t.getAttribute('data-tip
 document.addEventListener('mousemove',function(e){tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';});
 })();
 """
-TICKS = {-87600: "-10y", -8760: "-1y", -720: "-1mo", -24: "-1d", 0: "0", 24: "1d", 720: "1mo", 8760: "1y"}
+TICKS = {-87600: "-10y", -720: "-1mo", -24: "-1d", 0: "0", 24: "1d", 720: "1mo", 87600: "10y"}  # ~2 decades apart
 
 
 def escape(text) -> str:
@@ -87,6 +88,12 @@ def key_values(values: Mapping) -> str:
 
 def section(title: str, *parts: str) -> str:
     return f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>"
+
+
+def figures(*parts: str) -> str:
+    """Figures side by side where the page is wide enough."""
+    return f'<div class="figures">{"".join(parts)}</div>'
+
 
 
 def paragraph(text: str, css: str = "") -> str:
