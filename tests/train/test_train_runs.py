@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from report_checks import assert_run_report
+from report_checks import assert_run_report, is_png
 from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
 
 from cts.training.run import train
@@ -155,6 +155,7 @@ def test_multirun_writes_a_sweep_summary(launcher, train_data, tmp_path):
     assert list(summary["optimized"]) == sorted(summary["optimized"], reverse=True)  # best first
     assert {"params", "train_time_s", "optimized", "value", "best_baseline", "delta"} <= set(summary.columns)
     assert (sweep / "summary.md").read_text().startswith(f"# Sweep sweep-{launcher}")
+    assert is_png(sweep / "summary.png") and "data:image/png" in (sweep / "summary.html").read_text()
     if launcher == "local":
         assert list((sweep / ".submitit").iterdir()), "jobs ran through submitit"
     else:  # one W&B run per job (closed between jobs, never merged), grouped by the sweep, tagged with overrides

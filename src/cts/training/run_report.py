@@ -10,6 +10,7 @@ here shows numbers only (counts, rates, errors): they may go to a logger; event 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +120,7 @@ def write_run_report(run_dir: str | Path, summary: dict, module, datamodule, log
                      tested: bool = True) -> Path:
     """Save the run's figures as PNGs in ``run_dir``, log them, write ``report.html``; returns its path. The task's
     figures only when the run was tested."""
-    run_dir = Path(run_dir)
+    run_dir, start = Path(run_dir), time.perf_counter()
     task_figures = module.test_figures(datamodule, summary) if tested else {}
     paths = {name: figures.save_figure(figure, run_dir / f"{name}.png")
              for name, figure in run_figures(summary, run_dir, task_figures).items()}
@@ -127,5 +128,5 @@ def write_run_report(run_dir: str | Path, summary: dict, module, datamodule, log
     title, parts = report_page(summary, paths)
     path = html.write_page(run_dir / REPORT, title, parts, "Written by train.py at the end of the run; numbers from "
                                                            "summary.json, curves from the CSV log.")
-    log.info("run report: %s (%d figures)", path, len(paths))
+    log.info("run report: %s (%d figures, %.1f s)", path, len(paths), time.perf_counter() - start)
     return path
