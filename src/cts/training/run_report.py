@@ -98,8 +98,9 @@ def log_figures(paths: dict[str, Path], loggers: list[Logger]) -> None:
 
 def report_page(summary: dict, paths: dict[str, Path]) -> tuple[str, list[str]]:
     """(title, parts) of ``report.html``."""
-    identity = {key: summary.get(key) for key in ("task", "data", "model", "family", "params", "params_trainable",
-                                                   "seed", "optimized_metric", "train_time_s", "test_checkpoint")}
+    identity = {key: summary.get(key) for key in ("run_name", "task", "data", "model", "family", "params",
+                                                   "params_trainable", "seed", "optimized_metric", "train_time_s",
+                                                   "test_checkpoint")}
     identity["overrides"] = " ".join(summary.get("overrides") or []) or "(none)"
     parts = [html.section("Run", html.key_values(identity))]
     rows = test_rows(summary)
@@ -111,9 +112,8 @@ def report_page(summary: dict, paths: dict[str, Path]) -> tuple[str, list[str]]:
         tested = {k: v for k, v in summary.get("metrics", {}).items() if k.startswith("test/")}
         parts.append(html.section("Test metrics (no intervals: the task has no test evaluation)",
                                   html.key_values(tested) if tested else html.paragraph("not tested", "note")))
-    parts.append(html.section("Figures", html.figures(*(html.figure(path, name.replace("_", " "))
-                                                        for name, path in paths.items()))))
-    return f"{summary.get('run_name')}: {summary.get('task')} · {summary.get('model')} · {summary.get('data')}", parts
+    parts.append(html.section("Figures", *(html.figure(path, name.replace("_", " ")) for name, path in paths.items())))
+    return f"Run report: {summary.get('task')} · {summary.get('model')} · {summary.get('data')}", parts
 
 
 def write_run_report(run_dir: str | Path, summary: dict, module, datamodule, loggers: list[Logger],

@@ -83,7 +83,8 @@ def table(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
 
 
 def key_values(values: Mapping) -> str:
-    return table([{"": k, "value": v} for k, v in values.items()])
+    """A two-column table of names and values (values shown as text, left-aligned)."""
+    return table([{"": k, "value": "" if v is None else str(v)} for k, v in values.items()])
 
 
 def section(title: str, *parts: str) -> str:
