@@ -1,7 +1,7 @@
 """Stage ``timeline``: one admission of an event table as a picture (PNG) or a self-contained page (HTML).
 
 The PNG puts a row per event on a symmetric-log hours axis (admission at 0); the page does the same with hover text
-(``event — hours h (before/at/after admission)``) and, given the notes (and the retrieval candidates), shows the
+(``event — hours h (≈2 days before admission)``) and, given the notes (and the retrieval candidates), shows the
 discharge summary beside it with the candidate chunks highlighted (the top-ranked ones stronger). The page holds
 event and note text: it is written only to the output path, never logged.
 """

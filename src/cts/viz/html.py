@@ -120,9 +120,18 @@ def _signed_log(hours: float) -> float:
     return math.copysign(math.log10(1 + abs(hours)), hours)
 
 
+def _span(hours: float) -> str:
+    """A rough human reading of a number of hours: ``≈3 days``, ``≈14 years``."""
+    size = abs(hours)
+    for unit, length in (("year", 8760), ("month", 720), ("week", 168), ("day", 24)):
+        if size >= 2 * length:
+            return f"≈{size / length:.0f} {unit}s"
+    return f"{size:g} h"
+
+
 def timeline(events: Sequence[tuple[str, float]], hours_text) -> str:
     """A row per event (time-sorted): its text, a dot on a symmetric-log track (admission = the green line), its
-    hours. Hovering an event or its dot shows ``event — hours h (before/at/after admission)``. ``hours_text`` formats
+    hours. Hovering an event or its dot shows ``event — hours h (≈14 years before admission)``. ``hours_text`` formats
     an hour value (the timeline format's own)."""
     events = sorted(events, key=lambda e: e[1])
     limit = _signed_log(max([abs(h) for _, h in events] + [24.0]) * 1.5)
@@ -136,7 +145,8 @@ def timeline(events: Sequence[tuple[str, float]], hours_text) -> str:
     for index, (event, hours) in enumerate(events):
         side = "before" if hours < 0 else "at" if hours == 0 else "after"
         shown = hours_text(hours)
-        tip = escape(f"{event} — {shown} h ({side} admission)")
+        when = "at admission" if hours == 0 else f"{_span(hours)} {side} admission"
+        tip = escape(f"{event} — {shown} h ({when})")
         rows.append(f'<div class="event" id="event-{index}" data-hours="{escape(shown)}" data-tip="{tip}" '
                     f'title="{tip}">{escape(event)}</div>'
                     f'<div class="track"><span class="zero" style="left:{left(0):.2f}%"></span>'
