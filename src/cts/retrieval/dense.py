@@ -80,8 +80,8 @@ def _model2vec():
         from model2vec.distill import distill
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
-            f"retrieval.encoder=static needs model2vec and skeletoken ({err}): pip install 'cts[static]' "
-            "(or use retrieval.encoder=transformer)") from err
+            f"retrieval.encoder=static needs model2vec and skeletoken ({err}): "
+            "pip install model2vec==0.10.0 skeletoken==0.6.1 (or use retrieval.encoder=transformer)") from err
     return StaticModel, distill
 
 
