@@ -129,7 +129,70 @@ def demo_runs() -> str:
     return "\n".join(lines).rstrip()
 
 
+def _ci(row: dict, metric: str) -> str:
+    lo, hi = row["ci95"][metric]
+    return f"{row[metric]:.3f} [{_number(lo, '.2f')}, {_number(hi, '.2f')}]"
+
+
+CURVE_POINTS = [("bm25", "top_k=30 windows"), ("bm25", "top_k=30 passages"), ("bm25", "top_k=all passages"),
+                ("bm25", "budget=0.5 passages"), ("bm25, smooth", "budget=0.5 passages"),
+                ("bm25, smooth", "configured"),
+                ("cascade, encoder=static", "configured"), ("cascade, encoder=transformer", "configured"),
+                ("bm25", "whole note")]
+
+
+def retrieval_curve() -> str:
+    """Relative coverage against the share of note tokens sent, tuning and reporting parts (bench/notes.py)."""
+    result = _load("notes")
+    if "curve" not in result:
+        return "Not measured yet: `python bench/notes.py --parts curve,static`, then `python bench/tables.py`."
+    rows = result["curve"]["rows"]
+    lines = [f"2-core shared CPU dev box ({_load_text(result['curve'].get('load_average_at_start'))}); relative "
+             "coverage = events reaching the LLM / events findable in the full text, 95% bootstrap interval over "
+             "notes; tokens = mean share of the note's tokens sent.", "",
+             "| corpus | part | notes | retrieval | selection | relative coverage | tokens sent |",
+             "|---|---|---|---|---|---|---|"]
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        for part in ("tune", "report"):
+            for setup, policy in CURVE_POINTS:
+                row = next((r for r in rows if (r["dataset"], r["part"]) == (dataset, part)
+                            and r["retrieval"].startswith(setup) and r["policy"].startswith(policy)
+                            and (setup != "bm25" or r["retrieval"] == "bm25")), None)
+                if row is not None:
+                    lines.append(f"| {dataset} | {part} | {row['notes']} | {row['retrieval']} | {row['policy']} | "
+                                 f"{_ci(row, 'relative_coverage')} | {_ci(row, 'token_share')} |")
+    return "\n".join(lines)
+
+
+def static_encoder() -> str:
+    """encoder=static against the sentence-transformer: texts/s and coverage (bench/notes.py --parts static)."""
+    result = _load("notes")
+    if "static" not in result:
+        return "Not measured yet: `python bench/notes.py --parts static`, then `python bench/tables.py`."
+    static = result["static"]
+    speed = static["speed"]
+    lines = [f"2-core shared CPU dev box ({_load_text(static.get('load_average_at_start'))}), the same "
+             f"{speed['static']['texts']:,} chunk texts one after the other: static "
+             f"{speed['static']['texts_per_s']:,.0f} texts/s, MiniLM {speed['transformer']['texts_per_s']:,.0f} "
+             f"texts/s: **{static['speedup']:.0f}×** (static model loaded from the cache in "
+             f"{speed['static']['load_seconds']:.1f} s).", "",
+             "| corpus (reporting part) | ranking | notes | static: relative coverage | MiniLM: relative coverage |",
+             "|---|---|---|---|---|"]
+    cover = static["coverage"]
+    for dataset, ranking in dict.fromkeys((r["dataset"], r["ranking"]) for r in cover):
+        pair = {r["encoder"]: r for r in cover if (r["dataset"], r["ranking"]) == (dataset, ranking)}
+        lines.append(f"| {dataset} | {ranking} | {pair['static']['notes']} | {_ci(pair['static'], 'relative_coverage')}"
+                     f" | {_ci(pair['transformer'], 'relative_coverage')} |")
+    agreement = static.get("agreement")
+    if agreement:
+        lines += ["", f"MTSamples ({agreement['notes']} notes, no reference events): the static model keeps "
+                      f"{agreement['share_of_transformer_top_k_kept_by_static']:.0%} of MiniLM's top-"
+                      f"{agreement['top_k']} dense chunks."]
+    return "\n".join(lines)
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
+            ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs}}
 
 

@@ -10,7 +10,6 @@ from retrieval_fixtures import bm25_retriever  # noqa: F401  (fixture)
 
 from cts.retrieval.chunking import Chunker, terms
 from cts.retrieval.coverage import coverage, found_at_rank, load_reference, run_coverage
-from cts.retrieval.pipeline import run_notes
 
 
 def test_found_at_rank_is_the_best_window_holding_the_event():
@@ -63,17 +62,19 @@ def _empty(tmp_path):
     return path
 
 
-def test_t2s2_sample_coverage_with_bm25(tmp_path, bm25_retriever):  # noqa: F811
+def test_t2s2_sample_coverage_curve_with_bm25(tmp_path, bm25_retriever):  # noqa: F811
     t2s2 = require_shared("timelines", "t2s2_sepsis10")
-    output = tmp_path / "t2s2.parquet"
-    run_notes(t2s2 / "body", output, bm25_retriever, Chunker(), workers=0, progress=False)
-    report = run_coverage(output, t2s2 / "l33_70b_annotations", ks=[10, 30])
+    report = run_coverage(t2s2 / "body", t2s2 / "l33_70b_annotations", bm25_retriever, Chunker(),
+                          output=tmp_path / "t2s2.coverage.json", top_ks=[10, None], budgets=[0.5])
     # the files hold 779 events (and 2 prose lines, which are not events): each is scored or counted as term-less
-    assert report.notes == 10 and report.notes_missing == 0 and report.events + report.events_without_terms == 779
-    coverage_at = {r["k"]: r["coverage"] for r in report.by_k}
-    assert 0 < coverage_at[10] <= coverage_at["all"] < 1  # silver events are paraphrased: not all are findable
+    assert report["notes"] == 10 and report["notes_missing"] == 0
+    curve = {r["policy"]: r for r in report["curve"]}
+    assert curve["whole note"]["events"] + report["events_without_terms"] == 779
+    ceiling = curve["whole note"]["ceiling"]
+    assert 0 < ceiling < curve["whole note"]["events"]  # silver events are paraphrased: not all are findable
+    assert 0 < curve["top_k=10 passages"]["relative_coverage"] < curve["budget=0.5 passages"]["relative_coverage"]
+    assert curve["budget=0.5 passages"]["token_share"] <= 0.5
+    merged, one_by_one = curve["top_k=all passages"], curve["top_k=all windows"]
+    assert merged["covered"] == one_by_one["covered"] and merged["token_share"] < one_by_one["token_share"]
     written = json.loads((tmp_path / "t2s2.coverage.json").read_text())
-    assert written["by_k"] == report.by_k and written["events"] == report.events
-    kept = pd.read_parquet(output, columns=["hadm_id", "n_chunks"]).groupby("hadm_id")
-    share_all = float((kept.size() / kept["n_chunks"].first()).mean())  # every kept row, over the note's chunks
-    assert {r["k"]: r["share_kept"] for r in report.by_k}["all"] == pytest.approx(share_all)
+    assert written["curve"] == report["curve"]

@@ -152,13 +152,17 @@ def test_command_lines_notes_then_coverage(tmp_path):
     subprocess.run([sys.executable, "preprocess.py", "stage=notes", f"input={notes}", f"output={output}",
                     "retrieval=bm25", "stage.workers=0", "stage.progress=false", f"hydra.run.dir={tmp_path}/run"],
                    cwd=ROOT, env=env, check=True, capture_output=True)
-    assert pq.read_table(output)["note_id"].unique().to_pylist() == ["0-DS-1", "1-DS-1", "2-DS-1"]
-    result = subprocess.run([sys.executable, "preprocess.py", "stage=coverage", f"candidates={output}",
-                             f"reference={reference}", f"hydra.run.dir={tmp_path}/run2"],
+    candidates = pq.read_table(output).to_pandas()
+    assert candidates["note_id"].unique().tolist() == ["0-DS-1", "1-DS-1", "2-DS-1"]
+    # short notes (≤ retrieval.whole_note_tokens) keep every chunk: one passage, the whole note
+    assert (candidates["passage_start"] == 0).all() and candidates.groupby("note_id")["chunk_id"].nunique().eq(
+        candidates["n_chunks"].groupby(candidates["note_id"]).first()).all()
+    result = subprocess.run([sys.executable, "preprocess.py", "stage=coverage", f"input={notes}",
+                             f"reference={reference}", "retrieval=bm25", f"hydra.run.dir={tmp_path}/run2"],
                             cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    report = json.loads((tmp_path / "c.coverage.json").read_text())
-    assert report["notes"] == 1 and report["events"] == 3
-    assert [r["coverage"] for r in report["by_k"] if r["k"] == "all"] == [1.0]
+    report = json.loads((tmp_path / "discharge.coverage.json").read_text())
+    curve = {r["policy"]: r for r in report["curve"]}
+    assert report["notes"] == 1 and curve["whole note"]["events"] == 3 and curve["whole note"]["covered"] == 3
     assert "chest pain" not in result.stdout + result.stderr  # no event or note text in logs
 
 

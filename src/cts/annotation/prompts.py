@@ -11,6 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 
 _FIELD = re.compile(r"\{(\w+)\}")
+PASSAGE_SEPARATOR = "\n[...]\n"  # between two excerpts of a note: text was left out here
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Prompt:
     system: str
     user: str
     user_whole_note: str | None = None
+    user_passages: str | None = None
     rules: str = ""
     chunk: str = "[{index}] {text}"
     max_chunks: int | None = None
@@ -41,11 +43,15 @@ class Prompt:
         """Candidate columns the chunk line uses (``{text}``, ``{neighbours}``, ``{section}``...)."""
         return set(_FIELD.findall(self.chunk)) - {"index"}
 
-    def messages(self, note: str, chunks: list[dict] | None = None, **fields) -> list[dict]:
-        """System + user messages; ``chunks`` (candidate rows) None selects ``user_whole_note`` (the whole note)."""
+    def messages(self, note: str, chunks: list[dict] | None = None, passages: list[str] | None = None,
+                 **fields) -> list[dict]:
+        """System + user messages; ``chunks`` (candidate rows) None selects ``user_whole_note`` (the whole note),
+        ``passages`` (excerpts of the note, in order) selects ``user_passages`` with the excerpts as ``{note}``."""
         template = self.user
         values = {"rules": self.rules, "note": note, **fields}
-        if chunks is None and self.user_whole_note is not None:
+        if passages is not None:
+            template, values["note"] = self.user_passages, PASSAGE_SEPARATOR.join(p.strip() for p in passages)
+        elif chunks is None and self.user_whole_note is not None:
             template = self.user_whole_note
         elif chunks is not None:
             values["chunks"] = "\n".join(

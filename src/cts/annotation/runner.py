@@ -82,7 +82,7 @@ class Candidates:
         if missing:
             raise AnnotationError(f"{path}: missing candidate column(s) {missing}; found {names}")
         self.by_note = "note_id" in names
-        optional = [c for c in ("rank", "note_id") if c in names]
+        optional = [c for c in ("rank", "note_id", "passage_start", "passage_end") if c in names]
         frame = pq.read_table(path, columns=[*wanted, *optional]).to_pandas()
         if "rank" not in frame:
             frame["rank"] = range(len(frame))

@@ -15,7 +15,7 @@ import pandas as pd
 from cts.annotation.backends import Backend, Generation
 from cts.annotation.parsing import merge_events, parse_output
 from cts.annotation.prompts import Prompt
-from cts.annotation.windows import owner, plan_windows
+from cts.annotation.windows import owner, plan_passages, plan_windows
 from cts.data.notes import Note
 
 
@@ -66,7 +66,9 @@ class Task:
 
 
 class EventsTask(Task):
-    """Events with hours from admission; from the candidate chunks when given, else from the whole note."""
+    """Events with hours from admission: from the whole note without candidates; with candidates, from the passages
+    retrieved (``passage_start``/``passage_end``), or from the numbered chunks beside the whole note when the
+    prompt has no ``user_passages`` or the candidates no passages (files from before passages)."""
 
     kind = "events"
 
@@ -75,6 +77,8 @@ class EventsTask(Task):
             return self._per_window(note)
         if chunks.empty:
             return Requests(note="no candidate chunks")
+        if self.prompt.user_passages is not None and "passage_start" in chunks:
+            return self._passages(note, chunks)
         if self.prompt.max_chunks:
             chunks = chunks.nsmallest(self.prompt.max_chunks, "rank", keep="first")
         chunks = chunks.sort_values(["start", "chunk_id"], kind="stable")
@@ -87,6 +91,18 @@ class EventsTask(Task):
                 out.messages.append(self.prompt.messages(note.text[window.start:window.end], rows))
                 out.refs.append(k)
         return out
+
+    def _passages(self, note: Note, chunks: pd.DataFrame) -> Requests:
+        """One prompt per group of passages that fits the budget; a single passage of the whole note is the note."""
+        spans = sorted(set(zip(chunks["passage_start"].tolist(), chunks["passage_end"].tolist())))
+        if spans == [(0, len(note.text))]:
+            return self._per_window(note)
+        overhead = self.backend.count_prompt_tokens(self.prompt.messages("", passages=[]))
+        budget = self.backend.max_prompt_tokens - overhead
+        groups = plan_passages(note.text, self.backend.token_spans(note.text), spans, budget,
+                               self.backend.window_overlap)
+        messages = [self.prompt.messages("", passages=[note.text[a:b] for a, b in group]) for group in groups]
+        return Requests(messages, list(range(len(groups))), len(groups))
 
     def record(self, notes: list[Answered]) -> dict:
         """Events merged window by window within a note, then note by note (first mention kept, with its note id);

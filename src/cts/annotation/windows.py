@@ -1,12 +1,16 @@
-"""Cut a note that does not fit the prompt budget into overlapping windows; assign each chunk to one window.
+"""Cut a note that does not fit the prompt budget into overlapping windows; assign each chunk to one window; pack
+retrieved passages into prompts.
 
 Windows overlap (``llm.window_overlap`` of their length) so an event near a cut is seen whole at least once;
 each candidate chunk is annotated in exactly one window (the one whose own part holds the chunk's start), and
-window outputs are merged by :func:`cts.annotation.parsing.merge_events`.
+window outputs are merged by :func:`cts.annotation.parsing.merge_events`. Passages (the merged windows of the
+kept chunks, ``passage_start``/``passage_end`` in the candidates) are packed in note order into prompts of at
+most the budget; a passage longer than the budget is cut into overlapping windows like a note.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 
@@ -35,3 +39,26 @@ def plan_windows(text: str, spans: list[tuple[int, int]], budget: int, overlap: 
 def owner(windows: list[Window], position: int) -> int:
     """Index of the window whose own part holds character ``position``."""
     return next((k for k, w in enumerate(windows) if position < w.own_end), len(windows) - 1)
+
+
+def plan_passages(text: str, spans: list[tuple[int, int]], passages: list[tuple[int, int]], budget: int,
+                  overlap: float) -> list[list[tuple[int, int]]]:
+    """Groups of character spans, each group one prompt of at most ``budget`` tokens (token ``spans`` of the note)."""
+    starts = [s for s, _ in spans]
+    pieces = []
+    for start, end in sorted(passages):
+        inside = spans[bisect_left(starts, start):bisect_left(starts, end)]
+        if len(inside) <= budget:
+            pieces.append((start, end, len(inside)))
+        else:
+            shifted = [(a - start, b - start) for a, b in inside]
+            pieces += [(start + w.start, start + w.end, budget)
+                       for w in plan_windows(text[start:end], shifted, budget, overlap)]
+    groups, used = [], budget + 1
+    for start, end, tokens in pieces:
+        if used + tokens > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append((start, end))
+        used += tokens
+    return groups

@@ -1,4 +1,4 @@
-"""Reciprocal-rank fusion and per-note selection (top-k and/or a score threshold)."""
+"""Reciprocal-rank fusion, neighbourhood smoothing and per-note selection (top-k and/or a score threshold)."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def select(scores: np.ndarray, eligible: np.ndarray, top_k: int | None, min_scor
     keep = eligible if min_score is None else eligible & (scores >= min_score)
     order = np.argsort(-np.where(keep, scores, -np.inf), kind="stable")[: int(keep.sum())]
     return order if top_k is None else order[:top_k]
+
+
+def smooth(scores: np.ndarray, eligible: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each chunk scored by the mean over itself and ``width`` chunks each side (unmatched chunks count 0), eligible
+    when any of them is: events cluster (a case presentation, a hospital course), so a chunk amid matched chunks
+    is worth more than an isolated match, and best-first selection then keeps contiguous passages."""
+    if width == 0 or len(scores) == 0:
+        return scores, eligible
+    index = np.arange(len(scores))
+    lo, hi = np.maximum(index - width, 0), np.minimum(index + width + 1, len(scores))
+
+    def window_sum(values: np.ndarray) -> np.ndarray:
+        total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+        return total[hi] - total[lo]
+
+    return window_sum(np.where(eligible, scores, 0.0)) / (2 * width + 1), window_sum(eligible) > 0

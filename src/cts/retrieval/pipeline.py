@@ -24,6 +24,7 @@ from cts.data.notes import Note, NotesError, ReadStats, read_notes
 from cts.io import atomic_path, refuse_overwrite, write_json
 from cts.progress import progress as progress_bar
 from cts.retrieval.chunking import Chunker
+from cts.retrieval.passages import passage_of
 from cts.retrieval.retriever import Lexical, Ranked, Retriever
 from cts.sharding import Shard
 
@@ -34,7 +35,7 @@ SCHEMA = pa.schema([
     ("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()), ("context", pa.string()),
     ("neighbours", pa.string()), ("section", pa.string()), ("query", pa.string()),
     ("bm25", pa.float32()), ("dense", pa.float32()), ("score", pa.float64()), ("rank", pa.int32()),
-    ("n_chunks", pa.int32()),
+    ("n_chunks", pa.int32()), ("passage_start", pa.int64()), ("passage_end", pa.int64()),
 ])
 SETTINGS_KEY = b"cts.settings"
 
@@ -94,6 +95,7 @@ def candidates_table(ranked: list[Ranked]) -> pa.Table:
     columns: dict[str, list] = {name: [] for name in SCHEMA.names}
     for result in ranked:
         chunks, note = result.lexical.chunks, result.lexical.note
+        passage_start, passage_end = passage_of(chunks, result.kept)
         for rank, c in enumerate(result.kept.tolist(), start=1):
             start, end = chunks.span(c)
             context_start, context_end = chunks.context_span(c)
@@ -105,6 +107,7 @@ def candidates_table(ranked: list[Ranked]) -> pa.Table:
                 "section": chunks.sections[chunks.section[c]], "query": result.query[c],
                 "bm25": float(result.lexical.bm25[c]), "dense": float(result.dense[c]),
                 "score": float(result.score[c]), "rank": rank, "n_chunks": len(chunks),
+                "passage_start": int(passage_start[rank - 1]), "passage_end": int(passage_end[rank - 1]),
             }
             for name, value in row.items():
                 columns[name].append(value)

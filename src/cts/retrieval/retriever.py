@@ -17,8 +17,9 @@ import yaml
 from cts.data.notes import Note
 from cts.retrieval.bm25 import ENGINES, SCORERS, QueryTerms
 from cts.retrieval.chunking import ChunkedNote, terms
-from cts.retrieval.dense import DenseEncoder
-from cts.retrieval.fusion import ranks, reciprocal_rank_fusion, select
+from cts.retrieval.dense import ENCODERS, make_encoder
+from cts.retrieval.fusion import ranks, reciprocal_rank_fusion, select, smooth
+from cts.retrieval.passages import Selection
 
 MODES = ("bm25", "dense", "hybrid", "cascade")
 
@@ -72,38 +73,50 @@ class Ranked:
     lexical: Lexical
     dense: np.ndarray  # NaN where not embedded
     score: np.ndarray
+    eligible: np.ndarray  # chunks some retriever matched (the only ones a top_k/budget selection ranks)
     query: list[str | None]
     kept: np.ndarray
 
 
 class Retriever:
+    """Scores a note's chunks and keeps some (:class:`~cts.retrieval.passages.Selection`). These defaults are plain
+    top-30 ranking; the configured default (``conf/retrieval``) is the measured winner: smoothed scores, a budget
+    of half the note's tokens, short notes whole."""
+
     def __init__(self, mode: str = "hybrid", queries: str | Path | list = "conf/preprocess/queries",
                  k1: float = 1.5, b: float = 0.75, bm25_engine: str = "numpy", model_name_or_path: str | None = None,
-                 batch_size: int = 128,
+                 encoder: str = "transformer", cache_dir: str | Path = ".cache/cts", batch_size: int = 128,
                  device: str = "cpu", cascade_top_n: int = 60, rrf_k: float = 60.0, bm25_weight: float = 1.0,
-                 dense_weight: float = 1.0, top_k: int | None = 30, min_score: float | None = None):
+                 dense_weight: float = 1.0, top_k: int | None = 30, min_score: float | None = None,
+                 budget: float | None = None, whole_note_tokens: int = 0, smooth_chunks: int = 0):
         if mode not in MODES:
             raise ValueError(f"retrieval.mode must be one of {MODES}, got {mode!r}")
         if bm25_engine not in ENGINES:
             raise ValueError(f"retrieval.bm25_engine must be one of {ENGINES}, got {bm25_engine!r}")
-        if top_k is not None and top_k < 1:
-            raise ValueError(f"retrieval.top_k must be ≥ 1 or null, got {top_k}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"retrieval.encoder must be one of {ENCODERS}, got {encoder!r}")
         self.mode, self.k1, self.b = mode, k1, b
         self.query_sets = load_queries(queries)
         self.query_terms = QueryTerms([q.terms for q in self.query_sets])
         self.bm25_engine = bm25_engine
         self.cascade_top_n, self.rrf_k = cascade_top_n, rrf_k
         self.weights = [bm25_weight, dense_weight]
-        self.top_k, self.min_score = top_k, min_score
-        self.encoder = DenseEncoder(model_name_or_path, batch_size, device) if mode != "bm25" else None
+        if smooth_chunks < 0:
+            raise ValueError(f"retrieval.smooth_chunks must be ≥ 0, got {smooth_chunks}")
+        self.selection = Selection(top_k, min_score, budget, whole_note_tokens)
+        self.smooth_chunks = smooth_chunks
+        self.encoder = make_encoder(encoder, model_name_or_path, batch_size, device, cache_dir) \
+            if mode != "bm25" else None
         self._phrase_vectors = None
 
     def settings(self) -> dict:
         """What decides the output (a resumed run must match it)."""
         return {
             "mode": self.mode, "k1": self.k1, "b": self.b, "cascade_top_n": self.cascade_top_n,
-            "rrf_k": self.rrf_k, "weights": self.weights, "top_k": self.top_k, "min_score": self.min_score,
+            "rrf_k": self.rrf_k, "weights": self.weights, **self.selection.__dict__,
+            "smooth_chunks": self.smooth_chunks,
             "model": self.encoder.model_name_or_path if self.encoder else None,
+            "encoder": self.encoder.kind if self.encoder else None,
             "queries": {q.name: list(q.phrases) for q in self.query_sets},
         }
 
@@ -143,10 +156,11 @@ class Retriever:
                 offset += len(lex.embed)
                 dense[lex.embed] = part.max(axis=1)
                 dense_query[lex.embed] = owner[part.argmax(axis=1)]
-            score, eligible = self._score(lex.bm25, dense)
+            score, eligible = smooth(*self._score(lex.bm25, dense), self.smooth_chunks)
             query = [self.query_sets[q].name if q >= 0 else None
                      for q in np.where(lex.bm25 > 0, lex.bm25_query, dense_query)]
-            results.append(Ranked(lex, dense, score, query, select(score, eligible, self.top_k, self.min_score)))
+            kept = self.selection.keep(lex.chunks, score, eligible)
+            results.append(Ranked(lex, dense, score, eligible, query, kept))
         return results
 
     def _score(self, bm25: np.ndarray, dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
