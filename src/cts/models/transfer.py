@@ -124,7 +124,8 @@ def load_backbone(model: PreTrainedModel, path: str | Path) -> LoadReport:
     result = model.load_state_dict(mapped, strict=False)
     left = [k for k in result.missing_keys if k in mapped]
     if left or result.unexpected_keys:  # cannot happen after the checks above; guards the mapping itself
-        raise TransferError(f"model.init_from={path}: load_state_dict disagreed: {left[:3]} {result.unexpected_keys[:3]}")
+        raise TransferError(f"model.init_from={path}: load_state_dict disagreed: {left[:3]} "
+                            f"{result.unexpected_keys[:3]}")
     report = LoadReport(len(mapped), len(missing), len(unexpected), tuple(resized))
     log.info("model.init_from=%s into %s: %s", path, name, report.line())
     return report

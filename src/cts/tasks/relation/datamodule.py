@@ -52,5 +52,6 @@ class RelationDataModule(TaskDataModule):
         first, second = frame["event_a"].astype(str).tolist(), frame["event_b"].astype(str).tolist()
         if self.first_time_text == "words":  # "cough, 3 days before admission [SEP] wheezing"
             first = [f"{text}, {hours_in_words(hours)}" for text, hours in zip(first, frame["time_a"])]
-        return {"input_ids": encode_pairs(self.tokenizer, self.spec, first, second), "time_a": frame["time_a"].to_numpy(np.float32),
+        return {"input_ids": encode_pairs(self.tokenizer, self.spec, first, second),
+                "time_a": frame["time_a"].to_numpy(np.float32),
                 "label": labels.astype(np.int64), "row": np.arange(len(frame), dtype=np.int64)}
