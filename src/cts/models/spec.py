@@ -104,6 +104,9 @@ class ModelSpec:
         if preset is None and not name_or_path:
             raise ValueError(f"model {family}: set model.name_or_path (hub id or local dir) or model.preset "
                              f"({', '.join(PRESETS)})")
+        if init_from and preset is not None:
+            raise ValueError("model.init_from needs a pretrained tokenizer (model.name_or_path), not model.preset: a "
+                             "preset trains its tokenizer on each task's train split, so token ids would not match")
         self.traits = TRAITS[family]
         pooling = pooling or self.traits.pooling
         if pooling not in POOLINGS:

@@ -57,8 +57,9 @@ def _base_keys(keys, base_prefix: str) -> dict[str, str]:
             if not base_prefix or key.startswith(base_prefix + ".")}
 
 
-def read_backbone_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The backbone tensors of a cts checkpoint, keyed without the module prefix (rule 1)."""
+def read_backbone_state(path: str | Path) -> tuple[dict[str, torch.Tensor], int]:
+    """The backbone tensors of a cts checkpoint, keyed without the module prefix (rule 1), and how many other
+    tensors (task heads, time encodings, metric states) the checkpoint holds."""
     path = Path(path)
     if not path.is_file():
         raise TransferError(f"model.init_from={path}: no such file; give a checkpoint written by train.py "
@@ -78,13 +79,13 @@ def read_backbone_state(path: str | Path) -> dict[str, torch.Tensor]:
         raise TransferError(f"model.init_from={path}: a LoRA run (adapter tensors under peft's wrapper); its base "
                             "weights are the untouched pretrained ones, so initialising from it would transfer "
                             "nothing. Pretrain without model.lora.r, or merge the adapters first")
-    return backbone
+    return backbone, len(state) - len(backbone)
 
 
 def load_backbone(model: PreTrainedModel, path: str | Path) -> LoadReport:
     """Copy the backbone of checkpoint ``path`` into ``model`` (rules in the module docstring); raises
     ``TransferError`` unless every base-model tensor of ``model`` was loaded."""
-    source = read_backbone_state(path)
+    source, outside = read_backbone_state(path)
     base_prefix = model.base_model_prefix if model.base_model is not model else ""
     source_prefix = next((p for p in BASE_PREFIXES if any(k.startswith(p + ".") for k in source)), "")
     source_base = _base_keys(source, source_prefix)
@@ -126,6 +127,6 @@ def load_backbone(model: PreTrainedModel, path: str | Path) -> LoadReport:
     if left or result.unexpected_keys:  # cannot happen after the checks above; guards the mapping itself
         raise TransferError(f"model.init_from={path}: load_state_dict disagreed: {left[:3]} "
                             f"{result.unexpected_keys[:3]}")
-    report = LoadReport(len(mapped), len(missing), len(unexpected), tuple(resized))
+    report = LoadReport(len(mapped), len(missing), len(unexpected) + outside, tuple(resized))
     log.info("model.init_from=%s into %s: %s", path, name, report.line())
     return report

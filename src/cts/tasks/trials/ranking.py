@@ -30,12 +30,12 @@ def per_topic(topics, grades, scores, k: int = 10, min_relevant: int = 1) -> tup
                           "score": np.asarray(scores, np.float64)}).reset_index(names="row")
     rows, unranked = [], 0
     for topic, part in frame.groupby("topic", sort=False):
-        relevant = torch.as_tensor(part["grade"].to_numpy() >= min_relevant)
+        relevant = torch.tensor(part["grade"].to_numpy() >= min_relevant)
         if not relevant.any():
             unranked += 1
             continue
-        preds = torch.as_tensor(part["score"].to_numpy())
-        graded = torch.as_tensor(part["grade"].to_numpy())
+        preds = torch.tensor(part["score"].to_numpy())
+        graded = torch.tensor(part["grade"].to_numpy())
         rows.append({"topic": topic, "first_row": int(part["row"].iloc[0]),
                      "ndcg10": float(retrieval_normalized_dcg(preds, graded, top_k=k)),
                      "p10": float(retrieval_precision(preds, relevant, top_k=k)),
