@@ -12,6 +12,9 @@
 - ``summary.png``: the headline test metric of each job (of each setting, averaged over seeds, when seed varies)
   with its 95% interval, the best baseline as a line; ``summary.html``: the tables and that figure in one
   self-contained page.
+
+``python -m cts.report transfer RUN_DIRS... --out DIR`` compares runs without and with ``model.init_from`` on the
+same task (``cts.transfer_report``): per arm mean ± std over folds and seeds, and the paired difference.
 """
 
 from __future__ import annotations
@@ -55,19 +58,25 @@ def read_sweep(sweep_dir: str | Path) -> tuple[list[dict], list[dict]]:
         raise FileNotFoundError(f"{sweep_dir}: no such sweep directory")
     finished, failed = [], []
     for job in sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        path = job / SUMMARY
-        try:
-            summary = json.loads(path.read_text())
-            reason = None if "metrics" in summary else f"{SUMMARY} has no 'metrics'"
-        except FileNotFoundError:
-            summary, reason = None, f"no {SUMMARY} (failed or still running)"
-        except json.JSONDecodeError as error:
-            summary, reason = None, f"{SUMMARY} unreadable: {error}"
-        if reason:
-            failed.append({"job": job.name, "reason": reason, "override_values": _job_overrides(job, None)})
-        else:
-            finished.append({**summary, "job": job.name, "override_values": _job_overrides(job, summary)})
+        read_job(job, finished, failed)
     return finished, failed
+
+
+def read_job(job: Path, finished: list[dict], failed: list[dict]) -> None:
+    """Append a run folder's summary (with ``job`` and ``override_values``) to ``finished``, or to ``failed`` its
+    name, overrides and why it has no readable summary."""
+    path = job / SUMMARY
+    try:
+        summary = json.loads(path.read_text())
+        reason = None if "metrics" in summary else f"{SUMMARY} has no 'metrics'"
+    except FileNotFoundError:
+        summary, reason = None, f"no {SUMMARY} (failed or still running)"
+    except json.JSONDecodeError as error:
+        summary, reason = None, f"{SUMMARY} unreadable: {error}"
+    if reason:
+        failed.append({"job": job.name, "reason": reason, "override_values": _job_overrides(job, None)})
+    else:
+        finished.append({**summary, "job": job.name, "override_values": _job_overrides(job, summary)})
 
 
 def varying_keys(jobs: list[dict]) -> list[str]:
@@ -209,10 +218,19 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     sweep = commands.add_parser("sweep", help="summarize a multirun folder from its jobs' summary.json")
     sweep.add_argument("sweep_dir", type=Path)
+    transfer = commands.add_parser("transfer", help="base vs cts-initialised runs: mean ± std over folds and seeds, "
+                                   "paired difference with a 95%% t interval (Markdown, CSV, PNG)")
+    transfer.add_argument("run_dirs", type=Path, nargs="+", help="run folders or multirun folders")
+    transfer.add_argument("--out", type=Path, default=Path("transfer_report"), help="output folder")
     args = parser.parse_args(argv)
     try:
-        write_sweep_report(args.sweep_dir)
-    except FileNotFoundError as error:
+        if args.command == "sweep":
+            write_sweep_report(args.sweep_dir)
+        else:
+            from cts.transfer_report import write_transfer_report
+
+            write_transfer_report(args.run_dirs, args.out)
+    except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return 0
 

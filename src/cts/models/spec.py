@@ -34,6 +34,7 @@ from transformers import (
 from cts.hashing import fingerprint
 from cts.io import atomic_dir
 from cts.models.tokenizers import prepare_tokenizer, train_tokenizer
+from cts.models.transfer import load_backbone
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ModelSpec:
                  gguf_file: str | None = None, preset: str | None = None, vocab_size: int | None = None,
                  max_length: int = 128, pooling: str | None = None, lora: dict | None = None,
                  freeze_embeddings: bool = False, optimizer: Callable | None = None, scheduler: Callable | None = None,
-                 cache_dir: str | Path = ".cache/cts"):
+                 cache_dir: str | Path = ".cache/cts", init_from: str | None = None):
         if family not in FAMILIES:
             raise ValueError(f"model.family must be one of {FAMILIES}, got {family!r}")
         if preset is not None and preset not in PRESETS:
@@ -103,6 +104,9 @@ class ModelSpec:
         if preset is None and not name_or_path:
             raise ValueError(f"model {family}: set model.name_or_path (hub id or local dir) or model.preset "
                              f"({', '.join(PRESETS)})")
+        if init_from and preset is not None:
+            raise ValueError("model.init_from needs a pretrained tokenizer (model.name_or_path), not model.preset: a "
+                             "preset trains its tokenizer on each task's train split, so token ids would not match")
         self.traits = TRAITS[family]
         pooling = pooling or self.traits.pooling
         if pooling not in POOLINGS:
@@ -117,6 +121,7 @@ class ModelSpec:
         self.optimizer = optimizer or (lambda params: torch.optim.AdamW(params, lr=5e-5))
         self.scheduler = scheduler
         self.cache_dir = Path(cache_dir)
+        self.init_from = str(init_from) if init_from else None  # a cts checkpoint whose backbone starts this one
 
     @property
     def objective(self) -> str:
@@ -134,7 +139,7 @@ class ModelSpec:
         """Curated hyperparameters (what identifies the backbone), for loggers and summaries."""
         return {"family": self.family, "name": self.name, "source": self.preset or self.name_or_path,
                 "vocab_size": self.vocab_size, "max_length": self.max_length, "pooling": self.pooling,
-                "lora": self.lora, "freeze_embeddings": self.freeze_embeddings}
+                "lora": self.lora, "freeze_embeddings": self.freeze_embeddings, "init_from": self.init_from}
 
     # -- tokenizer ---------------------------------------------------------------------------------------------
     def tokenizer(self, train_texts: Callable[[], Iterable[str]], data_key: str,
@@ -164,6 +169,8 @@ class ModelSpec:
         if model.get_input_embeddings().num_embeddings < len(tokenizer):
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model.config.pad_token_id = tokenizer.pad_token_id
+        if self.init_from:  # before freezing and LoRA: the plain backbone's keys (cts.models.transfer)
+            load_backbone(model, self.init_from)
         model.train()  # from_pretrained returns eval mode (dropout off); Lightning keeps whatever mode it finds
         if self.freeze_embeddings and not self.preset and kind == "encoder":
             # pretrained token embeddings kept as they are: on CPU their dense gradient and AdamW update are a quarter

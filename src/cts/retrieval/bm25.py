@@ -76,11 +76,32 @@ def numpy_scores(chunks: ChunkedNote, queries: QueryTerms, k1: float = 1.5,
     in_section = np.zeros((len(chunks.sections), len(present)))
     np.add.at(in_section, (np.asarray(section_rows, dtype=np.int64), column[len(position):]), 1)
     tf += in_section[chunks.section]
+    return _best(lucene_weights(tf, length, k1, b) @ queries.membership[present])
+
+
+def lucene_weights(tf: np.ndarray, length: np.ndarray, k1: float = 1.5, b: float = 0.75) -> np.ndarray:
+    """Lucene BM25 weight of each (document, term) from term frequencies ``(n_docs, n_terms)`` and document
+    lengths; document frequencies are counted over these documents."""
+    n = tf.shape[0]
     df = (tf > 0).sum(axis=0)
     idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
     norm = k1 * ((1 - b) + b * length / length.mean())
-    weight = idf * tf / (norm[:, None] + tf)
-    return _best(weight @ queries.membership[present])
+    return idf * tf / (norm[:, None] + tf)
+
+
+def document_scores(documents: list[list[str]], queries: list[list[str]], k1: float = 1.5,
+                    b: float = 0.75) -> np.ndarray:
+    """BM25 of each query against each whole document (terms as :func:`cts.retrieval.chunking.terms` gives them),
+    the index being ``documents``: a ``(n_documents, n_queries)`` matrix, 0 where no query term occurs."""
+    query_terms = QueryTerms(queries)
+    tf = np.zeros((len(documents), len(query_terms.vocabulary)))
+    for row, words in enumerate(documents):
+        ids = [query_terms.vocabulary[w] for w in words if w in query_terms.vocabulary]
+        np.add.at(tf[row], np.asarray(ids, dtype=np.int64), 1)
+    length = np.array([len(words) for words in documents], dtype=np.float64)
+    if not len(documents) or length.mean() == 0:
+        return np.zeros((len(documents), len(queries)))
+    return lucene_weights(tf, length, k1, b) @ query_terms.membership
 
 
 SCORERS = {"numpy": numpy_scores, "bm25s": bm25s_scores}

@@ -203,7 +203,7 @@ class TaskDataModule(L.LightningDataModule):
             return
         self.frames = {split: self.read(split) for split in SPLITS}
         self._note_split_unit()
-        hashes = {split: file_hash(self._path(split)) for split in SPLITS}
+        hashes = {split: self.source_hash(split) for split in SPLITS}
         self.tokenizer = self.spec.tokenizer(lambda: self.train_texts(self.frames["train"]),
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
                                              extra_tokens=self.extra_tokens)
@@ -229,6 +229,10 @@ class TaskDataModule(L.LightningDataModule):
             with atomic_path(path) as temp:
                 pq.write_table(table, temp)
         return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+
+    def source_hash(self, split: str) -> str:
+        """What a split's rows come from (part of the cache key): the split's Parquet file."""
+        return file_hash(self._path(split))
 
     def encoding_params(self) -> tuple:
         """Task parameters that change the tokenized data (part of the cache key)."""

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cts.tasks.relation.build import LABELS
+from cts.tasks.textpair import encode_pairs
 from cts.training.data import TaskDataModule
 
 FIRST_TIME_TEXT = ("none", "words")
@@ -51,11 +52,6 @@ class RelationDataModule(TaskDataModule):
         first, second = frame["event_a"].astype(str).tolist(), frame["event_b"].astype(str).tolist()
         if self.first_time_text == "words":  # "cough, 3 days before admission [SEP] wheezing"
             first = [f"{text}, {hours_in_words(hours)}" for text, hours in zip(first, frame["time_a"])]
-        limit = {"truncation": True, "max_length": self.spec.max_length}
-        if self.spec.pair_template == "native":  # the tokenizer's own pair template: [CLS] a [SEP] b [SEP]
-            encoded = self.tokenizer(first, second, **limit)
-        else:  # causal models read "a [SEP] b" and are pooled at the last token
-            sep = self.tokenizer.sep_token
-            encoded = self.tokenizer([f"{a} {sep} {b}" for a, b in zip(first, second)], **limit)
-        return {"input_ids": encoded["input_ids"], "time_a": frame["time_a"].to_numpy(np.float32),
+        return {"input_ids": encode_pairs(self.tokenizer, self.spec, first, second),
+                "time_a": frame["time_a"].to_numpy(np.float32),
                 "label": labels.astype(np.int64), "row": np.arange(len(frame), dtype=np.int64)}

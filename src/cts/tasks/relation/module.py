@@ -29,10 +29,10 @@ def _scores() -> MetricCollection:
                              "f1": MulticlassF1Score(n, average="none")})
 
 
-def classification_statistics(predicted: np.ndarray, truth: np.ndarray) -> dict[str, Statistic]:
+def classification_statistics(predicted: np.ndarray, truth: np.ndarray, labels=LABELS) -> dict[str, Statistic]:
     """acc, macro_f1 and f1_<label> of label-id predictions, as bootstrap statistics (same names as the logged
     epoch metrics)."""
-    n = len(LABELS)
+    n = len(labels)
     pred, true = one_hot(predicted, n), one_hot(truth, n)
 
     def class_f1(index: int) -> Statistic:
@@ -41,7 +41,7 @@ def classification_statistics(predicted: np.ndarray, truth: np.ndarray) -> dict[
 
     return {"acc": lambda boot: mean(boot, predicted == truth),
             "macro_f1": lambda boot: macro_f1(boot, predicted, truth, n),
-            **{f"f1_{name}": class_f1(i) for i, name in enumerate(LABELS)}}
+            **{f"f1_{name}": class_f1(i) for i, name in enumerate(labels)}}
 
 
 class RelationModule(TaskModule):

@@ -1,0 +1,1 @@
+"""PubMedQA (PQA-L): question + abstract contexts → yes / no / maybe."""

@@ -1,0 +1,146 @@
+"""``python -m cts.report transfer RUN_DIRS... --out DIR``: does initialising from a cts checkpoint help?
+
+Reads only the runs' ``summary.json`` (run folders, or multirun folders whose jobs are read as ``cts.report sweep``
+reads them). A run is in arm ``cts`` when its overrides set ``model.init_from``, else ``base``; runs pair up by task,
+``data.fold`` and seed. Written into DIR (atomically, ``cts.io``):
+
+- ``transfer.csv``: per task, arm (and each baseline, on the same test rows) and test metric: runs, mean, std;
+- ``transfer_diff.csv``: per task and metric, cts − base over the matched (fold, seed) pairs: mean, std, and a 95%
+  paired t interval (none with fewer than two pairs);
+- ``transfer.md`` (both tables and the runs that failed) and ``transfer.png`` (mean ± std bars).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from cts.io import atomic_path, write_text
+from cts.report import SUMMARY, _markdown, _write_csv, read_job, read_sweep
+
+log = logging.getLogger(__name__)
+
+ARMS = ("base", "cts")
+
+
+def read_runs(paths) -> tuple[list[dict], list[dict]]:
+    """(finished, failed) over run folders (holding ``summary.json``) and multirun folders (their jobs)."""
+    finished, failed = [], []
+    for path in map(Path, paths):
+        if (path / SUMMARY).exists():
+            read_job(path, finished, failed)
+        elif path.is_dir():
+            found = read_sweep(path)
+            finished += found[0]
+            failed += found[1]
+        else:
+            raise FileNotFoundError(f"{path}: no such run or multirun folder")
+    return finished, failed
+
+
+def run_rows(finished: list[dict]) -> pd.DataFrame:
+    """One row per run and test metric (per-class F1 left out): task, arm, fold, seed, predictor, metric, value."""
+    rows = []
+    for summary in finished:
+        overrides = summary["override_values"]
+        init = overrides.get("model.init_from")
+        ident = {"task": summary.get("task"), "arm": "cts" if init not in (None, "", "null") else "base",
+                 "fold": overrides.get("data.fold", "0"), "seed": summary.get("seed"), "job": summary["job"]}
+        names = [k for k in summary.get("ci95") or summary["metrics"] if k.startswith("test/")
+                 and not k.startswith("test/f1_") and k != "test/loss"]
+        for name in names:
+            rows.append({**ident, "predictor": "model", "metric": name.removeprefix("test/"),
+                         "value": summary["metrics"].get(name)})
+            for baseline, values in (summary.get("baselines") or {}).items():
+                if values.get(name) is not None:
+                    rows.append({**ident, "predictor": baseline, "metric": name.removeprefix("test/"),
+                                 "value": values[name]})
+    return pd.DataFrame(rows, columns=["task", "arm", "fold", "seed", "job", "predictor", "metric", "value"])
+
+
+def arm_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over runs of each model arm and each baseline (baselines pooled over both arms' runs: they are
+    scored on the same test rows)."""
+    labelled = rows.assign(who=np.where(rows["predictor"] == "model", rows["arm"], "baseline:" + rows["predictor"]))
+    labelled = labelled.drop_duplicates(["task", "who", "fold", "seed", "metric", "job"])
+    table = labelled.groupby(["task", "metric", "who"], sort=True)["value"].agg(["count", "mean", "std"])
+    return table.reset_index().rename(columns={"who": "arm", "count": "runs"})
+
+
+def paired_differences(rows: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """cts − base per task and metric over (fold, seed) pairs present in both arms, with a paired t interval."""
+    model = rows[rows["predictor"] == "model"]
+    wide = model.pivot_table(index=["task", "metric", "fold", "seed"], columns="arm", values="value", aggfunc="mean")
+    out = []
+    if not set(ARMS) <= set(wide.columns):
+        return pd.DataFrame(columns=["task", "metric", "pairs", "mean_diff", "std_diff", "lo", "hi", "p_value"])
+    wide = wide.dropna(subset=list(ARMS))
+    for (task, metric), part in wide.groupby(level=["task", "metric"]):
+        diff = (part["cts"] - part["base"]).to_numpy(float)
+        n = len(diff)
+        mean, std = float(diff.mean()), float(diff.std(ddof=1)) if n > 1 else float("nan")
+        if n > 1 and std > 0:
+            half = stats.t.ppf(0.5 + level / 2, n - 1) * std / np.sqrt(n)
+            p_value = float(stats.ttest_rel(part["cts"], part["base"]).pvalue)
+        else:
+            half, p_value = (0.0, float("nan")) if n > 1 else (float("nan"), float("nan"))
+        out.append({"task": task, "metric": metric, "pairs": n, "mean_diff": mean, "std_diff": std,
+                    "lo": mean - half, "hi": mean + half, "p_value": p_value})
+    return pd.DataFrame(out)
+
+
+def _bar_chart(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted(table["task"].unique())
+    figure, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
+        part = table[table["task"] == task]
+        metrics, arms = sorted(part["metric"].unique()), sorted(part["arm"].unique(), key=lambda a: (a not in ARMS, a))
+        width = 0.8 / len(arms)
+        for i, arm in enumerate(arms):
+            values = part[part["arm"] == arm].set_index("metric").reindex(metrics)
+            axis.bar(np.arange(len(metrics)) + i * width, values["mean"], width, yerr=values["std"].fillna(0),
+                     label=arm, capsize=3)
+        axis.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
+        axis.set(title=task, ylim=(0, 1), ylabel="test (mean ± std over folds × seeds)")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    with atomic_path(path, suffix=".png") as temp:
+        figure.savefig(temp, dpi=100)
+    plt.close(figure)
+
+
+def write_transfer_report(paths, out_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Write transfer.csv, transfer_diff.csv, transfer.md, transfer.png into ``out_dir``; returns the tables."""
+    out_dir = Path(out_dir)
+    finished, failed = read_runs(paths)
+    if not finished:
+        raise ValueError(f"no finished run (summary.json) under {', '.join(map(str, paths))}")
+    rows = run_rows(finished)
+    table, diffs = arm_table(rows), paired_differences(rows)
+    model_runs = rows[rows["predictor"] == "model"].drop_duplicates("job")
+    counts = model_runs.groupby(["task", "arm"]).size().to_dict()
+    _write_csv(table, out_dir / "transfer.csv")
+    _write_csv(diffs, out_dir / "transfer_diff.csv")
+    _bar_chart(table, out_dir / "transfer.png")
+    lines = ["# Transfer: base vs cts-initialised", "",
+             f"{len(finished)} finished run(s) ({', '.join(f'{t} {a}: {n}' for (t, a), n in sorted(counts.items()))}), "
+             f"{len(failed)} failed.", "", "## Test metrics (mean ± std over folds × seeds)", "", _markdown(table), "",
+             "## cts − base, paired by (fold, seed) (95% paired t interval)", "",
+             _markdown(diffs) if len(diffs) else "no (fold, seed) is in both arms: nothing to pair", "",
+             "![bar chart](transfer.png)", ""]
+    if failed:
+        lines += ["## Failed", "", _markdown(pd.DataFrame([{"job": f["job"], "reason": f["reason"]} for f in failed])),
+                  ""]
+    markdown = "\n".join(lines)
+    write_text(out_dir / "transfer.md", markdown)
+    print(f"\ntransfer report ({out_dir / 'transfer.md'}):\n\n{markdown}")
+    return {"arms": table, "differences": diffs}
