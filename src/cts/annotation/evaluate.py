@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -200,17 +201,35 @@ def score_note(note: str, predicted: list[tuple[str, float]], reference: list[tu
     ), errors
 
 
+def overall_statistics(table: pd.DataFrame) -> dict[str, Callable[[ClusterBootstrap], np.ndarray]]:
+    """Every overall metric but the median as a function of a bootstrap over ``table``'s rows (per-note scores,
+    clustered however the caller resamples: notes here, admissions in ``task=extract``): each metric is a ratio of
+    per-note sums, or for ``macro_f1`` a mean of per-note F1."""
+    def column(name):
+        return table[name].to_numpy()
+
+    def prf(boot: ClusterBootstrap):
+        return precision_recall_f1(*(boot.sums(column(c)) for c in ("matched", "predicted", "reference")))
+
+    def over_matched(name: str):
+        return lambda boot: ratio(boot.sums(column(name)), boot.sums(column("matched")))
+
+    return {"precision": lambda boot: prf(boot)[0], "recall": lambda boot: prf(boot)[1],
+            "f1": lambda boot: prf(boot)[2], "macro_f1": lambda boot: mean(boot, column("f1")),
+            "mae_hours": over_matched("abs_error_hours"), "sign_agreement": over_matched("signs_agreeing"),
+            "order_concordance": lambda boot: ratio(boot.sums(column("concordant_pairs")), boot.sums(column("pairs")))}
+
+
 def overall_samples(table: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, np.ndarray]:
     """Bootstrap samples (row 0 = the full set of notes) of every overall metric but the median, whose notes are
-    resampled whole: each metric is a ratio of per-note sums."""
+    resampled whole."""
     boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=n_resamples, seed=seed)
-    matched, predicted, reference = (boot.sums(table[c].to_numpy()) for c in ("matched", "predicted", "reference"))
-    precision, recall, f1 = precision_recall_f1(matched, predicted, reference)
-    return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": mean(boot, table["f1"].to_numpy()),
-            "mae_hours": ratio(boot.sums(table["abs_error_hours"].to_numpy()), matched),
-            "sign_agreement": ratio(boot.sums(table["signs_agreeing"].to_numpy()), matched),
-            "order_concordance": ratio(boot.sums(table["concordant_pairs"].to_numpy()),
-                                       boot.sums(table["pairs"].to_numpy()))}
+    return {name: statistic(boot) for name, statistic in overall_statistics(table).items()}
+
+
+def score_table(scores: list[NoteScore]) -> pd.DataFrame:
+    """One row per scored note (the columns of :class:`NoteScore`)."""
+    return pd.DataFrame([asdict(s) for s in scores], columns=list(NoteScore.__dataclass_fields__))
 
 
 def _finite(value: float) -> float | None:
@@ -241,7 +260,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         score, note_errors = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
         scores.append(score)
         errors.append(note_errors)
-    table = pd.DataFrame([asdict(s) for s in scores])
+    table = score_table(scores)
     errors = np.concatenate(errors)
     estimates = {name: interval(samples) for name, samples in overall_samples(table, n_resamples, seed).items()}
     overall = {
