@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from cts.annotation.outputs import AnnotationError, read_output
 from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
+from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
 from cts.io import atomic_path, write_json
 from cts.utils import announce
@@ -64,6 +65,18 @@ def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, flo
         if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith(".") and number is not None:
             found.setdefault(str(number), path)
     return {key: read_timeline(path) for key, path in found.items()}
+
+
+def table_timelines(path: str | Path, predicted: dict) -> dict[str, tuple[list[tuple[str, float]], int]]:
+    """Timelines of the admissions of ``predicted`` from an event table (rows with unreadable times are dropped by
+    the reader, which reports them)."""
+    table = read_event_table(path)
+    table = table[table["hadm_id"].astype("int64").astype(str).isin(set(predicted))]
+    found = {str(h): (list(zip(g["event"].astype(str), g["time"].astype(float))), 0)
+             for h, g in table.groupby("hadm_id", observed=True, sort=False)}
+    announce(f"evaluate: reference table {path}: scoring the {len(found)} of its admissions that have predictions "
+             f"({len(predicted) - len(found)} predicted admissions are not in the table)")
+    return found
 
 
 def normalize(text: str) -> str:
@@ -246,13 +259,16 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
              threshold: float = 80.0, scorer: str = "token_sort_ratio", n_resamples: int = 1000,
              seed: int = 0) -> dict:
     """Score every reference note (a note without predictions scores zero recall); write metrics.json (NaN as
-    null) and per_note.csv to ``output`` when given."""
+    null) and per_note.csv to ``output`` when given. ``reference`` may also be an event table (the demo's
+    ``events_normalized.parquet``, a released CSV): then its admissions that were annotated are scored (a run over a
+    few notes is not charged with the rest of the table), and how many that is, is said."""
     if reference is None:
         raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
-                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs)")
+                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs), or an event table")
     if scorer not in SCORERS:
         raise AnnotationError(f"evaluate.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
-    predicted, expected = load_timelines(predictions), load_timelines(reference)
+    predicted = load_timelines(predictions)
+    expected = load_timelines(reference) if Path(reference).is_dir() else table_timelines(reference, predicted)
     if not expected:
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
     scores, errors = [], []

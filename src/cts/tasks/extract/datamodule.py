@@ -77,6 +77,9 @@ class ExtractDataModule(TaskDataModule):
                  max_new_tokens: int = 256, match_threshold: float = 90, eval_limit: int | None = None,
                  val_limit: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        if self.spec.objective != "causal_lm":
+            raise ValueError(f"task=extract generates text: it needs model=gpt or model=llama (a causal LM), not "
+                             f"model={self.spec.family}")
         self.prompt = Prompt.from_config(prompt)
         self.max_prompt_tokens, self.window_overlap = int(max_prompt_tokens), float(window_overlap)
         self.max_new_tokens, self.match_threshold = int(max_new_tokens), float(match_threshold)
@@ -110,7 +113,12 @@ class ExtractDataModule(TaskDataModule):
         columns = {"input_ids": [], "labels": [], **{name: [] for name in COUNTS}}
         for _, rows in frame.groupby("hadm_id", sort=False):
             notes = [Note(str(n), int(h), str(t)) for n, h, t in zip(rows["note_id"], rows["hadm_id"], rows["text"])]
-            planned = [task.note_windows(note) for note in notes]
+            try:
+                planned = [task.note_windows(note) for note in notes]
+            except ValueError as err:
+                raise ValueError(f"task=extract: {err} (here task.max_prompt_tokens={self.max_prompt_tokens}; the "
+                                 f"prompt alone takes {self._overhead(task)} tokens of {self.spec.name}'s tokenizer)"
+                                 ) from err
             events = list(rows["events"].iloc[0])
             hours = [float(h) for h in rows["hours"].iloc[0]]
             places = align_events([n.text for n in notes], [w for w, _ in planned], events, self.match_threshold)
@@ -128,6 +136,10 @@ class ExtractDataModule(TaskDataModule):
                         columns[name].append(value)
                     first = False
         return columns
+
+    @staticmethod
+    def _overhead(task: EventsTask) -> int:
+        return task.backend.count_prompt_tokens(task.prompt.messages(""))
 
     def _target(self, lines: list[tuple[str, float]]) -> tuple[list[int], int]:
         """Target tokens (lines + end of text) within ``max_new_tokens``, and how many lines were dropped for it."""
