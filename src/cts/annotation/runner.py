@@ -191,7 +191,10 @@ def resolve_splits(split: str | None, splits: str | None, notes: str | None, dem
 
 
 def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> tuple[Path, Path | None]:
-    """The notes and candidates to use: the given ones, else the demo corpus (and its candidates if built)."""
+    """The notes and candidates to use: the given ones, else the demo corpus (and its candidates if built);
+    ``candidates=none`` annotates whole notes even where the demo's candidates exist."""
+    if isinstance(candidates, str) and candidates.lower() == "none":
+        return resolve_inputs(notes, None, demo_dir)[0], None
     if notes is not None:
         return Path(notes), Path(candidates) if candidates else None
     demo = Path(demo_dir)
