@@ -62,12 +62,10 @@ class Task:
         """One prompt per window of the whole note."""
         return self.note_windows(note)[1]
 
-    def annotate(self, admissions: list[list[Note]], chunks: list[list[pd.DataFrame | None]] | None = None
-                 ) -> list[dict]:
-        """In memory, without output files: the record of each admission (its notes, and their chunks or None for
-        whole notes), all prompts generated in one batched call. Remote failures raise (no partial record)."""
-        chunks = chunks or [[None] * len(notes) for notes in admissions]
-        requests = [[self.requests(n, c) for n, c in zip(notes, cs)] for notes, cs in zip(admissions, chunks)]
+    def annotate(self, admissions: list[list[Note]]) -> list[dict]:
+        """In memory, without output files: the record of each admission from its whole notes (``candidates=none``),
+        all prompts generated in one batched call. Remote failures raise (no partial record)."""
+        requests = [[self.requests(n, None) for n in notes] for notes in admissions]
         flat = [m for per_admission in requests for r in per_admission for m in r.messages]
         generations = iter(self.backend.generate(flat) if flat else [])
         records = []
