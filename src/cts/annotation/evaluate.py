@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from cts.annotation.outputs import AnnotationError, read_output
 from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
+from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
 from cts.io import atomic_path, write_json, write_text
 from cts.utils import announce
@@ -65,6 +67,18 @@ def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, flo
         if path.suffix in SUFFIXES and path.is_file() and not path.name.startswith(".") and number is not None:
             found.setdefault(str(number), path)
     return {key: read_timeline(path) for key, path in found.items()}
+
+
+def table_timelines(path: str | Path, predicted: dict) -> dict[str, tuple[list[tuple[str, float]], int]]:
+    """Timelines of the admissions of ``predicted`` from an event table (rows with unreadable times are dropped by
+    the reader, which reports them)."""
+    table = read_event_table(path)
+    table = table[table["hadm_id"].astype("int64").astype(str).isin(set(predicted))]
+    found = {str(h): (list(zip(g["event"].astype(str), g["time"].astype(float))), 0)
+             for h, g in table.groupby("hadm_id", observed=True, sort=False)}
+    announce(f"evaluate: reference table {path}: scoring the {len(found)} of its admissions that have predictions "
+             f"({len(predicted) - len(found)} predicted admissions are not in the table)")
+    return found
 
 
 def normalize(text: str) -> str:
@@ -202,17 +216,35 @@ def score_note(note: str, predicted: list[tuple[str, float]], reference: list[tu
     ), np.column_stack([p_matched, r_matched])
 
 
+def overall_statistics(table: pd.DataFrame) -> dict[str, Callable[[ClusterBootstrap], np.ndarray]]:
+    """Every overall metric but the median as a function of a bootstrap over ``table``'s rows (per-note scores,
+    clustered however the caller resamples: notes here, admissions in ``task=extract``): each metric is a ratio of
+    per-note sums, or for ``macro_f1`` a mean of per-note F1."""
+    def column(name):
+        return table[name].to_numpy()
+
+    def prf(boot: ClusterBootstrap):
+        return precision_recall_f1(*(boot.sums(column(c)) for c in ("matched", "predicted", "reference")))
+
+    def over_matched(name: str):
+        return lambda boot: ratio(boot.sums(column(name)), boot.sums(column("matched")))
+
+    return {"precision": lambda boot: prf(boot)[0], "recall": lambda boot: prf(boot)[1],
+            "f1": lambda boot: prf(boot)[2], "macro_f1": lambda boot: mean(boot, column("f1")),
+            "mae_hours": over_matched("abs_error_hours"), "sign_agreement": over_matched("signs_agreeing"),
+            "order_concordance": lambda boot: ratio(boot.sums(column("concordant_pairs")), boot.sums(column("pairs")))}
+
+
 def overall_samples(table: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, np.ndarray]:
     """Bootstrap samples (row 0 = the full set of notes) of every overall metric but the median, whose notes are
-    resampled whole: each metric is a ratio of per-note sums."""
+    resampled whole."""
     boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=n_resamples, seed=seed)
-    matched, predicted, reference = (boot.sums(table[c].to_numpy()) for c in ("matched", "predicted", "reference"))
-    precision, recall, f1 = precision_recall_f1(matched, predicted, reference)
-    return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": mean(boot, table["f1"].to_numpy()),
-            "mae_hours": ratio(boot.sums(table["abs_error_hours"].to_numpy()), matched),
-            "sign_agreement": ratio(boot.sums(table["signs_agreeing"].to_numpy()), matched),
-            "order_concordance": ratio(boot.sums(table["concordant_pairs"].to_numpy()),
-                                       boot.sums(table["pairs"].to_numpy()))}
+    return {name: statistic(boot) for name, statistic in overall_statistics(table).items()}
+
+
+def score_table(scores: list[NoteScore]) -> pd.DataFrame:
+    """One row per scored note (the columns of :class:`NoteScore`)."""
+    return pd.DataFrame([asdict(s) for s in scores], columns=list(NoteScore.__dataclass_fields__))
 
 
 def _finite(value: float) -> float | None:
@@ -270,13 +302,16 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
              seed: int = 0) -> dict:
     """Score every reference note (a note without predictions scores zero recall); write to ``output`` when given:
     metrics.json (NaN as null), per_note.csv, overall.csv, report.md and report.html (the tables) and hours.png
-    (predicted against reference hours of the matched events)."""
+    (predicted against reference hours of the matched events). ``reference`` may also be an event table (the demo's
+    ``events_normalized.parquet``, a released CSV): then its admissions that were annotated are scored (a run over a
+    few notes is not charged with the rest of the table), and how many that is, is said."""
     if reference is None:
         raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
-                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs)")
+                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs), or an event table")
     if scorer not in SCORERS:
         raise AnnotationError(f"evaluate.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
-    predicted, expected = load_timelines(predictions), load_timelines(reference)
+    predicted = load_timelines(predictions)
+    expected = load_timelines(reference) if Path(reference).is_dir() else table_timelines(reference, predicted)
     if not expected:
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
     scores, matched_hours = [], []
@@ -284,7 +319,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         score, hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
         scores.append(score)
         matched_hours.append(hours)
-    table = pd.DataFrame([asdict(s) for s in scores])
+    table = score_table(scores)
     matched_hours = np.concatenate(matched_hours)
     errors = np.abs(matched_hours[:, 0] - matched_hours[:, 1])
     estimates = {name: interval(samples) for name, samples in overall_samples(table, n_resamples, seed).items()}

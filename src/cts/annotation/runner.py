@@ -45,6 +45,7 @@ from cts.annotation.outputs import (
 from cts.annotation.prompts import Prompt
 from cts.annotation.tasks import TASKS, Answered, Task
 from cts.data.notes import Note, NotesError, ReadStats, read_notes
+from cts.data.splits import SPLITS, read_splits
 from cts.progress import progress
 from cts.sharding import Shard
 from cts.utils import announce
@@ -105,14 +106,15 @@ class Candidates:
         return self.groups.get(note.hadm_id, _NO_CHUNKS)
 
 
-def plan_admissions(path: Path, shard: Shard, limit: int | None) -> dict[int, set[str]]:
-    """This shard's admissions (the first ``limit``, by first note) and their distinct note ids, from a quiet
-    reading pass (the main pass counts and logs the skips). A damaged file ends the plan where it is cut: the main
-    pass annotates what comes before and then reports the damage."""
+def plan_admissions(path: Path, shard: Shard, limit: int | None, split: SplitFilter | None = None
+                    ) -> dict[int, set[str]]:
+    """This shard's admissions (of ``split`` when given; the first ``limit``, by first note) and their distinct note
+    ids, from a quiet reading pass (the main pass counts and logs the skips). A damaged file ends the plan where it
+    is cut: the main pass annotates what comes before and then reports the damage."""
     plan: dict[int, set[str]] = {}
     try:
         for note in read_notes(path, ReadStats(quiet=True)):
-            if not shard.owns(note.hadm_id):
+            if not shard.owns(note.hadm_id) or (split is not None and not split.keeps(note.hadm_id)):
                 continue
             if note.hadm_id not in plan and limit is not None and len(plan) >= limit:
                 continue
@@ -144,8 +146,55 @@ def group_admissions(path: Path, plan: dict[int, set[str]], stats: ReadStats, un
                 return
 
 
+class SplitFilter:
+    """``split=train|val|test``: only admissions of that split of a ``splits.parquet`` (``hadm_id, split``), so an
+    evaluation never annotates a training note. Admissions of other splits and admissions absent from the file are
+    counted (absent ones are in no split: they are left out, and said so)."""
+
+    def __init__(self, split: str, path: str | Path):
+        if split not in SPLITS:
+            raise AnnotationError(f"split={split!r}: choose one of {', '.join(SPLITS)} (or null for every admission)")
+        path = Path(path)
+        if not path.exists():
+            raise AnnotationError(f"split={split}: no splits file at {path}; give splits=PATH (written by "
+                                  "`python preprocess.py stage=splits input=EVENTS` or beside a built event table)")
+        try:
+            table = read_splits(path)
+        except (OSError, ValueError) as err:
+            raise AnnotationError(f"split={split}: {err}") from err
+        self.split, self.path = split, path
+        self.of = dict(zip(table["hadm_id"].astype("int64").tolist(), table["split"].astype(str).tolist()))
+        self.counts: Counter = Counter()
+        self._seen: set[int] = set()
+
+    def keeps(self, hadm_id: int) -> bool:
+        split = self.of.get(hadm_id)
+        if hadm_id not in self._seen:
+            self._seen.add(hadm_id)
+            self.counts["kept" if split == self.split else "other splits" if split else "not in splits file"] += 1
+        return split == self.split
+
+    def describe(self) -> str:
+        return (f"split={self.split} ({self.path}): {self.counts['kept']} admissions kept, "
+                f"{self.counts['other splits']} of other splits skipped, {self.counts['not in splits file']} "
+                "absent from the splits file skipped")
+
+
+def resolve_splits(split: str | None, splits: str | None, notes: str | None, demo_dir: str) -> SplitFilter | None:
+    """The split filter: ``splits`` given, else the demo's ``splits.parquet`` when annotating the demo notes."""
+    if split is None:
+        return None
+    if splits is None and notes is not None:
+        raise AnnotationError(f"split={split} needs splits=PATH (a splits.parquet of these admissions) when input= "
+                              "is given")
+    return SplitFilter(split, splits or Path(demo_dir) / "splits.parquet")
+
+
 def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> tuple[Path, Path | None]:
-    """The notes and candidates to use: the given ones, else the demo corpus (and its candidates if built)."""
+    """The notes and candidates to use: the given ones, else the demo corpus (and its candidates if built);
+    ``candidates=none`` annotates whole notes even where the demo's candidates exist."""
+    if isinstance(candidates, str) and candidates.lower() == "none":
+        return resolve_inputs(notes, None, demo_dir)[0], None
     if notes is not None:
         return Path(notes), Path(candidates) if candidates else None
     demo = Path(demo_dir)
@@ -190,7 +239,8 @@ class Runner:
             self.task = TASKS[self.kind](self.prompt, backend)
         return self.task
 
-    def run(self, notes: Path, candidates: Path | None, shard: Shard, limit: int | None) -> dict:
+    def run(self, notes: Path, candidates: Path | None, shard: Shard, limit: int | None,
+            split: SplitFilter | None = None) -> dict:
         if TASKS[self.kind].needs_chunks and candidates is None:
             raise AnnotationError(f"stage={self.kind} needs candidates=PATH (the chunks Parquet)")
         self.output.mkdir(parents=True, exist_ok=True)
@@ -202,7 +252,9 @@ class Runner:
         skip = done | (set() if self.retry_failed else failed)
         chunks = Candidates(candidates, shard, self.prompt.chunk_fields) if candidates else None
         inputs = {"notes": str(notes), "candidates": str(candidates) if candidates else None}
-        plan = plan_admissions(notes, shard, limit)
+        plan = plan_admissions(notes, shard, limit, split)
+        if split is not None:
+            announce(f"annotate: {split.describe()}")
         stats, started = ReadStats(), time.perf_counter()
         bar = progress(len(plan), f"{self.kind} shard {shard}", "admission")
         admissions = group_admissions(notes, plan, stats, until_planned=limit is not None)
@@ -321,13 +373,16 @@ _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
 
 def run(task: str, input: str | None, candidates: str | None, output: str, llm: DictConfig, prompt: DictConfig,
         shard: DictConfig, demo_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
-        retry_failed: bool = False, consolidate: bool = True) -> dict:
+        retry_failed: bool = False, consolidate: bool = True, split: str | None = None,
+        splits: str | None = None) -> dict:
     """Entry point of stage=annotate|context|summary; an unsharded run also consolidates its outputs."""
     notes, chunks = resolve_inputs(input, candidates, demo_dir)
+    selected = resolve_splits(split, splits, input, demo_dir)
     where = Shard(shard.get("index"), shard.get("count")).resolve()
     log.info("annotate %s: notes %s, candidates %s, output %s, shard %s, llm %s", task, notes, chunks, output,
              where, OmegaConf.to_container(llm).get("_target_"))
-    summary = Runner(task, output, llm, prompt, seed, block_size, retry_failed).run(notes, chunks, where, limit)
+    summary = Runner(task, output, llm, prompt, seed, block_size, retry_failed).run(notes, chunks, where, limit,
+                                                                                    selected)
     if consolidate and where.count == 1:
         summary["consolidated"] = consolidate_outputs(output)
     return summary

@@ -8,14 +8,15 @@ every note's id and merges their answers explicitly.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from cts.annotation.backends import Backend, Generation
+from cts.annotation.backends import Backend, BackendError, Failure, Generation
 from cts.annotation.parsing import merge_events, parse_output
 from cts.annotation.prompts import Prompt
-from cts.annotation.windows import owner, plan_passages, plan_windows
+from cts.annotation.windows import Window, owner, plan_passages, plan_windows
 from cts.data.notes import Note
 
 
@@ -51,11 +52,31 @@ class Task:
         budget = (self.backend.max_prompt_tokens - overhead - reserve) // share
         return plan_windows(note.text, self.backend.token_spans(note.text), budget, self.backend.window_overlap)
 
+    def note_windows(self, note: Note) -> tuple[list[Window], Requests]:
+        """The windows of the whole note and one prompt per window (what is sent without candidates)."""
+        windows = self._windows(note)
+        return windows, Requests([self.prompt.messages(note.text[w.start:w.end]) for w in windows],
+                                 list(range(len(windows))), len(windows))
+
     def _per_window(self, note: Note) -> Requests:
         """One prompt per window of the whole note."""
-        windows = self._windows(note)
-        return Requests([self.prompt.messages(note.text[w.start:w.end]) for w in windows],
-                        list(range(len(windows))), len(windows))
+        return self.note_windows(note)[1]
+
+    def annotate(self, admissions: list[list[Note]]) -> list[dict]:
+        """In memory, without output files: the record of each admission from its whole notes (``candidates=none``),
+        all prompts generated in one batched call. Remote failures raise (no partial record)."""
+        requests = [[self.requests(n, None) for n in notes] for notes in admissions]
+        flat = [m for per_admission in requests for r in per_admission for m in r.messages]
+        generations = iter(self.backend.generate(flat) if flat else [])
+        records = []
+        for notes, per_note in zip(admissions, requests):
+            answered = [Answered(n, r, list(itertools.islice(generations, len(r.messages))))
+                        for n, r in zip(notes, per_note)]
+            failed = next((g for a in answered for g in a.generations if isinstance(g, Failure)), None)
+            if failed is not None:
+                raise BackendError(f"admission {notes[0].hadm_id}: {failed.status}: {failed.message}")
+            records.append(self.record(answered))
+        return records
 
     def requests(self, note: Note, chunks: pd.DataFrame | None) -> Requests:
         raise NotImplementedError

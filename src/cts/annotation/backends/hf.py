@@ -40,22 +40,41 @@ class HFBackend(TokenizerBackend):
             torch.set_num_threads(int(threads))
         source, gguf = resolve_model(model, gguf_file)
         self.gguf_file, self.device = gguf, device
-        self.tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf)
-        if self.tokenizer.chat_template is None:
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf)
+        self._check_tokenizer(tokenizer)
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self._attach(tokenizer,
+                     AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch_dtype).to(device).eval())
+
+    @classmethod
+    def from_loaded(cls, net, tokenizer, name: str = "in-memory", **settings) -> HFBackend:
+        """A backend on a model and tokenizer already in memory (a training task's own, evaluated as the annotator
+        will use it once exported); ``net`` None gives windows and prompts only (no generation)."""
+        backend = cls.__new__(cls)
+        TokenizerBackend.__init__(backend, model=name, **settings)
+        backend.gguf_file, backend.device = None, next(net.parameters()).device if net is not None else "cpu"
+        backend._check_tokenizer(tokenizer)
+        backend._attach(tokenizer, net)
+        return backend
+
+    def _check_tokenizer(self, tokenizer) -> None:
+        model = self.model
+        if tokenizer.chat_template is None:
             raise ValueError(f"llm.model={model}: the tokenizer has no chat template (use an instruct/chat model)")
-        if not self.tokenizer.is_fast:
+        if not tokenizer.is_fast:
             raise ValueError(f"llm.model={model}: a fast tokenizer is needed (character offsets for windowing)")
+
+    def _attach(self, tokenizer, net) -> None:
+        self.tokenizer, self.net = tokenizer, net
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-        self.net = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch_dtype).to(device).eval()
-        eos = self.net.generation_config.eos_token_id
+        eos = net.generation_config.eos_token_id if net is not None else None
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
         self.stop_ids = sorted({*eos, self.tokenizer.eos_token_id} - {None})
 
     def describe(self) -> dict:
-        return {**super().describe(), "gguf_file": self.gguf_file, "dtype": str(self.net.dtype)}
+        return {**super().describe(), "gguf_file": self.gguf_file, "dtype": str(getattr(self.net, "dtype", None))}
 
     @torch.inference_mode()
     def generate(self, conversations: list[list[dict]]) -> list[Generation]:

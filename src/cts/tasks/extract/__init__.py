@@ -1,0 +1,1 @@
+"""The extract task: note window → ``event | hours`` lines (a trainable annotator)."""
