@@ -65,6 +65,7 @@ def export_smollm2(folder: Path = SMOLLM2_HF) -> Path:
     """SmolLM2-135M-Instruct from its GGUF, de-quantized and saved as a Hugging Face folder (once)."""
     if (folder / "config.json").exists():
         return folder
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from cts.annotation.backends.hf import resolve_model
@@ -73,15 +74,23 @@ def export_smollm2(folder: Path = SMOLLM2_HF) -> Path:
     source, gguf = resolve_model("smollm2")
     with atomic_dir(folder) as temp:
         AutoTokenizer.from_pretrained(source, gguf_file=gguf).save_pretrained(temp)
-        AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype="float32").save_pretrained(temp)
+        loaded = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype="float32")
+        config = loaded.config  # transformers refuses to save a GGUF-loaded model: copy its weights into a plain one
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(loaded.state_dict())
+        plain.generation_config = loaded.generation_config
+        plain.save_pretrained(temp)
     return folder
 
 
 def command(model: Path, port: int, max_model_len: int = 4096) -> list[str]:
-    """``vllm serve`` on loopback, float32 (equal to the ``hf`` backend on CPU), greedy-friendly defaults."""
+    """``vllm serve`` on loopback, float32 (as the ``hf`` backend on CPU), no sampling defaults from the model's
+    generation config, eager mode (no torch.compile warm-up: minutes on a small CPU)."""
     return [str(VLLM), "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--served-model-name",
             SERVED_NAME, "--dtype", "float32", "--max-model-len", str(max_model_len), "--seed", "1234",
-            "--generation-config", "vllm", "--disable-log-stats"]
+            "--generation-config", "vllm", "--disable-log-stats", "--enforce-eager"]
 
 
 @contextlib.contextmanager
