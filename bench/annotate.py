@@ -79,11 +79,12 @@ def evaluate_annotation(backend, notes: Path, reference: Path, limit: int, work:
     from cts.annotation.evaluate import evaluate
     from cts.annotation.runner import Runner
     from cts.annotation.tasks import EventsTask
+    from cts.sharding import Shard
 
     runner = Runner("events", work / "predictions", OmegaConf.create({}),
                     OmegaConf.load(ROOT / "conf/annotate/prompt/timeline.yaml"))
     runner.task = EventsTask(runner.prompt, backend)  # reuse the loaded model
-    summary = runner.run(notes, None, 0, 1, limit)
+    summary = runner.run(notes, None, Shard(0, 1), limit)
     scores = evaluate(work / "predictions", reference, n_resamples=1000)["overall"]
     scores["notes_scored"] = scores["notes"] - len(scores.pop("missing_predictions"))
     counts, written = summary["counts"], max(1, summary["counts"].get("written", 0))
@@ -218,6 +219,7 @@ def token_costs(backend, notes_path: Path, candidates_path: Path, reference_path
              "tokens_per_note": round((t["prompt_tokens"] + t["completion_tokens"]) / notes, 1),
              "coverage": round(t["covered"] / events, 4)} for s, t in totals.items()]
     return {"notes": str(notes_path), "candidates": str(candidates_path), "reference": str(reference_path),
+            "max_prompt_tokens": backend.max_prompt_tokens,
             "reference_events": events, "completion_tokens": "ideal reply: the reference lines each prompt holds",
             "schemes": rows}
 
@@ -236,6 +238,28 @@ def vllm_serve_throughput(prompts: list[list[dict]], batch_size: int, max_new_to
         client.generate(prompts[:1])  # warm-up
         result, _ = measure(client, prompts, batch_size)
     return {**result, "structured": client.describe()["structured"]}
+
+
+def throughput(backend, prompts: list[list[dict]], args) -> dict:
+    """One at a time against batched (hf), and ``vllm serve`` beside batched with ``--vllm-serve``."""
+    backend.generate(prompts[:1])  # warm-up
+    single, single_texts = measure(backend, prompts, 1)
+    batched, batched_texts = measure(backend, prompts, args.batch_size)
+    speedup = {"prompts_per_s": round(batched["prompts_per_s"] / single["prompts_per_s"], 2),
+               "generated_tokens_per_s": round(batched["generated_tokens_per_s"] / single["generated_tokens_per_s"], 2),
+               "identical_outputs": sum(a == b for a, b in zip(single_texts, batched_texts))}
+    result = {"one_at_a_time": single, "batched": batched, "speedup": speedup}
+    print_table([{"way": "one at a time", **single}, {"way": f"batched ({args.batch_size})", **batched}],
+                ["way", "prompts", "seconds", "prompts_per_s", "generated_tokens", "generated_tokens_per_s"])
+    print(f"speedup: {speedup['prompts_per_s']}x prompts/s, {speedup['generated_tokens_per_s']}x tokens/s; "
+          f"{speedup['identical_outputs']}/{len(prompts)} outputs identical")
+    if args.vllm_serve:
+        with tempfile.TemporaryDirectory(dir=args.out.parent) as work:
+            result["vllm_serve"] = vllm_serve_throughput(prompts, args.batch_size, args.max_new_tokens, Path(work))
+        print_table([{"way": f"hf batched ({args.batch_size})", **batched},
+                     {"way": f"vllm serve ({args.batch_size} in flight)", **result["vllm_serve"]}],
+                    ["way", "prompts", "seconds", "prompts_per_s", "generated_tokens", "generated_tokens_per_s"])
+    return result
 
 
 def print_table(rows: list[dict], columns: list[str]) -> None:
@@ -263,6 +287,7 @@ def main() -> None:
                         help="event table of the --notes admissions (token costs, coverage, demo F1)")
     parser.add_argument("--tokens-notes", type=int, default=50, help="notes for the tokens-per-note comparison")
     parser.add_argument("--skip-tokens", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--vllm", action="store_true", help="measure vLLM on a GPU instead")
     parser.add_argument("--vllm-prompts", type=int, default=256)
     parser.add_argument("--vllm-serve", action="store_true",
@@ -286,26 +311,12 @@ def main() -> None:
                         batch_size=args.batch_size, max_prompt_tokens=args.max_prompt_tokens, threads=args.threads)
     machine["torch_threads"] = torch.get_num_threads()
     prompts = timeline_prompts(backend, args.notes, args.prompts)
-    backend.generate(prompts[:1])  # warm-up
-    single, single_texts = measure(backend, prompts, 1)
-    batched, batched_texts = measure(backend, prompts, args.batch_size)
-    speedup = {"prompts_per_s": round(batched["prompts_per_s"] / single["prompts_per_s"], 2),
-               "generated_tokens_per_s": round(batched["generated_tokens_per_s"] / single["generated_tokens_per_s"], 2),
-               "identical_outputs": sum(a == b for a, b in zip(single_texts, batched_texts))}
     result = {"machine": machine, "model": "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized to float32)",
-              "notes": str(args.notes), "max_new_tokens": args.max_new_tokens, "one_at_a_time": single,
-              "batched": batched, "speedup": speedup}
-    print_table([{"way": "one at a time", **single}, {"way": f"batched ({args.batch_size})", **batched}],
-                ["way", "prompts", "seconds", "prompts_per_s", "generated_tokens", "generated_tokens_per_s"])
-    print(f"speedup: {speedup['prompts_per_s']}x prompts/s, {speedup['generated_tokens_per_s']}x tokens/s; "
-          f"{speedup['identical_outputs']}/{len(prompts)} outputs identical")
-    if args.vllm_serve:
-        with tempfile.TemporaryDirectory(dir=args.out.parent) as work:
-            result["vllm_serve"] = vllm_serve_throughput(prompts, args.batch_size, args.max_new_tokens, Path(work))
-        print_table([{"way": f"hf batched ({args.batch_size})", **batched},
-                     {"way": f"vllm serve ({args.batch_size} in flight)", **result["vllm_serve"]}],
-                    ["way", "prompts", "seconds", "prompts_per_s", "generated_tokens", "generated_tokens_per_s"])
+              "notes": str(args.notes), "max_new_tokens": args.max_new_tokens}
+    if not args.skip_throughput:
+        result.update(throughput(backend, prompts, args))
     if not args.skip_tokens:
+        backend.max_prompt_tokens = args.eval_max_prompt_tokens
         result["tokens_per_note"] = token_costs(backend, args.notes, args.candidates, args.reference,
                                                 args.tokens_notes)
         print_table(result["tokens_per_note"]["schemes"], ["scheme", "notes", "prompts_per_note",
