@@ -36,6 +36,7 @@ def test_vllm_serve_equals_hf_under_greedy_decoding(tmp_path):
         structured = OpenAIBackend(model="smollm2", base_url=url, timeout_s=600, request_budget_s=900,
                                    **{**SETTINGS, "structured": True}).generate(chats)
     assert [g.text for g in remote] == [g.text for g in local]
-    assert [g.completion_tokens for g in remote] == [g.completion_tokens for g in local]
+    # vLLM counts the end-of-sequence token as generated, the hf backend does not
+    assert all(0 <= r.completion_tokens - h.completion_tokens <= 1 for r, h in zip(remote, local))
     for generation in structured:  # the server enforced the schema: every complete item is an event
         assert not parse_output(generation.text).rejects or generation.finish_reason == "length"
