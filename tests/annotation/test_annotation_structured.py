@@ -8,8 +8,8 @@ import pytest
 
 from cts.annotation.backends.hf import HFBackend
 from cts.annotation.parsing import parse_output
-from cts.annotation.schema import EVENTS_SCHEMA, LINE_GRAMMAR, json_to_lines
-from cts.data.timelines import parse_line
+from cts.annotation.schema import EVENTS_SCHEMA, GRAMMAR_EVENT_CHARS, LINE_GRAMMAR, json_to_lines
+from cts.data.timelines import MAX_EVENT_CHARS, parse_line
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 
@@ -76,3 +76,4 @@ def test_both_forms_describe_the_same_fields():
     item = EVENTS_SCHEMA["properties"]["events"]["items"]
     assert item["required"] == ["event", "hours"] and item["properties"]["hours"]["type"] == "number"
     assert 'line ::= event " | " hours' in LINE_GRAMMAR
+    assert GRAMMAR_EVENT_CHARS <= MAX_EVENT_CHARS  # every line the grammar admits stays readable by the parser
