@@ -5,7 +5,9 @@ answering, ``"garbage"`` = HTTP 200 with a non-JSON body, ``("delay", seconds)``
 ``("length", text)`` = ``text`` as cut at the token limit, with ``finish_reason="length"``), then the default
 reply: one ``event | hours`` line per sentence of the prompt's note, a pure function of the prompt.
 A prompt containing ``refuse_text`` is always answered HTTP 400 (the way vLLM refuses a prompt too long for its
-context), whatever the script says.
+context), whatever the script says. A request with ``response_format`` ``json_schema`` is, by ``schema``:
+``"honour"`` — the default reply as ``{"events": [{"event", "hours"}]}`` JSON (as vLLM's server does);
+``"refuse"`` — HTTP 400 (a server without structured outputs); ``"ignore"`` — the free-text reply.
 """
 
 from __future__ import annotations
@@ -26,12 +28,19 @@ def timeline_reply(prompt: str) -> str:
     return "\n".join(f"{' '.join(s.split()[:3])} | {24 * k - 48}" for k, s in enumerate(sentences)) or "none"
 
 
+def json_reply(timeline: str) -> str:
+    """A line reply as the ``{"events": [...]}`` object a server enforcing the JSON schema would send."""
+    items = [line.rsplit(" | ", 1) for line in timeline.splitlines() if " | " in line]
+    return json.dumps({"events": [{"event": event, "hours": float(hours)} for event, hours in items]})
+
+
 class FakeOpenAI:
     def __init__(self, delay: float = 0.0):
         self.script: list = []
         self.requests: list[dict] = []
         self.delay, self.lock = delay, threading.Lock()
         self.refuse_text: str | None = None
+        self.schema = "honour"
         self.auth: list[str | None] = []
         server = self
 
@@ -50,6 +59,10 @@ class FakeOpenAI:
                     server.auth.append(self.headers.get("Authorization"))
                     if server.refuse_text and server.refuse_text in body["messages"][-1]["content"]:
                         return self._send(400, b'{"error": {"message": "maximum context length is 2048 tokens"}}')
+                    schema = (body.get("response_format") or {}).get("type") == "json_schema"
+                    if schema and server.schema == "refuse":
+                        return self._send(400, b'{"error": {"message": "response_format json_schema is not '
+                                               b'supported"}}')
                     action = server.script.pop(0) if server.script else None
                 if server.delay:
                     time.sleep(server.delay)
@@ -65,6 +78,8 @@ class FakeOpenAI:
                 if action == "garbage":
                     return self._send(200, b"<html>not json</html>")
                 text = action[1] if isinstance(action, tuple) else timeline_reply(body["messages"][-1]["content"])
+                if schema and server.schema == "honour" and not isinstance(action, tuple):
+                    text = json_reply(text)
                 finish = "length" if isinstance(action, tuple) and action[0] == "length" else "stop"
                 reply = {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": finish}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(text) // 4)}}

@@ -66,7 +66,38 @@ def test_a_refused_prompt_fails_alone_without_retries(fake_server):
     other = [{"role": "user", "content": '"""\nFever began.\n"""'}]
     refused, answered = backend(fake_server.url).generate([CHAT, other])
     assert refused == Failure("HTTP 400", "maximum context length is 2048 tokens", stops_run=False, retries=0)
-    assert answered.text == "Fever began | -48" and len(fake_server.requests) == 2
+    # refused with the schema and again without it: the prompt, not the schema, is the problem
+    assert answered.text == "Fever began | -48" and len(fake_server.requests) == 3
+    assert not backend(fake_server.url).schema_refused
+
+
+def test_structured_requests_carry_the_json_schema_and_replies_are_read_as_lines(fake_server):
+    client = backend(fake_server.url)
+    [result] = client.generate([CHAT])
+    request = fake_server.requests[0]
+    assert request["response_format"]["type"] == "json_schema"
+    assert request["response_format"]["json_schema"]["schema"]["required"] == ["events"]
+    assert result.text == "Fever began | -48\nRash followed | -24"
+    assert client.describe()["structured"] == "response_format json_schema"
+    [plain] = backend(fake_server.url, structured=False).generate([CHAT])
+    assert "response_format" not in fake_server.requests[1] and plain.text == result.text
+
+
+def test_a_server_refusing_the_schema_falls_back_to_free_text_with_one_warning(fake_server, caplog):
+    fake_server.schema = "refuse"
+    client = backend(fake_server.url)
+    results = client.generate([CHAT, CHAT, CHAT])
+    assert [r.text for r in results] == ["Fever began | -48\nRash followed | -24"] * 3
+    warnings = [r for r in caplog.records if "refused response_format" in r.getMessage()]
+    assert len(warnings) == 1 and "llm.structured" in warnings[0].getMessage()
+    assert client.schema_refused and "free text" in client.describe()["structured"]
+    assert "response_format" not in fake_server.requests[-1]  # later requests no longer ask for it
+
+
+def test_a_server_ignoring_the_schema_is_parsed_as_free_text(fake_server):
+    fake_server.schema = "ignore"
+    [result] = backend(fake_server.url).generate([CHAT])
+    assert result.text == "Fever began | -48\nRash followed | -24"
 
 
 def test_a_hung_server_costs_at_most_the_request_budget(fake_server):

