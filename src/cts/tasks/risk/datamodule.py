@@ -16,7 +16,7 @@ from torch.utils.data import BatchSampler, DataLoader, WeightedRandomSampler
 from cts.data.labels import read_labels
 from cts.tasks.common import hours_text
 from cts.tasks.risk.build import EMPTY_POLICIES, LEAK_TERMS, make_cohort
-from cts.training.data import SPLITS, PadCollator, TaskDataModule, file_hash
+from cts.training.data import SPLITS, PadCollator, TaskDataModule, file_hash, world_rank
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,8 @@ class RiskDataModule(TaskDataModule):
             return super().train_dataloader()
         labels = self.frames["train"]["label"].to_numpy()
         weights = 1.0 / np.bincount(labels, minlength=2).clip(min=1)[labels]
-        sampler = WeightedRandomSampler(weights.tolist(), num_samples=len(labels), replacement=True,
-                                        generator=torch.Generator().manual_seed(self.seed))
+        world, rank = world_rank()  # under DDP each rank draws its own share (not the same batches twice)
+        sampler = WeightedRandomSampler(weights.tolist(), num_samples=-(-len(labels) // world), replacement=True,
+                                        generator=torch.Generator().manual_seed(self.seed + rank))
         return DataLoader(self.datasets["train"], batch_sampler=BatchSampler(sampler, self.batch_size, False),
                           collate_fn=PadCollator(self.tokenizer.pad_token_id), num_workers=self.num_workers)
