@@ -53,7 +53,8 @@ def run(key: str, log_dir: Path, extra: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="mortality,los7,readmission30,families", help=f"comma-separated, of {', '.join(RUNS)}")
+    parser.add_argument("--runs", default="mortality,los7,readmission30,families",
+                        help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "bench")
     parser.add_argument("extra", nargs="*", help="overrides added to every run (after --)")
     args = parser.parse_args()

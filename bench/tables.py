@@ -147,7 +147,8 @@ def risk_demo() -> str:
              "95% intervals resampled by admission; Δ = model − best baseline on AUROC, paired:", "",
              "| command | model | wall (CPU) | load | model AUROC | bag-of-events LR AUROC | Δ | AUPRC model / LR "
              "| Brier model / LR |", "|---|---|---|---|---|---|---|---|---|"]
-    for run in result["runs"].values():
+    order = ["mortality", "los7", "readmission30", "gpt", "families"]  # bench/risk_demo.py's runs
+    for _, run in sorted(result["runs"].items(), key=lambda item: order.index(item[0]) if item[0] in order else 99):
         for job in run["jobs"]:
             metrics, ci95 = job["metrics"], job["ci95"]
             lr = job["baselines"].get("bag_of_events_lr", {})

@@ -79,16 +79,16 @@ def test_merge_scored_keeps_one_row_per_admission():
 
 
 def test_ddp_sim_gathers_every_ranks_test_admissions(risk_demo, tmp_path):
-    """Two CPU processes, test batches of 2 split between them: rank 0's summary and prediction file hold every
+    """Two CPU processes, test batches of 1 split between them: rank 0's summary and prediction file hold every
     test admission once (each rank scored about half)."""
-    run_cli(*_overrides(risk_demo, tmp_path, "bert", eval_batch_size=2), "trainer=ddp_sim", "name=ddp",
-            "bootstrap.n_resamples=100")
+    run_cli(*_overrides(risk_demo, tmp_path, "bert", eval_batch_size=1), "trainer=ddp_sim", "name=ddp",
+            "bootstrap.n_resamples=100", timeout=900)
     run = tmp_path / "logs" / "train" / "runs" / "ddp"
     test = pd.read_parquet(risk_demo / "tasks" / "risk" / "test.parquet")
     test = test[test["hadm_id"].isin(pd.read_parquet(risk_demo / "labels" / "los7.parquet")["hadm_id"])]
     predictions = pd.read_parquet(run / "predictions_test.parquet")
     summary = json.loads((run / "summary.json").read_text())
-    assert len(test) > 2 * 2  # more than one batch per rank
+    assert len(test) >= 2 * 2  # at least two batches per rank
     assert len(predictions) == len(test) and set(predictions["subject_id"]) == set(test["subject_id"])
     assert summary["best_baseline"]["metric_name"] == "test/auroc"
     assert {"test/auroc", "test/auprc", "test/brier"} <= set(summary["ci95"])
