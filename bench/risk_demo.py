@@ -1,109 +1,80 @@
-"""Risk task on the demo: train (as ``python train.py task=risk``) and report the test AUROC/AUPRC/Brier of the model
-and the baselines with admission-bootstrap 95% intervals, per outcome; writes bench/results/risk_demo.json.
+"""Risk task on the demo, as users run it: ``python train.py task=risk outcome=...`` per outcome, and the family
+comparison ``python train.py -m task=risk model=bert,gpt``; each run's summary.json (test AUROC/AUPRC/Brier of the
+model and the baselines with admission-bootstrap 95% intervals) is kept in bench/results/risk_demo.json with the
+wall time, the CPU time of the run and the machine's load, from which ``python bench/tables.py`` fills docs.
 
-    python bench/risk_demo.py [outcome=mortality,los7,readmission30] [baselines_only] [any train.py override ...]
+    python bench/risk_demo.py [--runs mortality,los7,readmission30,gpt,families] [--log-dir logs/bench] [-- OVERRIDES]
 
-``baselines_only`` scores the baselines on the same test admissions without training a model (seconds).
-
-Until training/run.py writes the summary.json baselines block itself, this is where the intervals come from.
+Runs named in ``--runs`` replace their entry in the result file; the others are kept.
 """
 
+from __future__ import annotations
+
+import argparse
 import json
 import os
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench_io import machine, write_result
+from demo_runs import summaries
+
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("CTS_ROOT", str(ROOT))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import hydra
-import lightning as L
-import numpy as np
-import psutil
-from hydra import compose, initialize_config_dir
-
-import cts.training  # noqa: F401
-from cts.data.labels import read_labels
-from cts.io import write_json
-from cts.tasks.risk.baseline import BagOfEventsBaseline
-from cts.tasks.risk.metrics import risk_statistics
-from cts.training.evaluation import TestEvaluation
+RESULT = ROOT / "bench" / "results" / "risk_demo.json"
+RUNS = {"mortality": ["task=risk", "name=bench-risk-mortality"],
+        "los7": ["task=risk", "outcome=los7", "name=bench-risk-los7"],
+        "readmission30": ["task=risk", "outcome=readmission30", "name=bench-risk-readmission30"],
+        "gpt": ["task=risk", "model=gpt", "name=bench-risk-gpt"],
+        "families": ["-m", "task=risk", "model=bert,gpt", "name=bench-risk-families"]}
+KEEP = ("model", "family", "params", "params_trainable", "train_time_s", "overrides", "metrics", "ci95", "baselines",
+        "best_baseline")
 
 
-def _compose(outcome: str, overrides: list[str]):
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose("train", overrides=["task=risk", f"outcome={outcome}", "logger=none", "callbacks=none",
-                                          "paths.output_dir=" + str(ROOT / "logs" / "bench" / f"risk-{outcome}"),
-                                          *overrides])
-    return cfg
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def baselines_only(outcome: str, overrides: list[str]) -> dict:
-    cfg = _compose(outcome, overrides)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=hydra.utils.instantiate(cfg.model))
-    datamodule.labels, _ = read_labels(datamodule.labels_path)
-    train, test = datamodule.read("train"), datamodule.read("test")
-    labels = test["label"].to_numpy()
-    prevalence = np.full(len(labels), train["label"].mean())
-    baselines = {"bag_of_events_lr": risk_statistics(BagOfEventsBaseline(cfg.task.imbalance).fit(train)
-                                                     .predict_proba(test), labels),
-                 "train_prevalence": risk_statistics(prevalence, labels)}
-    start = time.perf_counter()
-    summary = TestEvaluation(test["hadm_id"].to_numpy(), {}, baselines, "auroc").summarize(1000, 0)
-    return {"outcome": outcome, "model": None, "bootstrap_time_s": round(time.perf_counter() - start, 2),
-            "test_admissions": len(test), "test_positive": int(labels.sum()), **summary}
+def run(key: str, log_dir: Path, extra: list[str]) -> dict:
+    overrides = RUNS[key]
+    command = [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={log_dir}", *extra]
+    load, cpu, start = os.getloadavg(), _children_cpu_s(), time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.perf_counter() - start
+    name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
+    jobs = [{k: s.get(k) for k in KEEP} for s in summaries(log_dir, name)]
+    return {"command": "python train.py " + " ".join([o for o in overrides if not o.startswith("name=")] + extra),
+            "wall_s": round(wall, 1), "cpu_s": round(_children_cpu_s() - cpu, 1),
+            "load_average_before": list(load), "load_average_after": list(os.getloadavg()), "jobs": jobs}
 
 
-def run(outcome: str, overrides: list[str]) -> dict:
-    cfg = _compose(outcome, overrides)
-    L.seed_everything(cfg.seed, workers=True)
-    spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
-    datamodule.prepare()
-    module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
-    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False,
-                                      default_root_dir=cfg.paths.output_dir)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    fitted = time.perf_counter() - start
-    trainer.test(module, datamodule=datamodule)
-    start = time.perf_counter()
-    summary = module.test_evaluation(datamodule).summarize(n_resamples=1000, seed=0)
-    return {"outcome": outcome, "model": spec.name, "train_time_s": round(fitted, 1),
-            "bootstrap_time_s": round(time.perf_counter() - start, 2),
-            "test_admissions": len(datamodule.frames["test"]),
-            "test_positive": int(datamodule.frames["test"]["label"].sum()), **summary}
-
-
-def main(argv: list[str]) -> None:
-    outcomes = ["mortality", "los7", "readmission30"]
-    for arg in argv:
-        if arg.startswith("outcome="):
-            outcomes = arg.split("=", 1)[1].split(",")
-    only = "baselines_only" in argv
-    overrides = [a for a in argv if not a.startswith("outcome=") and a != "baselines_only"]
-    load = os.getloadavg()[0]
-    results = [(baselines_only if only else run)(outcome, overrides) for outcome in outcomes]
-    machine = {"cpus": psutil.cpu_count(), "load_1min_at_start": round(load, 2), "overrides": overrides}
-    for r in results:
-        line = f"{r['outcome']:<14} "
-        if r["model"]:
-            ci = r["ci95"]["test/auroc"]
-            line += f"{r['model']} AUROC {r['metrics']['test/auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]  "
-        for name, values in r["baselines"].items():
-            ci = values["ci95"]["test/auroc"]
-            line += f"{name} {values['test/auroc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]  "
-        print(line + f"bootstrap {r['bootstrap_time_s']:.2f} s")
-    out = ROOT / "bench" / "results" / "risk_demo.json"
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    for result in results:  # one entry per (overrides, outcome): separate runs add up in one file
-        key = ",".join([f"outcome={result['outcome']}", *overrides, *(["baselines_only"] if only else [])])
-        previous[key] = {"machine": machine, **result}
-    write_json(out, previous)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="mortality,los7,readmission30,families",
+                        help=f"comma-separated, of {', '.join(RUNS)}")
+    parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "bench")
+    parser.add_argument("extra", nargs="*", help="overrides added to every run (after --)")
+    args = parser.parse_args()
+    keys = args.runs.split(",")
+    unknown = [k for k in keys if k not in RUNS]
+    if unknown:
+        parser.error(f"unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
+    for key in keys:
+        entry = run(key, args.log_dir, args.extra)
+        # read again just before writing: runs started side by side (one --runs each) all keep their entries
+        result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
+        result = {"machine": machine(), "runs": {**result.get("runs", {}), key: entry}}
+        write_result(RESULT, result)  # after each run: a later failure keeps the finished ones
+        for job in result["runs"][key]["jobs"]:
+            best = job["best_baseline"] or {}
+            print(f"{key:<14} {job['model']:<18} test/auroc {job['metrics'].get('test/auroc', float('nan')):.3f} "
+                  f"{job['ci95'].get('test/auroc')}  {best.get('name')} {best.get('value', float('nan')):.3f}  "
+                  f"({result['runs'][key]['wall_s']:.0f} s wall, {result['runs'][key]['cpu_s']:.0f} s CPU)")
+    print(f"wrote {RESULT}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -191,9 +191,45 @@ def static_encoder() -> str:
     return "\n".join(lines)
 
 
+def _interval(value, interval, spec: str = ".3f") -> str:
+    if value is None:
+        return "n/a"
+    text = format(value, spec)
+    return text + (f" [{format(interval[0], spec)}, {format(interval[1], spec)}]" if interval else "")
+
+
+def risk_demo() -> str:
+    """The task=risk demo runs from bench/results/risk_demo.json (written by bench/risk_demo.py)."""
+    if not (RESULTS / "risk_demo.json").exists():
+        return ("Not measured on the current code yet: `python bench/risk_demo.py` runs them and writes "
+                "bench/results/risk_demo.json; `python bench/tables.py` then fills this section.")
+    result = _load("risk_demo")
+    lines = ["Measured by `python bench/risk_demo.py` on the 2-core shared CPU dev box (wall and CPU time of the "
+             "whole `train.py` process; the load is the 1-minute average when the run started). Test AUROC with "
+             "95% intervals resampled by admission; Δ = model − best baseline on AUROC, paired:", "",
+             "| command | model | wall (CPU) | load | model AUROC | bag-of-events LR AUROC | Δ | AUPRC model / LR "
+             "| Brier model / LR |", "|---|---|---|---|---|---|---|---|---|"]
+    order = ["mortality", "los7", "readmission30", "gpt", "families"]  # bench/risk_demo.py's runs
+    for _, run in sorted(result["runs"].items(), key=lambda item: order.index(item[0]) if item[0] in order else 99):
+        for job in run["jobs"]:
+            metrics, ci95 = job["metrics"], job["ci95"]
+            lr = job["baselines"].get("bag_of_events_lr", {})
+            best = job.get("best_baseline") or {}
+            lines.append(
+                f"| `{run['command']}` | {job['model']} | {run['wall_s']:.0f} s ({run['cpu_s']:.0f} s) | "
+                f"{run['load_average_before'][0]:.1f} | "
+                f"{_interval(metrics.get('test/auroc'), ci95.get('test/auroc'))} | "
+                f"{_interval(lr.get('test/auroc'), lr.get('ci95', {}).get('test/auroc'))} | "
+                f"{_interval(best.get('delta'), best.get('delta_ci95'), '+.3f')} | "
+                f"{_number(metrics.get('test/auprc'), '.3f')} / {_number(lr.get('test/auprc'), '.3f')} | "
+                f"{_number(metrics.get('test/brier'), '.3f')} / {_number(lr.get('test/brier'), '.3f')} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
-            ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs}}
+            ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
+                                                "risk_demo": risk_demo}}
 
 
 def render(text: str, sections: dict) -> str:

@@ -1,19 +1,24 @@
 """Real (tiny) risk runs: every family through train.py's run body, then the test-end evaluation; the baseline."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from hydra.errors import InstantiationException
 from report_checks import is_png
-from train_helpers import compose_train
+from train_helpers import compose_train, run_cli
 
 from cts.tasks.risk.baseline import BagOfEventsBaseline
+from cts.tasks.risk.module import merge_scored
 from cts.training.run import train
 from cts.viz.figures import save_figure
 
 
-def _overrides(root, work, family):
+def _overrides(root, work, family, eval_batch_size=64):
     return ["task=risk", f"model={family}", "model.preset=tiny", f"data.dir={root / 'tasks' / 'risk'}",
-            f"data.labels={root / 'labels' / 'los7.parquet'}", "data.batch_size=8", "data.eval_batch_size=64",
+            f"data.labels={root / 'labels' / 'los7.parquet'}", "data.batch_size=8",
+            f"data.eval_batch_size={eval_batch_size}",
             f"cache_dir={work / 'cache'}", f"paths.log_dir={work / 'logs'}", "trainer.max_epochs=1",
             "trainer.limit_train_batches=2", "logger=none", "callbacks=none"]
 
@@ -67,3 +72,71 @@ def test_bag_of_events_baseline_on_a_hand_made_fixture():
     with pytest.raises(ValueError, match="both outcomes"):
         BagOfEventsBaseline().fit(train.assign(label=1))
     assert np.isfinite(probability).all()
+
+
+def test_merge_scored_keeps_one_row_per_admission():
+    # rank 0 scored admissions 7 and 3, rank 1 scored 5 and 7 again (DDP pads ranks to equal batch counts)
+    rows = [(7, 0.9, 1.0), (3, 0.2, 0.0), (5, 0.4, 1.0), (7, 0.9, 1.0)]
+    merged = merge_scored(rows)
+    assert merged["hadm_id"].tolist() == [7, 3, 5]
+    assert merged["probability"].tolist() == [0.9, 0.2, 0.4] and merged["label"].tolist() == [1.0, 0.0, 1.0]
+    assert merge_scored([]).empty
+
+
+def test_ddp_sim_gathers_every_ranks_test_admissions(risk_demo, tmp_path):
+    """Two CPU processes, test batches of 1 split between them: rank 0's summary and prediction file hold every
+    test admission once (each rank scored about half)."""
+    run_cli(*_overrides(risk_demo, tmp_path, "bert", eval_batch_size=1), "trainer=ddp_sim", "name=ddp",
+            "bootstrap.n_resamples=100", timeout=900)
+    run = tmp_path / "logs" / "train" / "runs" / "ddp"
+    test = pd.read_parquet(risk_demo / "tasks" / "risk" / "test.parquet")
+    test = test[test["hadm_id"].isin(pd.read_parquet(risk_demo / "labels" / "los7.parquet")["hadm_id"])]
+    predictions = pd.read_parquet(run / "predictions_test.parquet")
+    summary = json.loads((run / "summary.json").read_text())
+    assert len(test) >= 2 * 2  # at least two batches per rank
+    assert len(predictions) == len(test) and set(predictions["subject_id"]) == set(test["subject_id"])
+    assert summary["best_baseline"]["metric_name"] == "test/auroc"
+    assert {"test/auroc", "test/auprc", "test/brier"} <= set(summary["ci95"])
+
+
+def _module(root, work, *extra):
+    import hydra
+
+    cfg = compose_train(_overrides(root, work, "bert") + list(extra), work)
+    spec = hydra.utils.instantiate(cfg.model)
+    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule.prepare()
+    return datamodule, hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
+
+
+def test_frozen_pretrained_encoder_is_read_once_per_admission(risk_demo, tmp_path):
+    import torch
+
+    datamodule, module = _module(risk_demo, tmp_path, "model.preset=null", "model.max_length=48",
+                                 "task.encoder=frozen", "task.head_lr=0.01")
+    assert module.frozen and not any(p.requires_grad for p in module.backbone.parameters())
+    module.train()
+    assert module.head.training and not module.backbone.training  # no dropout in the frozen encoder
+    batch = next(iter(datamodule.val_dataloader()))
+    module.eval()
+    first = module(batch)
+    assert len(module._pooled_cache) == len(batch["hadm_id"])
+
+    def no_second_pass(*args, **kwargs):
+        raise AssertionError("the frozen encoder ran again for admissions it had already read")
+
+    module.backbone.forward = no_second_pass
+    assert torch.equal(module(batch), first)
+    (group,) = module.optimizer_groups()  # only the head trains, at task.head_lr
+    assert group["lr"] == 0.01 and sum(p.numel() for p in group["params"]) == module.parameter_counts()[
+        "params_trainable"]
+    with pytest.raises(InstantiationException, match="model.lora.r > 0 would be ignored"):
+        _module(risk_demo, tmp_path, "model.preset=null", "task.encoder=frozen", "model.lora.r=4")
+
+
+def test_presets_are_fine_tuned_even_when_frozen_is_asked(risk_demo, tmp_path):
+    _, module = _module(risk_demo, tmp_path, "task.encoder=frozen", "task.head_lr=0.01")
+    assert not module.frozen and all(p.requires_grad for p in module.backbone.parameters())
+    head, encoder = module.optimizer_groups()  # the head at head_lr, the encoder at the model's rate
+    assert head["lr"] == 0.01 and "lr" not in encoder
+    assert {id(p) for p in encoder["params"]} == {id(p) for p in module.backbone.parameters()}

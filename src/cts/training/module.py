@@ -97,8 +97,12 @@ class TaskModule(L.LightningModule):
     def on_test_epoch_end(self):
         self._log_epoch("test")
 
+    def optimizer_groups(self) -> list:
+        """What the optimizer updates: the trainable parameters (a task may return param groups instead)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_optimizers(self):
-        optimizer = self.spec.optimizer([p for p in self.parameters() if p.requires_grad])
+        optimizer = self.spec.optimizer(self.optimizer_groups())
         if self.spec.scheduler is None:
             return optimizer
         scheduler = self.spec.scheduler(optimizer, num_training_steps=int(self.trainer.estimated_stepping_batches))

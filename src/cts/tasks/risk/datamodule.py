@@ -1,5 +1,6 @@
 """Risk cohort → token ids: each admission's ``[TIME] t [EVENT] e`` segments up to its prediction time, the most
-recent ones that fit ``max_length`` (older events are dropped first), with the label and the last event's hours."""
+recent ones that fit ``task.max_length`` (else ``model.max_length``; older events are dropped first), with the label
+and the last event's hours."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch.utils.data import BatchSampler, DataLoader, WeightedRandomSampler
 from cts.data.labels import read_labels
 from cts.tasks.common import hours_text
 from cts.tasks.risk.build import EMPTY_POLICIES, LEAK_TERMS, make_cohort
-from cts.training.data import SPLITS, PadCollator, TaskDataModule, file_hash
+from cts.training.data import SPLITS, PadCollator, TaskDataModule, file_hash, world_rank
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RiskDataModule(TaskDataModule):
     def __init__(self, *args, labels: str | None = None, horizon_hours: float | None = 24.0,
                  leak_terms=LEAK_TERMS, empty: str = "keep", max_events: int | None = None,
                  time_in_text: bool = True, imbalance: str = "weighted", meds_dir: str | None = None,
-                 admissions: str | None = None, **kwargs):
+                 admissions: str | None = None, max_length: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if empty not in EMPTY_POLICIES:
             raise ValueError(f"task.empty must be one of {EMPTY_POLICIES}, got {empty!r}")
@@ -47,6 +48,7 @@ class RiskDataModule(TaskDataModule):
         self.max_events = None if max_events is None else int(max_events)
         self.time_in_text, self.imbalance = bool(time_in_text), imbalance
         self.meds_dir, self.admissions = meds_dir, admissions
+        self.max_length = int(max_length) if max_length else None  # tokens per sequence; None: model.max_length
         self.labels: pd.DataFrame | None = None
         self.reports: dict = {}
 
@@ -105,7 +107,7 @@ class RiskDataModule(TaskDataModule):
     # -- tokens ------------------------------------------------------------------------------------------------
     def encoding_params(self) -> tuple:
         return (file_hash(Path(self.labels_path)), self.horizon_hours, self.leak_terms, self.empty,
-                self.max_events, self.time_in_text, self.meds_dir, self.admissions)
+                self.max_events, self.time_in_text, self.meds_dir, self.admissions, self.max_length)
 
     def _segments(self, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
         """Every event's text segment, flattened, and the number of segments per admission."""
@@ -134,7 +136,7 @@ class RiskDataModule(TaskDataModule):
         segments, counts = self._segments(frame)
         ids = self.tokenizer(segments, add_special_tokens=False)["input_ids"] if segments else []
         prefix, suffix = self._frame_tokens()
-        budget = self.spec.max_length - len(prefix) - len(suffix)
+        budget = (self.max_length or self.spec.max_length) - len(prefix) - len(suffix)
         sequences, start = [], 0
         for count in counts:
             kept, used = [], 0
@@ -160,7 +162,8 @@ class RiskDataModule(TaskDataModule):
             return super().train_dataloader()
         labels = self.frames["train"]["label"].to_numpy()
         weights = 1.0 / np.bincount(labels, minlength=2).clip(min=1)[labels]
-        sampler = WeightedRandomSampler(weights.tolist(), num_samples=len(labels), replacement=True,
-                                        generator=torch.Generator().manual_seed(self.seed))
+        world, rank = world_rank()  # under DDP each rank draws its own share (not the same batches twice)
+        sampler = WeightedRandomSampler(weights.tolist(), num_samples=-(-len(labels) // world), replacement=True,
+                                        generator=torch.Generator().manual_seed(self.seed + rank))
         return DataLoader(self.datasets["train"], batch_sampler=BatchSampler(sampler, self.batch_size, False),
                           collate_fn=PadCollator(self.tokenizer.pad_token_id), num_workers=self.num_workers)

@@ -31,6 +31,7 @@ from cts.viz import figures
 log = logging.getLogger(__name__)
 
 MEDS_ANCHOR = np.datetime64("2000-01-01", "us")  # export_meds' default anchor: admissions without a known admittime
+ENCODER_MODES = ("finetune", "frozen")
 PREDICTION_SCHEMA = pa.schema([("subject_id", pa.int64()), ("prediction_time", pa.timestamp("us")),
                                ("boolean_value", pa.bool_()), ("predicted_boolean_value", pa.bool_()),
                                ("predicted_boolean_probability", pa.float64())])
@@ -45,9 +46,22 @@ class RiskModule(TaskModule):
 
     def __init__(self, spec, tokenizer, class_counts: list[int], imbalance: str = "weighted",
                  time_encoding: str = "none", time_dim: int = 16, head_hidden: int = 256, dropout: float = 0.1,
-                 threshold: float = 0.5, monitor: str = "val/auroc", mode: str = "max"):
+                 threshold: float = 0.5, encoder: str = "finetune", head_lr: float | None = None,
+                 monitor: str = "val/auroc", mode: str = "max"):
         super().__init__(spec, tokenizer, monitor, mode)
+        if encoder not in ENCODER_MODES:
+            raise ValueError(f"task.encoder must be one of {ENCODER_MODES}, got {encoder!r}")
         self.backbone = spec.build("encoder", tokenizer)
+        # frozen: a pretrained encoder read as it is (eval mode, no gradient), each admission's pooled vector computed
+        # once and reused every epoch; presets are random-init, so they are always fine-tuned
+        self.frozen = encoder == "frozen" and not spec.preset
+        if self.frozen and spec.lora:
+            raise ValueError("task.encoder=frozen trains no encoder weights, so model.lora.r > 0 would be ignored: "
+                             "use task.encoder=finetune with LoRA")
+        if self.frozen:
+            self.backbone.requires_grad_(False).eval()
+        self._pooled_cache: dict[int, torch.Tensor] = {}
+        self.head_lr = None if head_lr is None else float(head_lr)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
         self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, 1, head_hidden,
                                        dropout)
@@ -57,12 +71,37 @@ class RiskModule(TaskModule):
         weight = negative / positive if imbalance == "weighted" and positive > 0 else 1.0
         self.register_buffer("pos_weight", torch.tensor(float(weight)), persistent=False)
         self.scores = torch.nn.ModuleDict({s: _scores() for s in ("val", "test")})
-        self.test_rows: dict[str, list] = {"hadm_id": [], "probability": [], "label": []}
+        self._test_rows: list[tuple[int, float, float]] = []  # (hadm_id, probability, label) of this rank's batches
+        self.test_scored: pd.DataFrame | None = None  # every rank's, after the test epoch
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.frozen:  # no dropout in a frozen encoder: its features are fixed, so they can be cached
+            self.backbone.eval()
+        return self
+
+    def _pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        return pool(out.last_hidden_state, attention_mask, self.spec.pooling, getattr(out, "pooler_output", None))
+
+    def _frozen_pool(self, batch: dict) -> torch.Tensor:
+        """Pooled vectors of a frozen encoder, computed once per admission (hadm_ids are unique across splits)."""
+        ids = batch["hadm_id"].tolist()
+        missing = [i for i, hadm in enumerate(ids) if hadm not in self._pooled_cache]
+        if missing:
+            rows = torch.tensor(missing, device=batch["input_ids"].device)
+            mask = batch["attention_mask"][rows]
+            width = int(mask.sum(-1).max())  # the batch was padded for its longest row; these may be shorter
+            with torch.no_grad():
+                pooled = self._pool(batch["input_ids"][rows, :width], mask[:, :width])
+            self._pooled_cache.update(zip((ids[i] for i in missing), pooled.cpu()))
+        return torch.stack([self._pooled_cache[hadm] for hadm in ids]).to(batch["input_ids"].device)
 
     def forward(self, batch: dict) -> torch.Tensor:
-        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        pooled = pool(out.last_hidden_state, batch["attention_mask"], self.spec.pooling,
-                      getattr(out, "pooler_output", None))
+        if self.frozen:
+            pooled = self._frozen_pool(batch)
+        else:
+            pooled = self._pool(batch["input_ids"], batch["attention_mask"])
         features = torch.cat([pooled, self.time_encoding(batch["time_last"]).to(pooled.dtype)], dim=-1)
         return self.head(features).squeeze(-1)
 
@@ -77,13 +116,26 @@ class RiskModule(TaskModule):
             metrics["auprc"].update(probability, labels.long())
             metrics["brier"].update((probability - labels.float()) ** 2)
             if stage == "test":
-                for name, value in (("hadm_id", batch["hadm_id"]), ("probability", probability),
-                                    ("label", labels)):
-                    self.test_rows[name].append(value.cpu().numpy())
+                self._test_rows.extend(zip(batch["hadm_id"].tolist(), probability.tolist(), labels.tolist()))
         return loss, len(labels)
 
+    def optimizer_groups(self) -> list:
+        """The head (and time encoding) at ``head_lr`` when given; the encoder at the model's learning rate."""
+        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        if self.head_lr is None:
+            return [p for _, p in trainable]
+        encoder = [p for n, p in trainable if n.startswith("backbone.")]
+        head = [p for n, p in trainable if not n.startswith("backbone.")]
+        return [{"params": head, "lr": self.head_lr}] + ([{"params": encoder}] if encoder else [])
+
     def on_test_epoch_start(self):
-        self.test_rows = {name: [] for name in self.test_rows}
+        self._test_rows, self.test_scored = [], None
+
+    def on_test_epoch_end(self):
+        # every rank's rows before the metrics are logged and the files written (a collective: all ranks call it)
+        self.test_scored = merge_scored(self.gather(self._test_rows))
+        self._test_rows = []
+        super().on_test_epoch_end()
 
     def epoch_metrics(self, stage: str, loss: torch.Tensor) -> dict:
         values = self.scores[stage].compute()
@@ -94,9 +146,9 @@ class RiskModule(TaskModule):
 
     # -- test-end outputs --------------------------------------------------------------------------------------
     def _test_frame(self) -> pd.DataFrame:
-        if not self.test_rows["hadm_id"]:
+        if self.test_scored is None or self.test_scored.empty:
             raise RuntimeError("test_evaluation needs a finished test epoch (trainer.test) that scored admissions")
-        return pd.DataFrame({name: np.concatenate(parts) for name, parts in self.test_rows.items()})
+        return self.test_scored
 
     def test_evaluation(self, datamodule) -> TestEvaluation:
         """AUROC, AUPRC, Brier of the model and of the baselines, on the same test admissions."""
@@ -136,6 +188,14 @@ class RiskModule(TaskModule):
             out["pr_test"] = figures.pr_figure(recall, precision, metrics.get("test/auprc", float("nan")),
                                                float(label.mean()), title)
         return out
+
+
+def merge_scored(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
+    """``hadm_id, probability, label`` from the (hadm_id, probability, label) rows of every rank: one row per
+    admission (DDP ranks pad to equal batch counts, so an admission may be scored twice), in first-seen order."""
+    frame = pd.DataFrame(rows, columns=["hadm_id", "probability", "label"])
+    frame = frame.astype({"hadm_id": np.int64, "probability": np.float64, "label": np.float64})
+    return frame.drop_duplicates("hadm_id", keep="first").reset_index(drop=True)
 
 
 def prediction_times(cohort: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
