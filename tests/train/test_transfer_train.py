@@ -50,6 +50,12 @@ def test_init_from_loads_every_backbone_tensor_into_encoder_and_masked_lm(minilm
     assert f"loaded {len(shifted)} tensors, missing 0, unexpected 1" in caplog.text
     lm = ModelSpec("bert", name_or_path=minilm_path(), init_from=str(path)).build("masked_lm", tokenizer)
     assert torch.equal(lm.bert.encoder.layer[5].output.dense.weight, shifted["encoder.layer.5.output.dense.weight"])
+    # the other way: a nextevent (masked LM, under "lm.") checkpoint into an encoder; its MLM head is unexpected
+    caplog.clear()
+    report = load_backbone(encoder, _checkpoint(tmp_path / "nextevent.ckpt", lm.state_dict(), prefix="lm."))
+    assert report.loaded == len(shifted) and report.missing == 0
+    assert report.unexpected == 1 + sum(k.startswith("cls.") for k in lm.state_dict())
+    assert torch.equal(encoder.embeddings.word_embeddings.weight, shifted["embeddings.word_embeddings.weight"])
 
 
 def test_init_from_fails_loudly_on_a_mismatched_checkpoint(minilm, tmp_path):
