@@ -1,9 +1,12 @@
-"""``preprocess.py stage=coverage``: how many reference events the kept chunks could let an LLM find.
+"""``preprocess.py stage=coverage``: how many reference events reach the LLM, against how much of the note is sent.
 
-An event counts as covered at k when, in one of the note's k best kept windows (chunk + context), at least
-``token_share`` of the event's terms match a window term with a rapidfuzz ratio ≥ ``threshold`` (plurals, typos).
-Reported against k and against the share of the note's chunks that k keeps. Only reference notes present in the
-candidates are scored (a note with no kept chunk is absent too), and how many were absent is reported.
+A window (chunk + context) *holds* an event when at least ``token_share`` of the event's terms match a window term
+with a rapidfuzz ratio ≥ ``threshold`` (plurals, typos). The ceiling is the events some window of the note holds
+(the full text); an event reaches the LLM under a selection rule when a window holding it lies inside what is sent
+(kept windows one by one, or merged into passages). :func:`coverage_curve` scores rules (:class:`Policy`) note by
+note; :func:`summarize` gives relative coverage (reached / ceiling) and the share of the note's tokens sent, with
+bootstrap intervals over notes. :func:`coverage` (coverage at k of a candidates table) serves the benchmark's
+comparison of retrieval modes.
 """
 
 from __future__ import annotations
