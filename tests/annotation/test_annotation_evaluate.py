@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from annotation_notes import ROOT_DIR
-from conftest import require_shared
 from hydra import compose, initialize_config_dir
 from rapidfuzz import fuzz
+from shared_data import require_shared
 
 import cts  # noqa: F401  (registers ${cts.or:...})
 from cts.annotation.evaluate import evaluate, load_timelines, match_events, normalize

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_shared
 from retrieval_fixtures import bm25_retriever  # noqa: F401  (fixture)
+from shared_data import require_shared
 
 from cts.retrieval.chunking import Chunker, terms
 from cts.retrieval.coverage import coverage, found_at_rank, load_reference, run_coverage

@@ -4,8 +4,8 @@ import csv
 import gzip
 
 import pytest
-from conftest import require_shared
 from retrieval_fixtures import mimic_rows, note_text, write_mimic
+from shared_data import require_shared
 
 from cts.data.notes import NotesError, ReadStats, hadm_id_from_name, read_notes
 

@@ -91,6 +91,13 @@ def test_a_summary_without_intervals_has_no_bar_chart_and_a_log_without_epochs_n
     assert learning_curves(tmp_path) == {}
 
 
+def test_a_class_without_an_f1_is_labelled_with_its_n_only():
+    figure = figures.confusion_figure(np.array([[5, 1], [0, 0]]), ["same", "after"], "t", [0.9, None])
+    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+    assert labels == ["same\nN=6, F1=0.90", "after\nN=0"]
+    figures.plt.close(figure)
+
+
 def test_timeline_figure_says_when_it_shows_only_the_first_events(monkeypatch):
     monkeypatch.setattr(figures, "MAX_TIMELINE_EVENTS", 10)
     many = [(f"event {i}", float(i)) for i in range(15)]

@@ -131,13 +131,13 @@ def bar_figure(values: Mapping[str, float], title: str, ylabel: str = "", horizo
 def confusion_figure(matrix: np.ndarray, labels: Sequence[str], title: str,
                      f1: Sequence[float] | None = None) -> Figure:
     """Rows = truth, columns = prediction; cells show the row percentage and the count, rows are labelled with
-    their N (and F1 per class when given)."""
+    their N (and F1 per class when given; a class without one, e.g. absent from the rows, shows none)."""
     matrix = np.asarray(matrix, dtype=float)
     totals = matrix.sum(axis=1, keepdims=True)
     share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     figure, axis = plt.subplots(figsize=(1.4 * len(labels) + 2.6, 1.1 * len(labels) + 1.6))
     axis.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    rows = [f"{name}\nN={int(n):,}" + (f", F1={f1[i]:.2f}" if f1 is not None else "")
+    rows = [f"{name}\nN={int(n):,}" + (f", F1={f1[i]:.2f}" if f1 is not None and f1[i] is not None else "")
             for i, (name, n) in enumerate(zip(labels, totals[:, 0]))]
     axis.set_xticks(range(len(labels)), list(labels))
     axis.set_yticks(range(len(labels)), rows, fontsize=8)
