@@ -4,7 +4,8 @@ from pathlib import Path
 
 TASK_FIGURES = {"relation": {"confusion_matrix_test"}, "nextevent": {"accuracy_test", "accuracy_by_time_test"},
                 "forecast": {"accuracy_test", "hours_error_test"},
-                "risk": {"reliability_test", "roc_test", "pr_test"}}
+                "risk": {"reliability_test", "roc_test", "pr_test"},
+                "pubmedqa": {"confusion_matrix_test"}, "trials": {"confusion_matrix_test"}}
 
 
 def is_png(path: Path, min_bytes: int = 5_000) -> bool:

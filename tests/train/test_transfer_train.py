@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from omegaconf.errors import InterpolationResolutionError
+from report_checks import assert_run_report
 from train_helpers import FAMILIES, compose_train
 
 from cts.models.offline import minilm_path
@@ -107,6 +108,7 @@ def test_fast_dev_run_every_family(task, family, tmp_path):
     assert summary["task"] == task and summary["family"] == family and np.isfinite(metrics["test/loss"])
     assert set(summary["baselines"]) == ({"majority"} if task == "pubmedqa" else {"majority", "bm25"})
     assert summary["best_baseline"]["metric_name"] == ("test/acc" if task == "pubmedqa" else "test/ndcg10")
+    assert_run_report(tmp_path, task)
 
 
 def test_pubmedqa_needs_its_data_config(tmp_path):

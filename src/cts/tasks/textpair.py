@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
@@ -25,8 +24,8 @@ from cts.models.heads import ClassificationHead, pool
 from cts.tasks.relation.module import classification_statistics
 from cts.training.data import TaskDataModule
 from cts.training.evaluation import Statistic, TestEvaluation
-from cts.training.metrics import save_confusion_matrix
 from cts.training.module import TaskModule
+from cts.viz.figures import confusion_figure
 
 
 def encode_pairs(tokenizer, spec, first: list[str], second: list[str]) -> list:
@@ -135,8 +134,6 @@ class TextPairModule(TaskModule):
         # DDP ranks pad to equal batch counts, so a row may be scored twice: one prediction per row
         self.probabilities[stage] = dict(self.gather(self._rows[stage]))
         self._rows[stage] = []
-        if stage == "test":
-            self._save_confusion()
         frame = self.trainer.datamodule.frames[stage] if self.trainer.datamodule is not None else None
         extra = self.row_metrics(*self._scored(stage, frame)) if frame is not None else {}
         return {"acc": scores["acc"], "macro_f1": scores["macro_f1"], **extra}
@@ -169,16 +166,14 @@ class TextPairModule(TaskModule):
                               baselines=self.baselines(datamodule, rows), headline=self.monitor.removeprefix("val/"),
                               higher_is_better=self.mode == "max")
 
-    @rank_zero_only
-    def _save_confusion(self) -> None:
-        if self.trainer.datamodule is None:
-            return
-        rows, probabilities = self._scored("test", self.trainer.datamodule.frames["test"])
+    def test_figures(self, datamodule, summary: dict) -> dict:
+        """The test confusion matrix: row percentages and counts, each true class with its N and F1."""
+        rows, probabilities = self._scored("test", datamodule.frames["test"])
         n = len(self.labels)
         matrix = np.zeros((n, n), dtype=np.int64)
-        np.add.at(matrix, (rows["label"].to_numpy(np.int64), probabilities.argmax(-1)), 1)
-        save_confusion_matrix(matrix, list(self.labels), Path(self.trainer.default_root_dir) /
-                              "confusion_matrix_test.png", f"test: {self.spec.name}")
+        np.add.at(matrix, (rows["label"].to_numpy(np.int64), probabilities.argmax(-1).astype(np.int64)), 1)
+        f1 = [summary["metrics"].get(f"test/f1_{name}") for name in self.labels]
+        return {"confusion_matrix_test": confusion_figure(matrix, list(self.labels), f"test: {self.spec.name}", f1)}
 
 
 def majority_statistics(train: pd.DataFrame, rows: pd.DataFrame, labels: Sequence[str]) -> dict[str, Statistic]:

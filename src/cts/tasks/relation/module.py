@@ -115,6 +115,6 @@ class RelationModule(TaskModule):
         """The test confusion matrix: row percentages and counts, each true class with its N and F1."""
         if self.test_confusion is None:
             return {}
-        f1 = [summary["metrics"].get(f"test/f1_{name}", float("nan")) for name in LABELS]
+        f1 = [summary["metrics"].get(f"test/f1_{name}") for name in LABELS]
         return {"confusion_matrix_test": confusion_figure(self.test_confusion, list(LABELS),
                                                           f"test: {self.spec.name}", f1)}
