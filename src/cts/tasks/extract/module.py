@@ -46,7 +46,8 @@ class ExtractModule(TaskModule):
 
     def __init__(self, spec, tokenizer, admissions: dict[str, list], prompt, max_new_tokens: int,
                  max_prompt_tokens: int, window_overlap: float, generation_batch_size: int = 8,
-                 baseline=None, threshold: float = 80.0, scorer: str = "token_sort_ratio", export: bool = True,
+                 structured: bool = True, baseline=None, threshold: float = 80.0, scorer: str = "token_sort_ratio",
+                 export: bool = True,
                  time_encoding: str = "text", monitor: str = "val/loss", mode: str = "min"):
         super().__init__(spec, tokenizer, monitor, mode)
         self.lm = spec.build("causal_lm", tokenizer)
@@ -54,7 +55,7 @@ class ExtractModule(TaskModule):
         self.prompt, self.baseline = Prompt.from_config(prompt), baseline
         self.settings = {"max_new_tokens": int(max_new_tokens), "max_prompt_tokens": int(max_prompt_tokens),
                          "window_overlap": float(window_overlap), "batch_size": int(generation_batch_size),
-                         "temperature": 0.0}
+                         "temperature": 0.0, "structured": bool(structured)}
         self.threshold, self.scorer, self.export = float(threshold), scorer, bool(export)
         self.scored: dict[str, pd.DataFrame] = {}
 
