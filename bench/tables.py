@@ -74,6 +74,19 @@ def annotate_row() -> str:
             f"({_load_text(result['machine'].get('load_average_at_start'))}) |")
 
 
+def extractor_row() -> str:
+    what = ("| `bench/extractor.py` | distilled extractor vs SmolLM2 off the shelf on the same held-out demo notes: "
+            "notes/s, tokens/s, tokens per note, F1 | ")
+    if not (RESULTS / "extractor.json").exists():
+        return what + "not yet run here (needs a trained `hf_model`; see docs/training.md) |"
+    result = _load("extractor")
+    ours, theirs = result["results"]["distilled"], result["results"]["off_the_shelf"]
+    load = _load_text(result["machine"].get("load_average"))
+    return what + (f"F1 {_interval(ours['f1']['value'], ours['f1']['ci95'])} vs "
+                   f"{_interval(theirs['f1']['value'], theirs['f1']['ci95'])} on {ours['notes']} notes; "
+                   f"{result['notes_per_s_ratio']:.1f}× notes/s ({load}) |")
+
+
 def throughput_row() -> str:
     result = _load("train_throughput")
     return (f"| `bench/train_throughput.py` | relation training samples/s vs tokenize-in-`__getitem__`, pad-to-128 "
@@ -82,7 +95,7 @@ def throughput_row() -> str:
 
 def benchmarks() -> str:
     return "\n".join(["| script | what | result |", "|---|---|---|", normalize_row(), notes_row(), annotate_row(),
-                      throughput_row()])
+                      extractor_row(), throughput_row()])
 
 
 def train_throughput() -> str:
