@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 
 import cts  # noqa: F401  (registers ${cts.or:...})
 from cts.data.stats import FIGURES, write_stats
-from cts.data.timeline_view import TimelineError, admission_events, write_timeline
+from cts.data.timeline_view import TimelineError, admission_events, event_spans, timeline_page, write_timeline
 from cts.data.timelines import format_hours
 from cts.io import OverwriteError
 from cts.training.run_report import learning_curves, report_page, run_figures
@@ -142,8 +142,24 @@ def test_timeline_stage_png_and_page_hold_every_event(demo_dir, tmp_path, offlin
     text = page.read_text()
     for event, hours in events:  # the hover text of every event carries its hours
         assert html.escape(f"{event} — {format_hours(hours)} h") in text
-    assert "Discharge summary" in text and "no candidates given" in text
+    assert "Discharge summary" in text and "events highlighted" in text and "<mark" in text
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
+
+
+def test_without_candidates_the_note_highlights_the_words_each_event_came_from():
+    note = "Seen for FEVER and chills.\nStarted ceftriaxone on day 2 <for> pneumonia."
+    events = [("fever", -2.0), ("ceftriaxone", 30.0), ("appendectomy", 50.0)]
+    spans, missing = event_spans(note, events, threshold=90)
+    assert missing == 1  # appendectomy is nowhere in the note
+    assert [note[s:e].lower() for s, e, _, _ in spans][0] == "fever"
+    assert "ceftriaxone" in note[spans[1][0]:spans[1][1]]
+    assert [tip for _, _, tip, _ in spans] == [f"fever — {format_hours(-2.0)} h",
+                                              f"ceftriaxone — {format_hours(30.0)} h"]
+    _, parts = timeline_page(events, 7, "x.parquet", note)
+    marks = re.findall(r"<mark[^>]*>(.*?)</mark>", parts[0])
+    assert len(marks) == 2 and marks[0] == "FEVER"
+    assert "2 of 3 events highlighted" in parts[0] and "1 found nowhere" in parts[0]
+    assert "&lt;for&gt;" in parts[0]  # the note is escaped around the highlights
 
 
 def test_page_text_is_escaped(tmp_path):

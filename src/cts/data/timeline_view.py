@@ -1,9 +1,11 @@
 """Stage ``timeline``: one admission of an event table as a picture (PNG) or a self-contained page (HTML).
 
 The PNG puts a row per event on a symmetric-log hours axis (admission at 0); the page does the same with hover text
-(``event — hours h (≈2 days before admission)``) and, given the notes (and the retrieval candidates), shows the
-discharge summary beside it with the candidate chunks highlighted (the top-ranked ones stronger). The page holds
-event and note text: it is written only to the output path, never logged.
+(``event — hours h (≈2 days before admission)``) and, given the notes, shows the discharge summary beside it with
+the retrieval candidate chunks highlighted (the top-ranked ones stronger) when candidates are given, else the words
+each event was taken from (its best fuzzy alignment in the note, as ``task=extract`` aligns reference events), so an
+annotation can be checked against its source. The page holds event and note text: it is written only to the output
+path, never logged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from cts.data.alignment import fold, locate
 from cts.data.event_table import read_event_table
 from cts.data.notes import NotesError, read_notes
 from cts.data.timelines import format_hours
@@ -54,9 +57,22 @@ def candidate_spans(candidates: str | Path, hadm_id: int, top: int) -> list[tupl
              int(r.rank) <= top) for r in table.itertuples()]
 
 
+def event_spans(note: str, events: list[tuple[str, float]], threshold: float
+                ) -> tuple[list[tuple[int, int, str, bool]], int]:
+    """Character spans of the note where each event is found (partial-ratio score ≥ ``threshold``), hover text
+    ``event — hours h``, and how many events were found nowhere."""
+    folded, spans = [fold(note)], []
+    for event, hours in events:
+        where = locate(event, folded)
+        if where is not None and where[0] >= threshold:
+            spans.append((where[2], where[3], f"{event} — {format_hours(hours)} h", True))
+    return spans, len(events) - len(spans)
+
+
 def timeline_page(events: list[tuple[str, float]], hadm_id: int, source: str, note: str | None = None,
-                  spans: list[tuple[int, int, str, bool]] | None = None) -> tuple[str, list[str]]:
-    """(title, parts) of the page."""
+                  spans: list[tuple[int, int, str, bool]] | None = None, threshold: float = 90
+                  ) -> tuple[str, list[str]]:
+    """(title, parts) of the page: candidate ``spans`` highlighted in the note when given, else the events' own."""
     before = sum(h < 0 for _, h in events)
     title = f"Admission {hadm_id}: {len(events)} events"
     summary = html.paragraph(f"{source}: {before} before admission, {sum(h == 0 for _, h in events)} at admission, "
@@ -65,15 +81,20 @@ def timeline_page(events: list[tuple[str, float]], hadm_id: int, source: str, no
     view = html.section("Timeline", summary, html.timeline(events, format_hours))
     if note is None:
         return title, [view]
-    legend = (f"{len(spans)} candidate chunks highlighted (the top-ranked stronger); hover one for its rank and "
-              "score." if spans else "no candidates given: the note without highlights.")
-    text = html.section("Discharge summary", html.paragraph(legend, "note"), html.highlighted_text(note, spans or []))
+    if spans is not None:
+        legend = (f"{len(spans)} candidate chunks highlighted (the top-ranked stronger); hover one for its rank and "
+                  "score.")
+    else:
+        spans, missing = event_spans(note, events, threshold)
+        legend = (f"the words of {len(spans)} of {len(events)} events highlighted (best fuzzy match, score ≥ "
+                  f"{threshold:g}; {missing} found nowhere in the note); hover one for its event and hours.")
+    text = html.section("Discharge summary", html.paragraph(legend, "note"), html.highlighted_text(note, spans))
     return title, [f'<div class="columns"><div>{view}</div><div>{text}</div></div>']
 
 
 def write_timeline(input: str | Path, hadm_id: int | None, output: str | Path | None = None,
                    notes: str | Path | None = None, candidates: str | Path | None = None, top: int = 3,
-                   time_policy: str = "drop") -> Path:
+                   time_policy: str = "drop", match_threshold: float = 90) -> Path:
     """Write ``output`` (``.png`` or ``.html``; default ``<input folder>/timelines/<hadm_id>.html``)."""
     if hadm_id is None:
         raise TimelineError("stage=timeline needs hadm_id=ID: the admission to draw")
@@ -88,7 +109,7 @@ def write_timeline(input: str | Path, hadm_id: int | None, output: str | Path | 
     else:
         note = note_text(notes, hadm_id) if notes else None
         spans = candidate_spans(candidates, hadm_id, top) if candidates and note is not None else None
-        title, parts = timeline_page(events, hadm_id, Path(input).name, note, spans)
+        title, parts = timeline_page(events, hadm_id, Path(input).name, note, spans, match_threshold)
         html.write_page(output, title, parts)
     announce(f"timeline: admission {hadm_id}, {len(events)} events → {output}")
     return output

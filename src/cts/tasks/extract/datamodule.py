@@ -16,12 +16,12 @@ import logging
 
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
 
 from cts.annotation.backends.hf import HFBackend
 from cts.annotation.prompts import Prompt
 from cts.annotation.tasks import EventsTask
 from cts.annotation.windows import Window, owner
+from cts.data.alignment import fold, locate
 from cts.data.notes import Note
 from cts.data.timelines import format_timeline
 from cts.training.data import TaskDataModule
@@ -48,18 +48,14 @@ def align_events(texts: list[str], windows: list[list[Window]], events: list[str
                  ) -> list[tuple[int, int, int] | None]:
     """Per event: ``(note, window, character position)`` of its best match over the notes, or None when no note
     matches it with a partial-ratio score of at least ``threshold`` (0–100)."""
-    folded = [text.lower() if len(text.lower()) == len(text) else text for text in texts]
+    folded = [fold(text) for text in texts]
     out = []
     for event in events:
-        best, where = -1.0, None
-        for k, text in enumerate(folded):
-            found = fuzz.partial_ratio_alignment(event.lower(), text)
-            if found is not None and found.score > best:
-                best, where = found.score, (k, found.dest_start)
-        if where is None or best < threshold:
+        where = locate(event, folded)
+        if where is None or where[0] < threshold:
             out.append(None)
             continue
-        note, position = where
+        _, note, position, _ = where
         out.append((note, owner(windows[note], position), position))
     return out
 
