@@ -3,7 +3,7 @@ same held-out demo notes: notes/s and tokens/s (hf backend, batched greedy, CPU)
 note, and event P/R/F1 against the demo's own timelines.
 
     python train.py experiment=demo_extract name=demo_extract        # → logs/train/runs/demo_extract/hf_model
-    python bench/extractor.py --model logs/train/runs/demo_extract/hf_model [--notes 8] [--batch-size 8] [--threads 2]
+    python bench/extractor.py --model logs/train/runs/demo_extract/hf_model [--notes 51] [--batch-size 8] [--threads 2]
 
 Both annotators see the same test admissions (``split=test`` of the demo's ``splits.parquet``), whole-note windows
 with the same prompt and budgets, one after the other in one process (the ratio is the robust number on a shared
@@ -44,6 +44,7 @@ def held_out(demo: Path, count: int):
 
 
 def run(model: str, notes, references, args) -> dict:
+    import numpy as np
     from omegaconf import OmegaConf
 
     from cts.annotation.backends.hf import HFBackend
@@ -64,8 +65,11 @@ def run(model: str, notes, references, args) -> dict:
     for note, r in zip(notes, requests):
         records.append(task.record([Answered(note, r, generations[position:position + len(r.messages)])]))
         position += len(r.messages)
-    table = score_table([score_note(str(n.hadm_id), [(e["event"], e["time"]) for e in rec["events"]], ref, 80,
-                                    "token_sort_ratio")[0] for n, rec, ref in zip(notes, records, references)])
+    scored = [score_note(str(n.hadm_id), [(e["event"], e["time"]) for e in rec["events"]], ref, 80,
+                         "token_sort_ratio") for n, rec, ref in zip(notes, records, references)]
+    table = score_table([score for score, _ in scored])
+    hours = np.concatenate([pairs for _, pairs in scored])  # (predicted, reference) hours of matched events
+    errors = np.abs(hours[:, 0] - hours[:, 1])
     boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=1000, seed=0)
     scores = {name: interval(stat(boot)) for name, stat in overall_statistics(table).items()}
     completion = sum(g.completion_tokens for g in generations)
@@ -76,7 +80,9 @@ def run(model: str, notes, references, args) -> dict:
             "cut_at_max_new_tokens": sum(g.finish_reason == "length" for g in generations),
             "events": int(table["predicted"].sum()), "reference": int(table["reference"].sum()),
             **{name: {"value": e.value, "ci95": e.ci95()} for name, e in scores.items()
-               if name in ("precision", "recall", "f1", "mae_hours")}}
+               if name in ("precision", "recall", "f1", "mae_hours")},
+            "median_ae_hours": float(np.median(errors)) if errors.size else None,
+            "largest_errors_hours": [[float(p), float(r)] for p, r in hours[np.argsort(-errors)[:5]]]}
 
 
 def main() -> None:
@@ -84,7 +90,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="the exported hf_model/ folder of a task=extract run")
     parser.add_argument("--baseline", default="smollm2")
     parser.add_argument("--demo", type=Path, default=ROOT / "data" / "demo")
-    parser.add_argument("--notes", type=int, default=8)
+    parser.add_argument("--notes", type=int, default=51, help="test admissions (the demo has 51)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--max-prompt-tokens", type=int, default=1536)
