@@ -24,11 +24,13 @@ RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
 
 
 def summaries(log_dir: Path, name: str) -> list[dict]:
-    """The summary.json of a run (``runs/NAME``) or of each job of a sweep (``multiruns/NAME/<n>``)."""
+    """The summary.json of a run (``runs/NAME``) or of each job of a sweep (``multiruns/NAME/<n>_<overrides>``), in
+    job order."""
     single = log_dir / "train" / "runs" / name / "summary.json"
     if single.exists():
         return [json.loads(single.read_text())]
-    jobs = sorted((log_dir / "train" / "multiruns" / name).glob("*/summary.json"), key=lambda p: int(p.parent.name))
+    jobs = sorted((log_dir / "train" / "multiruns" / name).glob("*/summary.json"),
+                  key=lambda p: int(p.parent.name.split("_", 1)[0]))
     return [json.loads(p.read_text()) for p in jobs]
 
 

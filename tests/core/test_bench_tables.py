@@ -52,3 +52,18 @@ def test_benchmark_results_are_written_with_nan_as_null(tmp_path):
     bench_io = load("bench_io")
     bench_io.write_result(tmp_path / "r.json", {"mae": float("nan"), "rows": [1.0, float("inf")], "ok": 2})
     assert json.loads((tmp_path / "r.json").read_text()) == {"mae": None, "rows": [1.0, None], "ok": 2}
+
+
+def test_sweep_summaries_are_read_in_job_order(tmp_path, monkeypatch):
+    """Hydra names sweep jobs ``<n>_<overrides>``: job 10 comes after job 2, a single run is read as one job."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    summaries = load("demo_runs").summaries
+    for number, model in ((10, "llama"), (2, "gpt"), (0, "bert")):
+        job = tmp_path / "train" / "multiruns" / "sweep" / f"{number}_model={model},task=risk"
+        job.mkdir(parents=True)
+        (job / "summary.json").write_text(json.dumps({"model": model}))
+    assert [s["model"] for s in summaries(tmp_path, "sweep")] == ["bert", "gpt", "llama"]
+    single = tmp_path / "train" / "runs" / "one"
+    single.mkdir(parents=True)
+    (single / "summary.json").write_text(json.dumps({"model": "bert"}))
+    assert summaries(tmp_path, "one") == [{"model": "bert"}]
