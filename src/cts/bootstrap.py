@@ -44,10 +44,12 @@ def _finite_or_none(value: float) -> float | None:
 
 
 class ClusterBootstrap:
-    """Resampling weights over the groups of a fixed set of rows; ``sums`` gives column sums per resample."""
+    """Resampling weights over the groups of a fixed set of rows; ``sums`` gives column sums per resample. Groups are
+    drawn in sorted order, so the same rows in another order (a run that batches them differently) get the same
+    resamples, and baselines scored in two runs get the same interval."""
 
     def __init__(self, groups, n_resamples: int = 1000, seed: int = 0):
-        codes, uniques = pd.factorize(np.asarray(groups), use_na_sentinel=False)
+        codes, uniques = pd.factorize(np.asarray(groups), sort=True, use_na_sentinel=False)
         self.codes = codes.astype(np.int64)
         self.n_rows, self.n_groups = len(self.codes), len(uniques)
         self.n_resamples, self.seed = int(n_resamples), int(seed)
