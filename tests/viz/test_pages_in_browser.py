@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cts.data.stats import write_stats
-from cts.data.timeline_view import admission_events, note_text, write_timeline
+from cts.data.timeline_view import admission_events, write_timeline
 from cts.data.timelines import format_hours
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,29 +58,18 @@ def _screenshot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _candidates_beside_events(demo_dir: Path, hadm_id: int, events, path: Path) -> Path:
-    """Candidate chunks at the first mention of each event in the note (what retrieval would keep), ranked in
-    note order: enough for the page's highlights."""
-    text = note_text(demo_dir / "notes.csv.gz", hadm_id).lower()
-    spans = sorted({(start, start + len(event)) for event, _ in events
-                    if (start := text.find(event.lower())) >= 0})
-    frame = pd.DataFrame({"hadm_id": hadm_id, "start": [s for s, _ in spans], "end": [e for _, e in spans],
-                          "score": [1.0 / (i + 1) for i in range(len(spans))], "rank": range(1, len(spans) + 1)})
-    frame.to_parquet(path)
-    return path
-
-
 def test_timeline_page_offline_with_every_event_and_hover_hours(browser, demo_dir, tmp_path):
     events_path = demo_dir / "events_normalized.parquet"
     hadm_id = int(pd.read_parquet(events_path)["hadm_id"].iloc[0])
     events = admission_events(events_path, hadm_id)
-    candidates = _candidates_beside_events(demo_dir, hadm_id, events, tmp_path / "candidates.parquet")
-    page_path = write_timeline(events_path, hadm_id, tmp_path / "timeline.html", notes=demo_dir / "notes.csv.gz",
-                               candidates=candidates)
+    page_path = write_timeline(events_path, hadm_id, tmp_path / "timeline.html", notes=demo_dir / "notes.csv.gz")
     page, outside, errors = open_offline(browser, page_path)
     shown = page.locator(".timeline .event").all_inner_texts()
     assert sorted(shown) == sorted(event for event, _ in events) and len(shown) == len(events)
-    assert page.locator("mark").count() > 0  # the candidate chunks are highlighted in the note
+    marks = page.locator("mark")
+    assert marks.count() > 0  # the words each event was taken from are highlighted in the note
+    marks.first.hover()  # ... and say which event and when
+    assert page.locator("#tip").is_visible() and page.locator("#tip").inner_text().endswith(" h")
     event, hours = max(events, key=lambda e: abs(e[1]))  # one far from admission
     index = [e for e, _ in sorted(events, key=lambda e: e[1])].index(event)
     page.hover(f"#event-{index}")
