@@ -63,10 +63,12 @@ def run_rows(finished: list[dict]) -> pd.DataFrame:
 
 
 def arm_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over runs of each model arm and each baseline (baselines pooled over both arms' runs: they are
-    scored on the same test rows)."""
-    labelled = rows.assign(who=np.where(rows["predictor"] == "model", rows["arm"], "baseline:" + rows["predictor"]))
-    labelled = labelled.drop_duplicates(["task", "who", "fold", "seed", "metric", "job"])
+    """Mean and std over runs of each model arm, and of each baseline over (fold, seed): a baseline is scored on the
+    same test rows in both arms, so it counts once per (fold, seed), not once per arm."""
+    is_model = rows["predictor"] == "model"
+    labelled = rows.assign(who=np.where(is_model, rows["arm"], "baseline:" + rows["predictor"]),
+                           run=np.where(is_model, rows["job"].astype(str), ""))
+    labelled = labelled.drop_duplicates(["task", "who", "fold", "seed", "metric", "run"])
     table = labelled.groupby(["task", "metric", "who"], sort=True)["value"].agg(["count", "mean", "std"])
     return table.reset_index().rename(columns={"who": "arm", "count": "runs"})
 

@@ -147,6 +147,7 @@ def test_transfer_report_pairs_folds_and_seeds(tmp_path):
     assert arms.loc["base", "runs"] == 4 and arms.loc["base", "mean"] == pytest.approx(np.mean(list(base.values())))
     assert arms.loc["cts", "std"] == pytest.approx(np.std([base[k] + gain[k] for k in base], ddof=1))
     assert arms.loc["baseline:majority", "mean"] == pytest.approx(0.55)
+    assert arms.loc["baseline:majority", "runs"] == 4  # once per (fold, seed): both arms score it on the same rows
     diff = pd.read_csv(out / "transfer_diff.csv").iloc[0]
     deltas = np.array(list(gain.values()))
     half = 3.182446 * deltas.std(ddof=1) / 2  # t(0.975, 3)
