@@ -1,6 +1,6 @@
 """How the demo defaults of task=risk were chosen: on the validation split only (the test split is never read).
 
-    python bench/risk_select.py [outcome=mortality] [any train.py override ...]
+    python bench/risk_select.py [outcome=mortality] [any train.py override ...]   # → risk_select[_<outcome>].json
 
 The encoder is frozen (``task.encoder=frozen``), so each admission's pooled vector is computed once for both poolings
 (``cls``, ``mean``); then heads are trained exactly as ``train.py`` trains them (``RiskModule`` under a Lightning
@@ -28,7 +28,7 @@ import cts.training  # noqa: F401
 from cts.models.heads import pool
 
 GRID = {"pooling": ["cls", "mean"], "head_lr": [3e-4, 1e-3, 3e-3], "max_epochs": [5, 10, 20],
-        "time_encoding": ["none"]}
+        "time_encoding": ["none", "bins"]}
 
 
 def _compose(overrides: list[str]):
@@ -91,7 +91,8 @@ def main(argv: list[str]) -> None:
               f"{curve[-1]:.3f} best {max(curve):.3f}", flush=True)
     best = max(rows, key=lambda r: r["val_auroc_best"])
     print(f"best on val: {best}")
-    write_result(ROOT / "bench" / "results" / "risk_select.json",
+    name = "risk_select.json" if outcome == "mortality" else f"risk_select_{outcome}.json"
+    write_result(ROOT / "bench" / "results" / name,
                  {"machine": machine(), "outcome": outcome, "overrides": overrides, "model": cfg.model.name,
                   "max_length": cfg.model.max_length, "val_admissions": len(datamodule.frames["val"]),
                   "encode_s": round(encode_s, 1), "grid": GRID, "rows": rows, "best": best})
