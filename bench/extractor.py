@@ -48,10 +48,10 @@ def run(model: str, notes, references, args) -> dict:
     from omegaconf import OmegaConf
 
     from cts.annotation.backends.hf import HFBackend
-    from cts.annotation.evaluate import overall_statistics, score_note, score_table
+    from cts.annotation.evaluate import hour_errors, median_error, overall_samples, score_note, score_table
     from cts.annotation.prompts import Prompt
     from cts.annotation.tasks import Answered, EventsTask
-    from cts.bootstrap import ClusterBootstrap, interval
+    from cts.bootstrap import interval
 
     backend = HFBackend(model=model, max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch_size,
                         max_prompt_tokens=args.max_prompt_tokens, window_overlap=0.1, threads=args.threads)
@@ -68,10 +68,8 @@ def run(model: str, notes, references, args) -> dict:
     scored = [score_note(str(n.hadm_id), [(e["event"], e["time"]) for e in rec["events"]], ref, 80,
                          "token_sort_ratio") for n, rec, ref in zip(notes, records, references)]
     table = score_table([score for score, _ in scored])
-    hours = np.concatenate([pairs for _, pairs in scored])  # (predicted, reference) hours of matched events
-    errors = np.abs(hours[:, 0] - hours[:, 1])
-    boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=1000, seed=0)
-    scores = {name: interval(stat(boot)) for name, stat in overall_statistics(table).items()}
+    hours, errors = hour_errors([pairs for _, pairs in scored])
+    scores = {name: interval(samples) for name, samples in overall_samples(table, 1000, 0).items()}
     completion = sum(g.completion_tokens for g in generations)
     prompt = sum(g.prompt_tokens for g in generations)
     return {"model": model, "notes": len(notes), "prompts": len(flat), "seconds": round(seconds, 2),
@@ -81,7 +79,7 @@ def run(model: str, notes, references, args) -> dict:
             "events": int(table["predicted"].sum()), "reference": int(table["reference"].sum()),
             **{name: {"value": e.value, "ci95": e.ci95()} for name, e in scores.items()
                if name in ("precision", "recall", "f1", "mae_hours")},
-            "median_ae_hours": float(np.median(errors)) if errors.size else None,
+            "median_ae_hours": median_error(errors),
             "largest_errors_hours": [[float(p), float(r)] for p, r in hours[np.argsort(-errors)[:5]]]}
 
 

@@ -251,6 +251,18 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def hour_errors(matched: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every note's ``(predicted, reference)`` hours of matched events (:func:`score_note`'s second output) as one
+    ``(n, 2)`` array, and their absolute errors."""
+    hours = np.concatenate(matched) if matched else np.empty((0, 2))
+    return hours, np.abs(hours[:, 0] - hours[:, 1])
+
+
+def median_error(errors: np.ndarray) -> float | None:
+    """The median absolute hour error (not bootstrapped), None when nothing matched."""
+    return _finite(float(np.median(errors))) if errors.size else None
+
+
 def _shown(overall: dict, key: str) -> str:
     value, (lo, hi) = overall[key], overall["ci95"].get(key, [None, None])
     text = "n/a" if value is None else f"{value:.3f}"
@@ -320,8 +332,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         scores.append(score)
         matched_hours.append(hours)
     table = score_table(scores)
-    matched_hours = np.concatenate(matched_hours)
-    errors = np.abs(matched_hours[:, 0] - matched_hours[:, 1])
+    matched_hours, errors = hour_errors(matched_hours)
     estimates = {name: interval(samples) for name, samples in overall_samples(table, n_resamples, seed).items()}
     overall = {
         "notes": len(scores), "missing_predictions": sorted(set(expected) - set(predicted)),
@@ -331,7 +342,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         "predicted": int(table.predicted.sum()), "reference": int(table.reference.sum()),
         "matched": int(table.matched.sum()),
         **{name: _finite(estimate.value) for name, estimate in estimates.items()},
-        "median_ae_hours": _finite(float(np.median(errors))) if errors.size else None,
+        "median_ae_hours": median_error(errors),
         "ci95": {name: estimate.ci95() for name, estimate in estimates.items()},
         "bootstrap": {"unit": "note", "resamples": n_resamples, "seed": seed, "level": 0.95},
     }
