@@ -23,9 +23,11 @@ def _overrides(root, work, family, eval_batch_size=64):
             "trainer.limit_train_batches=2", "logger=none", "callbacks=none"]
 
 
-@pytest.mark.parametrize("family", ["bert", "gpt", "llama"])
-def test_fast_dev_run_every_family(family, risk_demo, tmp_path):
-    cfg = compose_train(_overrides(risk_demo, tmp_path, family) + ["trainer.fast_dev_run=true"], tmp_path)
+@pytest.mark.parametrize("family,pooling", [("bert", "null"), ("gpt", "null"), ("llama", "null"),
+                                            ("bert", "events"), ("gpt", "events")])
+def test_fast_dev_run_every_family(family, pooling, risk_demo, tmp_path):
+    cfg = compose_train(_overrides(risk_demo, tmp_path, family) + ["trainer.fast_dev_run=true",
+                                                                  f"task.pooling={pooling}"], tmp_path)
     metrics = train(cfg)
     assert {"test/auroc", "test/auprc", "test/brier", "test/loss"} <= set(metrics)
 
@@ -140,3 +142,75 @@ def test_presets_are_fine_tuned_even_when_frozen_is_asked(risk_demo, tmp_path):
     head, encoder = module.optimizer_groups()  # the head at head_lr, the encoder at the model's rate
     assert head["lr"] == 0.01 and "lr" not in encoder
     assert {id(p) for p in encoder["params"]} == {id(p) for p in module.backbone.parameters()}
+
+
+def test_task_pooling_overrides_the_model_pooling(risk_demo, tmp_path):
+    import torch
+
+    datamodule, module = _module(risk_demo, tmp_path, "task.pooling=mean")
+    assert module.pooling == "mean" and module.spec.pooling == "cls"
+    batch = next(iter(datamodule.val_dataloader()))
+    module.eval()
+    with torch.no_grad():
+        hidden = module.backbone(input_ids=batch["input_ids"],
+                                 attention_mask=batch["attention_mask"]).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = (hidden * mask).sum(1) / mask.sum(1)
+        assert torch.allclose(module._encode(batch)[0], expected, atol=1e-5)
+    assert _module(risk_demo, tmp_path, "task.pooling=null")[1].pooling == "cls"  # the model's
+    with pytest.raises(InstantiationException, match="task.pooling must be one of"):
+        _module(risk_demo, tmp_path, "task.pooling=max")
+
+
+def test_event_pooling_reads_each_event_with_its_own_hours(risk_demo, tmp_path):
+    import torch
+
+    datamodule, module = _module(risk_demo, tmp_path, "model.preset=null", "task.encoder=frozen",
+                                 "task.pooling=events", "task.max_length=64")
+    frame, columns = datamodule.frames["val"], datamodule.datasets["val"].columns
+    tokenizer = datamodule.tokenizer
+    truncated = 0
+    for row in range(len(frame)):
+        ids, segments = np.asarray(columns["input_ids"][row]), np.asarray(columns["segment_ids"][row])
+        hours = np.asarray(columns["segment_hours"][row])
+        events, times = frame["events"].iloc[row], frame["times"].iloc[row]
+        kept = int(segments.max())
+        assert 0 < kept <= len(events)
+        truncated += kept < len(events)
+        for k in range(1, kept + 1):  # segment k is the k-th of the most recent `kept` events, with its hours
+            event = len(events) - kept + k - 1
+            text = tokenizer.decode(ids[segments == k]).lower()
+            assert "".join(str(events[event]).lower().split()) in "".join(text.split())
+            assert np.all(hours[segments == k] == times[event])
+        assert segments[0] == 0 and segments[len(ids) - 1] == 0  # [CLS] / [SEP] belong to no event
+    assert truncated  # at 64 tokens some rows keep only their latest events
+    batch = next(iter(datamodule.val_dataloader()))
+    assert batch["segment_hours"].dtype == torch.float32 and batch["segment_ids"].shape == batch["input_ids"].shape
+    module.eval()
+    first = module(batch)
+    cached = module._pooled_cache[int(batch["hadm_id"][0])]
+    assert cached[0].shape == (int(batch["segment_ids"][0].max()), module.backbone.config.hidden_size)
+    module.frozen = False  # the same logits computed without the cache (padding and order do not matter)
+    assert torch.allclose(module(batch), first, atol=1e-5)
+
+
+def test_segment_means_and_event_sum_on_a_hand_made_batch():
+    import torch
+
+    from cts.models.heads import EventSum, segment_means
+
+    hidden = torch.arange(12, dtype=torch.float32).reshape(1, 6, 2)  # tokens: [CLS] e1 e1 e2 [SEP] pad
+    vectors, hours, present = segment_means(hidden, torch.tensor([[0, 1, 1, 2, 0, 0]]),
+                                            torch.tensor([[0.0, -48.0, -48.0, 3.0, 0.0, 0.0]]))
+    assert torch.equal(vectors, torch.tensor([[[3.0, 4.0], [6.0, 7.0]]]))
+    assert torch.equal(hours, torch.tensor([[-48.0, 3.0]])) and present.tolist() == [[True, True]]
+    torch.manual_seed(0)
+    summed = EventSum(2, dim=4, time_dim=8).eval()
+    one = summed(vectors, hours, present)
+    padded = summed(torch.cat([vectors, torch.ones(1, 3, 2)], 1), torch.cat([hours, torch.ones(1, 3)], 1),
+                    torch.tensor([[True, True, False, False, False]]))
+    assert torch.allclose(one, padded)  # absent events add nothing
+    twice = summed(torch.cat([vectors, vectors], 1), torch.cat([hours, hours], 1), torch.ones(1, 4, dtype=bool))
+    assert torch.allclose(twice, 2 * one)  # a sum: the count of an event is seen
+    later = summed(vectors, hours + torch.tensor([[0.0, 200.0]]), present)
+    assert not torch.allclose(later, one)  # and when it happened

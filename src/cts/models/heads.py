@@ -63,6 +63,37 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, pooler_o
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
 
+def segment_means(hidden: torch.Tensor, segment_ids: torch.Tensor, segment_hours: torch.Tensor):
+    """Per event (segment ``k`` = 1, 2, …; 0 = special or pad tokens): the mean of its tokens' states ``(B, E, H)``,
+    its hours ``(B, E)`` and whether the row has it ``(B, E)``."""
+    n_events = int(segment_ids.max()) if segment_ids.numel() else 0
+    member = nn.functional.one_hot(segment_ids.long(), n_events + 1)[..., 1:].to(hidden.dtype).transpose(1, 2)
+    counts = member.sum(-1)
+    vectors = member @ hidden / counts.clamp(min=1)[..., None]
+    hours = (member @ segment_hours.to(hidden.dtype)[..., None]).squeeze(-1) / counts.clamp(min=1)
+    return vectors, hours, counts > 0
+
+
+class EventSum(nn.Module):
+    """Events → one vector: each event's vector beside an encoding of its own hours, one layer per event, summed over
+    the events. A sum can count ("three acute findings") and the per-event hours say when each happened ("symptoms
+    for ten days before admission", "history older than a month"), which one pooled vector of the text reads poorly."""
+
+    SCALE = 10.0  # the sum over the ~10–30 events of an admission, kept near a unit's scale
+
+    def __init__(self, in_features: int, dim: int = 64, time_encoding: str = "loghours", time_dim: int = 16,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.time = TimeEncoding(time_encoding, time_dim)
+        self.dim = int(dim)
+        self.net = nn.Sequential(nn.Linear(in_features + self.time.dim, self.dim), nn.ReLU(), nn.Dropout(dropout))
+
+    def forward(self, vectors: torch.Tensor, hours: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        codes = self.time(hours.reshape(-1)).reshape(*hours.shape, -1).to(vectors.dtype)
+        per_event = self.net(torch.cat([vectors, codes], dim=-1)) * present[..., None].to(vectors.dtype)
+        return per_event.sum(dim=1) / self.SCALE
+
+
 class ClassificationHead(nn.Module):
     """The authors' head: [pooled text ; time encoding] → Linear(hidden) → ReLU → dropout → Linear(classes)."""
 

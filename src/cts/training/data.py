@@ -27,7 +27,9 @@ from cts.tasks.common import run_build
 
 log = logging.getLogger(__name__)
 
-PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100}  # None: the tokenizer's pad id
+# per-token fields padded to the batch's longest row, with their fill (None: the tokenizer's pad id); a float fill
+# makes a float tensor
+PADDED = {"input_ids": None, "attention_mask": 0, "labels": -100, "segment_ids": 0, "segment_hours": 0.0}
 
 
 class MissingDataError(FileNotFoundError):
@@ -111,7 +113,7 @@ def world_rank() -> tuple[int, int]:
 
 
 class PadCollator:
-    """Pads ``input_ids``/``attention_mask``/``labels`` to the longest in the batch; other fields become tensors."""
+    """Pads the per-token fields (``PADDED``) to the longest row in the batch; other fields become tensors."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
@@ -122,9 +124,10 @@ class PadCollator:
         for name in rows[0]:
             if name in PADDED:
                 fill = self.pad_token_id if PADDED.get(name) is None else PADDED[name]
-                out = torch.full((len(rows), width), fill, dtype=torch.long)
+                dtype = torch.float32 if isinstance(fill, float) else torch.long
+                out = torch.full((len(rows), width), fill, dtype=dtype)
                 for i, row in enumerate(rows):
-                    out[i, : len(row[name])] = torch.tensor(row[name])
+                    out[i, : len(row[name])] = torch.as_tensor(np.asarray(row[name]), dtype=dtype)
                 batch[name] = out
             else:
                 batch[name] = torch.as_tensor(np.asarray([r[name] for r in rows]))

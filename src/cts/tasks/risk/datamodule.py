@@ -106,7 +106,7 @@ class RiskDataModule(TaskDataModule):
 
     # -- tokens ------------------------------------------------------------------------------------------------
     def encoding_params(self) -> tuple:
-        return (file_hash(Path(self.labels_path)), self.horizon_hours, self.leak_terms, self.empty,
+        return ("segments", file_hash(Path(self.labels_path)), self.horizon_hours, self.leak_terms, self.empty,
                 self.max_events, self.time_in_text, self.meds_dir, self.admissions, self.max_length)
 
     def _segments(self, frame: pd.DataFrame) -> tuple[list[str], np.ndarray]:
@@ -137,19 +137,27 @@ class RiskDataModule(TaskDataModule):
         ids = self.tokenizer(segments, add_special_tokens=False)["input_ids"] if segments else []
         prefix, suffix = self._frame_tokens()
         budget = (self.max_length or self.spec.max_length) - len(prefix) - len(suffix)
-        sequences, start = [], 0
-        for count in counts:
+        sequences, segment_ids, segment_hours, start = [], [], [], 0
+        for count, times in zip(counts, frame["times"]):
             kept, used = [], 0
             for segment in reversed(ids[start:start + count]):  # most recent first, until the budget is spent
                 if used + len(segment) > budget:
                     break
                 kept.append(segment)
                 used += len(segment)
-            body = [token for segment in reversed(kept) for token in segment] or [self.tokenizer.sep_token_id]
+            kept.reverse()
+            body = [token for segment in kept for token in segment] or [self.tokenizer.sep_token_id]
             sequences.append(prefix + body + suffix)
+            # which kept event (1, 2, … in time order; 0: special tokens) each token belongs to, and its hours
+            hours = np.asarray(times, dtype=np.float64)[count - len(kept):]
+            lengths = [len(segment) for segment in kept]
+            pad = [0] * len(prefix), [0] * (len(body) - sum(lengths) + len(suffix))
+            segment_ids.append(pad[0] + np.repeat(np.arange(1, len(kept) + 1), lengths).tolist() + pad[1])
+            segment_hours.append([0.0] * len(prefix) + np.repeat(hours, lengths).tolist() + [0.0] * len(pad[1]))
             start += count
         last = np.array([t[-1] if len(t) else 0.0 for t in frame["times"]], dtype=np.float32)
-        return {"input_ids": sequences, "label": frame["label"].to_numpy(np.float32), "time_last": last,
+        return {"input_ids": sequences, "segment_ids": segment_ids, "segment_hours": segment_hours,
+                "label": frame["label"].to_numpy(np.float32), "time_last": last,
                 "hadm_id": frame["hadm_id"].to_numpy(np.int64)}
 
     # -- Lightning ---------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Binary risk prediction on any backbone: pooled sequence [; time encoding of the last event] → one logit.
+"""Binary risk prediction on any backbone: pooled sequence (or the sum over its events, each with its own hours)
+[; time encoding of the last event] → one logit.
 
 Validation and test report AUROC (monitored), AUPRC and the Brier score; the test epoch also writes a MEDS-style
 prediction file, ``test_figures`` gives the run report ROC, PR and reliability curves, and ``test_evaluation``
@@ -21,7 +22,10 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 
 from cts.io import atomic_path
-from cts.models.heads import TIME_ENCODINGS, ClassificationHead, TimeEncoding, pool
+from torch.nn.utils.rnn import pad_sequence
+
+from cts.models.heads import TIME_ENCODINGS, ClassificationHead, EventSum, TimeEncoding, pool, segment_means
+from cts.models.spec import POOLINGS
 from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.tasks.risk.metrics import risk_statistics
 from cts.training.evaluation import TestEvaluation
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MEDS_ANCHOR = np.datetime64("2000-01-01", "us")  # export_meds' default anchor: admissions without a known admittime
 ENCODER_MODES = ("finetune", "frozen")
+RISK_POOLINGS = (*POOLINGS, "events")  # events: each event's token states averaged, then EventSum
 PREDICTION_SCHEMA = pa.schema([("subject_id", pa.int64()), ("prediction_time", pa.timestamp("us")),
                                ("boolean_value", pa.bool_()), ("predicted_boolean_value", pa.bool_()),
                                ("predicted_boolean_probability", pa.float64())])
@@ -47,10 +52,14 @@ class RiskModule(TaskModule):
     def __init__(self, spec, tokenizer, class_counts: list[int], imbalance: str = "weighted",
                  time_encoding: str = "none", time_dim: int = 16, head_hidden: int = 256, dropout: float = 0.1,
                  threshold: float = 0.5, encoder: str = "finetune", head_lr: float | None = None,
+                 pooling: str | None = None, event_dim: int = 64, event_time_encoding: str = "loghours",
                  monitor: str = "val/auroc", mode: str = "max"):
         super().__init__(spec, tokenizer, monitor, mode)
         if encoder not in ENCODER_MODES:
             raise ValueError(f"task.encoder must be one of {ENCODER_MODES}, got {encoder!r}")
+        if pooling is not None and pooling not in RISK_POOLINGS:
+            raise ValueError(f"task.pooling must be one of {RISK_POOLINGS} or null (model.pooling), got {pooling!r}")
+        self.pooling = pooling or spec.pooling
         self.backbone = spec.build("encoder", tokenizer)
         # frozen: a pretrained encoder read as it is (eval mode, no gradient), each admission's pooled vector computed
         # once and reused every epoch; presets are random-init, so they are always fine-tuned
@@ -60,11 +69,14 @@ class RiskModule(TaskModule):
                              "use task.encoder=finetune with LoRA")
         if self.frozen:
             self.backbone.requires_grad_(False).eval()
-        self._pooled_cache: dict[int, torch.Tensor] = {}
+        self._pooled_cache: dict[int, tuple[torch.Tensor, ...]] = {}
         self.head_lr = None if head_lr is None else float(head_lr)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
-        self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, 1, head_hidden,
-                                       dropout)
+        hidden = self.backbone.config.hidden_size
+        self.events = (EventSum(hidden, event_dim, event_time_encoding, time_dim, dropout)
+                       if self.pooling == "events" else None)
+        pooled_dim = self.events.dim if self.events is not None else hidden
+        self.head = ClassificationHead(pooled_dim + self.time_encoding.dim, 1, head_hidden, dropout)
         negative, positive = (int(c) for c in class_counts)
         self.imbalance, self.threshold, self.prevalence = (imbalance, float(threshold),
                                                            positive / max(1, negative + positive))
@@ -80,28 +92,37 @@ class RiskModule(TaskModule):
             self.backbone.eval()
         return self
 
-    def _pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
-        return pool(out.last_hidden_state, attention_mask, self.spec.pooling, getattr(out, "pooler_output", None))
+    def _encode(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """What the encoder gives the head: ``(pooled,)``, or with ``pooling=events`` each event's mean token state,
+        its hours and whether it is there."""
+        out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        if self.events is not None:
+            return segment_means(out.last_hidden_state, batch["segment_ids"], batch["segment_hours"])
+        return (pool(out.last_hidden_state, batch["attention_mask"], self.pooling,
+                     getattr(out, "pooler_output", None)),)
 
-    def _frozen_pool(self, batch: dict) -> torch.Tensor:
-        """Pooled vectors of a frozen encoder, computed once per admission (hadm_ids are unique across splits)."""
+    def _frozen_encode(self, batch: dict) -> tuple[torch.Tensor, ...]:
+        """``_encode`` of a frozen encoder, computed once per admission (hadm_ids are unique across splits)."""
         ids = batch["hadm_id"].tolist()
         missing = [i for i, hadm in enumerate(ids) if hadm not in self._pooled_cache]
         if missing:
             rows = torch.tensor(missing, device=batch["input_ids"].device)
-            mask = batch["attention_mask"][rows]
-            width = int(mask.sum(-1).max())  # the batch was padded for its longest row; these may be shorter
+            width = int(batch["attention_mask"][rows].sum(-1).max())  # the batch was padded for its longest row
             with torch.no_grad():
-                pooled = self._pool(batch["input_ids"][rows, :width], mask[:, :width])
-            self._pooled_cache.update(zip((ids[i] for i in missing), pooled.cpu()))
-        return torch.stack([self._pooled_cache[hadm] for hadm in ids]).to(batch["input_ids"].device)
+                encoded = self._encode({k: v[rows, :width] for k, v in batch.items() if v.dim() == 2})
+            for j, i in enumerate(missing):  # events: only the ones the row has
+                keep = int(encoded[2][j].sum()) if self.events is not None else None
+                self._pooled_cache[ids[i]] = tuple(t[j, :keep].cpu() for t in encoded[:2])
+        device, cached = batch["input_ids"].device, [self._pooled_cache[hadm] for hadm in ids]
+        if self.events is None:
+            return (torch.stack([c[0] for c in cached]).to(device),)
+        vectors, hours = (pad_sequence([c[k] for c in cached], batch_first=True).to(device) for k in (0, 1))
+        lengths = torch.tensor([len(c[1]) for c in cached], device=device)
+        return vectors, hours, torch.arange(hours.shape[1], device=device)[None, :] < lengths[:, None]
 
     def forward(self, batch: dict) -> torch.Tensor:
-        if self.frozen:
-            pooled = self._frozen_pool(batch)
-        else:
-            pooled = self._pool(batch["input_ids"], batch["attention_mask"])
+        encoded = self._frozen_encode(batch) if self.frozen else self._encode(batch)
+        pooled = self.events(*encoded) if self.events is not None else encoded[0]
         features = torch.cat([pooled, self.time_encoding(batch["time_last"]).to(pooled.dtype)], dim=-1)
         return self.head(features).squeeze(-1)
 
