@@ -18,12 +18,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from lightning.pytorch.utilities import rank_zero_only
+from torch.nn.utils.rnn import pad_sequence
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 
 from cts.io import atomic_path
-from torch.nn.utils.rnn import pad_sequence
-
 from cts.models.heads import TIME_ENCODINGS, ClassificationHead, EventSum, TimeEncoding, pool, segment_means
 from cts.models.spec import POOLINGS
 from cts.tasks.risk.baseline import BagOfEventsBaseline
