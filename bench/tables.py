@@ -239,10 +239,37 @@ def risk_demo() -> str:
     return "\n".join(lines)
 
 
+def risk_select() -> str:
+    """How task=risk's defaults were chosen, from bench/results/risk_select.json (bench/risk_select.py)."""
+    if not (RESULTS / "risk_select.json").exists():
+        return ("Not measured on the current code yet: `python bench/risk_select.py` writes "
+                "bench/results/risk_select.json; `python bench/tables.py` then fills this section.")
+    result = _load("risk_select")
+    outcomes = list(result["outcomes"])
+    sizes = ", ".join(f"{o} {r['admissions']}" for o, r in result["outcomes"].items())
+    lines = [f"Measured by `python bench/risk_select.py` ({result['wall_s'] / 60:.0f} min on the 2-core CPU dev box, "
+             f"{_load_text(result['machine']['load_average'])}): out-of-fold AUROC, mean over "
+             f"{result['folds']} patient folds of the train+val admissions ({sizes}); the test split is never read. "
+             f"The best setting of each pooling (by the mean over the outcomes), and the bag-of-events LR on the "
+             f"same folds:", "",
+             "| pooling | head lr | epochs | time encoding | " + " | ".join(outcomes) + " | mean |",
+             "|---|---|---|---|" + "---|" * (len(outcomes) + 1)]
+    for pooling in result["grid"]["pooling"]:
+        row = next(r for r in result["ranking"] if r["pooling"] == pooling)
+        chosen = " (default)" if row == result["best"] else ""
+        lines.append(f"| `{pooling}`{chosen} | {row['head_lr']:g} | {row['max_epochs']} | {row['time_encoding']} | "
+                     + " | ".join(f"{row['auroc_by_outcome'][o]:.3f}" for o in outcomes)
+                     + f" | {row['auroc_mean']:.3f} |")
+    baseline = [result["outcomes"][o]["baseline_auroc_mean"] for o in outcomes]
+    lines.append("| bag-of-events LR | | | | " + " | ".join(f"{v:.3f}" for v in baseline)
+                 + f" | {sum(baseline) / len(baseline):.3f} |")
+    return "\n".join(lines)
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
-                                                "risk_demo": risk_demo}}
+                                                "risk_demo": risk_demo, "risk_select": risk_select}}
 
 
 def render(text: str, sections: dict) -> str:
