@@ -11,7 +11,7 @@ import torch
 from report_checks import assert_run_report, is_png
 from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
 
-from cts.training.run import train
+from cts.training.run import ConfigError, train
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -116,6 +116,21 @@ def test_train_then_test_metric_parity(train_data, tmp_path):
     for name in ("test/acc", "test/macro_f1", "test/loss"):
         assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name
 
+
+
+def test_test_checkpoint_last_tests_the_last_epochs_weights(train_data, tmp_path):
+    overrides = tiny(train_data, "relation", tmp_path, "llama", "logger=none", "trainer.max_epochs=2",
+                     "test_checkpoint=last")
+    trained = train(compose_train(overrides, tmp_path))
+    assert trained["test_checkpoint"] == "last weights" and (tmp_path / "checkpoints" / "best.ckpt").exists()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    evaluated = train(compose_train(tiny(train_data, "relation", tmp_path / "eval", "llama", "logger=none",
+                                         "train=false", f"ckpt_path={last}", f"cache_dir={tmp_path / 'cache'}"),
+                                    tmp_path / "eval"))
+    for name in ("test/acc", "test/macro_f1", "test/loss"):
+        assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name
+    with pytest.raises(ConfigError, match="test_checkpoint=worst: must be one of best, last"):
+        train(compose_train(overrides[:-1] + ["test_checkpoint=worst"], tmp_path / "bad"))
 
 def test_wandb_offline_writes_a_run_and_no_text(train_data, tmp_path):
     overrides = tiny(train_data, "relation", tmp_path, "bert", "logger=wandb", "trainer.limit_test_batches=2")

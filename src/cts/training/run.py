@@ -35,6 +35,7 @@ from cts.training.run_report import best_baseline_line, test_rows, write_run_rep
 from cts.utils import quiet_known_noise
 
 log = logging.getLogger(__name__)
+TEST_CHECKPOINTS = ("best", "last")  # which weights test reads after training (cfg.test_checkpoint)
 
 
 class ConfigError(UserError, ValueError):
@@ -92,6 +93,8 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.task.time_encoding not in supported:
         raise ConfigError(f"task.time_encoding={cfg.task.time_encoding} is not supported by task={cfg.task.name} "
                           f"(supported: {', '.join(supported)})")
+    if cfg.get("test_checkpoint", "best") not in TEST_CHECKPOINTS:
+        raise ConfigError(f"test_checkpoint={cfg.test_checkpoint}: must be one of {', '.join(TEST_CHECKPOINTS)}")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
     if not cfg.train and cfg.ckpt_path == "last":
@@ -218,7 +221,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         train_time = time.perf_counter() - start
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items()})
     if cfg.test:
-        best = trainer.checkpoint_callback.best_model_path if cfg.train and trainer.checkpoint_callback else ""
+        best = (trainer.checkpoint_callback.best_model_path if cfg.train and trainer.checkpoint_callback
+                and cfg.get("test_checkpoint", "best") == "best" else "")
         checkpoint = best or (None if cfg.train else cfg.ckpt_path)
         trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})

@@ -60,8 +60,8 @@ class RiskModule(TaskModule):
             raise ValueError(f"task.pooling must be one of {RISK_POOLINGS} or null (model.pooling), got {pooling!r}")
         self.pooling = pooling or spec.pooling
         self.backbone = spec.build("encoder", tokenizer)
-        # frozen: a pretrained encoder read as it is (eval mode, no gradient), each admission's pooled vector computed
-        # once and reused every epoch; presets are random-init, so they are always fine-tuned
+        # frozen: a pretrained encoder read as it is (eval mode, no gradient), what it gives the head computed once per
+        # admission and reused every epoch; presets are random-init, so they are always fine-tuned
         self.frozen = encoder == "frozen" and not spec.preset
         if self.frozen and spec.lora:
             raise ValueError("task.encoder=frozen trains no encoder weights, so model.lora.r > 0 would be ignored: "
@@ -72,9 +72,9 @@ class RiskModule(TaskModule):
         self.head_lr = None if head_lr is None else float(head_lr)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
         hidden = self.backbone.config.hidden_size
-        self.events = (EventSum(hidden, event_dim, event_time_encoding, time_dim, dropout)
+        self.event_sum = (EventSum(hidden, event_dim, event_time_encoding, time_dim, dropout)
                        if self.pooling == "events" else None)
-        pooled_dim = self.events.dim if self.events is not None else hidden
+        pooled_dim = self.event_sum.dim if self.event_sum is not None else hidden
         self.head = ClassificationHead(pooled_dim + self.time_encoding.dim, 1, head_hidden, dropout)
         negative, positive = (int(c) for c in class_counts)
         self.imbalance, self.threshold, self.prevalence = (imbalance, float(threshold),
@@ -95,7 +95,7 @@ class RiskModule(TaskModule):
         """What the encoder gives the head: ``(pooled,)``, or with ``pooling=events`` each event's mean token state,
         its hours and whether it is there."""
         out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        if self.events is not None:
+        if self.event_sum is not None:
             return segment_means(out.last_hidden_state, batch["segment_ids"], batch["segment_hours"])
         return (pool(out.last_hidden_state, batch["attention_mask"], self.pooling,
                      getattr(out, "pooler_output", None)),)
@@ -110,10 +110,10 @@ class RiskModule(TaskModule):
             with torch.no_grad():
                 encoded = self._encode({k: v[rows, :width] for k, v in batch.items() if v.dim() == 2})
             for j, i in enumerate(missing):  # events: only the ones the row has
-                keep = int(encoded[2][j].sum()) if self.events is not None else None
+                keep = int(encoded[2][j].sum()) if self.event_sum is not None else None
                 self._pooled_cache[ids[i]] = tuple(t[j, :keep].cpu() for t in encoded[:2])
         device, cached = batch["input_ids"].device, [self._pooled_cache[hadm] for hadm in ids]
-        if self.events is None:
+        if self.event_sum is None:
             return (torch.stack([c[0] for c in cached]).to(device),)
         vectors, hours = (pad_sequence([c[k] for c in cached], batch_first=True).to(device) for k in (0, 1))
         lengths = torch.tensor([len(c[1]) for c in cached], device=device)
@@ -121,7 +121,7 @@ class RiskModule(TaskModule):
 
     def forward(self, batch: dict) -> torch.Tensor:
         encoded = self._frozen_encode(batch) if self.frozen else self._encode(batch)
-        pooled = self.events(*encoded) if self.events is not None else encoded[0]
+        pooled = self.event_sum(*encoded) if self.event_sum is not None else encoded[0]
         features = torch.cat([pooled, self.time_encoding(batch["time_last"]).to(pooled.dtype)], dim=-1)
         return self.head(features).squeeze(-1)
 
