@@ -1,7 +1,7 @@
 """How the demo defaults of task=risk are chosen: grouped cross-validation on the train and validation splits (the
 test split is never read).
 
-    python bench/risk_select.py [--outcomes mortality,los7,readmission30] [--folds 5] [-- OVERRIDES]
+    python bench/risk_select.py [--outcomes mortality,los7,readmission30] [--folds 5] [--out PATH] [-- OVERRIDES]
                                                                          # → bench/results/risk_select.json
 
 A demo validation split holds 33–51 admissions, so one validation AUROC moves by several hundredths between
@@ -19,6 +19,7 @@ over the outcomes, is the default in ``conf/task/risk.yaml``.
 import argparse
 import copy
 import itertools
+import logging
 import os
 import time
 from pathlib import Path
@@ -31,6 +32,7 @@ import hydra
 import lightning as L
 import numpy as np
 import pandas as pd
+import transformers
 from bench_io import machine, write_result
 from hydra import compose, initialize_config_dir
 from sklearn.metrics import roc_auc_score
@@ -154,8 +156,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outcomes", default="mortality,los7,readmission30")
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULT,
+                        help="result file (the default is the one docs are generated from: keep it for full runs)")
     parser.add_argument("overrides", nargs="*", help="train.py overrides (after --)")
     args = parser.parse_args()
+    for name in ("lightning.pytorch", "lightning.fabric"):  # hundreds of fits: no per-fit banners
+        logging.getLogger(name).setLevel(logging.WARNING)
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
     outcomes = args.outcomes.split(",")
     start = time.perf_counter()
     results = {outcome: select(outcome, args.folds, args.overrides) for outcome in outcomes}
@@ -171,7 +179,7 @@ def main() -> None:
     for row in ranking[:5]:
         print(f"  {row}")
     print("bag-of-events LR: " + ", ".join(f"{o} {results[o]['baseline_auroc_mean']:.3f}" for o in outcomes))
-    write_result(RESULT, {"machine": machine(), "wall_s": round(time.perf_counter() - start, 1),
+    write_result(args.out, {"machine": machine(), "wall_s": round(time.perf_counter() - start, 1),
                           "overrides": args.overrides, "folds": args.folds, "grid": GRID,
                           "scored": "held-out fold AUROC after the last epoch; train+val admissions only",
                           "outcomes": results, "ranking": ranking, "best": ranking[0]})
