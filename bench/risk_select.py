@@ -89,8 +89,9 @@ class Pooled:
         self.columns = {name: [*columns[0][name], *columns[1][name]] for name in columns[0]}
         self.labels = self.frame["label"].to_numpy().astype(int)
         self.fold = patient_folds(self.frame, n_folds, seed)
+        self.splits = [self._split(fold) for fold in range(n_folds)]  # made once, trained on by every setting
 
-    def split(self, fold: int):
+    def _split(self, fold: int):
         """A shallow copy of the datamodule whose train/val splits are the other folds / this fold."""
         out = copy.copy(self.datamodule)
         out.datasets = {name: TokenizedDataset({k: [v[i] for i in np.flatnonzero(rows)]
@@ -103,7 +104,7 @@ def fit_head(cfg, pooled: Pooled, fold: int, cache: dict, setting: dict) -> tupl
     """A head trained as train.py trains it on the other folds: held-out AUROC after the last epoch, and per epoch."""
     L.seed_everything(cfg.seed, workers=True)
     spec = hydra.utils.instantiate(cfg.model)
-    split = pooled.split(fold)
+    split = pooled.splits[fold]
     counts = np.bincount(pooled.labels[pooled.fold != fold], minlength=2).tolist()
     module = hydra.utils.instantiate(cfg.task.module, spec=spec, head_lr=setting["head_lr"],
                                      time_encoding=setting["time_encoding"], pooling=setting["pooling"],
@@ -167,13 +168,11 @@ def main() -> None:
     outcomes = args.outcomes.split(",")
     start = time.perf_counter()
     results = {outcome: select(outcome, args.folds, args.overrides) for outcome in outcomes}
-    keys = list(GRID)
     ranking = []
-    for values in itertools.product(*GRID.values()):
-        setting = dict(zip(keys, values))
-        per = {o: next(r["auroc_mean"] for r in results[o]["rows"] if all(r[k] == setting[k] for k in keys))
-               for o in outcomes}
-        ranking.append({**setting, "auroc_by_outcome": per, "auroc_mean": float(np.mean(list(per.values())))})
+    for i, values in enumerate(itertools.product(*GRID.values())):  # every outcome's rows are in grid order
+        per = {o: results[o]["rows"][i]["auroc_mean"] for o in outcomes}
+        ranking.append({**dict(zip(GRID, values)), "auroc_by_outcome": per,
+                        "auroc_mean": float(np.mean(list(per.values())))})
     ranking.sort(key=lambda r: -r["auroc_mean"])
     print("best settings, out-of-fold AUROC averaged over the outcomes:")
     for row in ranking[:5]:

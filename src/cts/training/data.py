@@ -127,7 +127,7 @@ class PadCollator:
                 dtype = torch.float32 if isinstance(fill, float) else torch.long
                 out = torch.full((len(rows), width), fill, dtype=dtype)
                 for i, row in enumerate(rows):
-                    out[i, : len(row[name])] = torch.tensor(np.asarray(row[name]), dtype=dtype)
+                    out[i, : len(row[name])] = torch.tensor(row[name], dtype=dtype)
                 batch[name] = out
             else:
                 batch[name] = torch.as_tensor(np.asarray([r[name] for r in rows]))

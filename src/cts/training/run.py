@@ -93,7 +93,7 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.task.time_encoding not in supported:
         raise ConfigError(f"task.time_encoding={cfg.task.time_encoding} is not supported by task={cfg.task.name} "
                           f"(supported: {', '.join(supported)})")
-    if cfg.get("test_checkpoint", "best") not in TEST_CHECKPOINTS:
+    if cfg.test_checkpoint not in TEST_CHECKPOINTS:
         raise ConfigError(f"test_checkpoint={cfg.test_checkpoint}: must be one of {', '.join(TEST_CHECKPOINTS)}")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
@@ -222,7 +222,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items()})
     if cfg.test:
         best = (trainer.checkpoint_callback.best_model_path if cfg.train and trainer.checkpoint_callback
-                and cfg.get("test_checkpoint", "best") == "best" else "")
+                and cfg.test_checkpoint == "best" else "")
         checkpoint = best or (None if cfg.train else cfg.ckpt_path)
         trainer.test(module, datamodule=datamodule, ckpt_path=checkpoint)
         metrics.update({k: _scalar(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")})

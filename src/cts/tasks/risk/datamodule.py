@@ -149,11 +149,11 @@ class RiskDataModule(TaskDataModule):
             body = [token for segment in kept for token in segment] or [self.tokenizer.sep_token_id]
             sequences.append(prefix + body + suffix)
             # which kept event (1, 2, … in time order; 0: special tokens) each token belongs to, and its hours
-            hours = np.asarray(times, dtype=np.float64)[count - len(kept):]
-            lengths = [len(segment) for segment in kept]
-            pad = [0] * len(prefix), [0] * (len(body) - sum(lengths) + len(suffix))
-            segment_ids.append(pad[0] + np.repeat(np.arange(1, len(kept) + 1), lengths).tolist() + pad[1])
-            segment_hours.append([0.0] * len(prefix) + np.repeat(hours, lengths).tolist() + [0.0] * len(pad[1]))
+            events = np.repeat(np.arange(1, len(kept) + 1), [len(segment) for segment in kept]) if kept else [0]
+            tokens = np.concatenate([np.zeros(len(prefix), int), events, np.zeros(len(suffix), int)])
+            hours = np.concatenate([[0.0], np.asarray(times, dtype=np.float64)[count - len(kept):]])
+            segment_ids.append(tokens.tolist())
+            segment_hours.append(hours[tokens].tolist())
             start += count
         last = np.array([t[-1] if len(t) else 0.0 for t in frame["times"]], dtype=np.float32)
         return {"input_ids": sequences, "segment_ids": segment_ids, "segment_hours": segment_hours,

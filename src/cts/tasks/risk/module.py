@@ -92,16 +92,25 @@ class RiskModule(TaskModule):
         return self
 
     def _encode(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """What the encoder gives the head: ``(pooled,)``, or with ``pooling=events`` each event's mean token state,
-        its hours and whether it is there."""
         out = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return self.head_inputs(out, batch)
+
+    def head_inputs(self, out, batch: dict) -> tuple[torch.Tensor, ...]:
+        """What the head reads from the encoder's output: ``(pooled,)``, or with ``pooling=events`` each event's mean
+        token state, its hours and whether it is there."""
         if self.event_sum is not None:
             return segment_means(out.last_hidden_state, batch["segment_ids"], batch["segment_hours"])
         return (pool(out.last_hidden_state, batch["attention_mask"], self.pooling,
                      getattr(out, "pooler_output", None)),)
 
+    def remember(self, hadm_ids: list[int], encoded: tuple[torch.Tensor, ...]) -> None:
+        """Cache ``head_inputs`` per admission (hadm_ids are unique across splits); events: only the ones it has."""
+        for j, hadm in enumerate(hadm_ids):
+            keep = int(encoded[2][j].sum()) if self.event_sum is not None else None
+            self._pooled_cache[hadm] = tuple(t[j, :keep].cpu() for t in encoded[:2])
+
     def _frozen_encode(self, batch: dict) -> tuple[torch.Tensor, ...]:
-        """``_encode`` of a frozen encoder, computed once per admission (hadm_ids are unique across splits)."""
+        """``_encode`` of a frozen encoder, computed once per admission."""
         ids = batch["hadm_id"].tolist()
         missing = [i for i, hadm in enumerate(ids) if hadm not in self._pooled_cache]
         if missing:
@@ -109,9 +118,7 @@ class RiskModule(TaskModule):
             width = int(batch["attention_mask"][rows].sum(-1).max())  # the batch was padded for its longest row
             with torch.no_grad():
                 encoded = self._encode({k: v[rows, :width] for k, v in batch.items() if v.dim() == 2})
-            for j, i in enumerate(missing):  # events: only the ones the row has
-                keep = int(encoded[2][j].sum()) if self.event_sum is not None else None
-                self._pooled_cache[ids[i]] = tuple(t[j, :keep].cpu() for t in encoded[:2])
+            self.remember([ids[i] for i in missing], encoded)
         device, cached = batch["input_ids"].device, [self._pooled_cache[hadm] for hadm in ids]
         if self.event_sum is None:
             return (torch.stack([c[0] for c in cached]).to(device),)
