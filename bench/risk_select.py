@@ -32,6 +32,7 @@ import hydra
 import lightning as L
 import numpy as np
 import pandas as pd
+import torch
 import transformers
 from bench_io import machine, write_result
 from hydra import compose, initialize_config_dir
@@ -53,21 +54,25 @@ def _compose(overrides: list[str]):
 
 
 def encoded_admissions(cfg):
-    """The datamodule and, per pooling, what the frozen encoder gives the head for every train/val admission (the
-    module's own cache, filled as train.py fills it)."""
+    """The datamodule and, per pooling, what the frozen encoder gives the head for every train/val admission (each
+    pooling's module cache). Seeded and built in train.py's order, so the encoder — including the random rows of the
+    tokens a task adds, ``[TIME]``/``[EVENT]`` — is the one train.py reads; one pass of it serves every pooling."""
+    L.seed_everything(cfg.seed, workers=True)
     spec = hydra.utils.instantiate(cfg.model)
     datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.get("build"))
     datamodule.prepare_data()
     datamodule.prepare()
-    caches = {}
-    for pooling in GRID["pooling"]:
-        module = hydra.utils.instantiate(cfg.task.module, spec=spec, pooling=pooling,
-                                         **datamodule.module_kwargs()).eval()
+    modules = {pooling: hydra.utils.instantiate(cfg.task.module, spec=spec, pooling=pooling,
+                                                **datamodule.module_kwargs()).eval()
+               for pooling in GRID["pooling"]}
+    encoder = next(iter(modules.values())).backbone
+    with torch.no_grad():
         for loader in (datamodule.train_dataloader(), datamodule.val_dataloader()):
             for batch in loader:
-                module._frozen_encode(batch)
-        caches[pooling] = module._pooled_cache
-    return datamodule, caches
+                out = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                for module in modules.values():
+                    module.remember(batch["hadm_id"].tolist(), module.head_inputs(out, batch))
+    return datamodule, {pooling: module._pooled_cache for pooling, module in modules.items()}
 
 
 def patient_folds(frame: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
