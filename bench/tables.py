@@ -15,6 +15,8 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from cts.io import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -249,20 +251,25 @@ def risk_select() -> str:
     sizes = ", ".join(f"{o} {r['admissions']}" for o, r in result["outcomes"].items())
     lines = [f"Measured by `python bench/risk_select.py` ({result['wall_s'] / 60:.0f} min on the 2-core CPU dev box, "
              f"{_load_text(result['machine']['load_average'])}): out-of-fold AUROC, mean over "
-             f"{result['folds']} patient folds of the train+val admissions ({sizes}); the test split is never read. "
-             f"The best setting of each pooling (by the mean over the outcomes), and the bag-of-events LR on the "
-             f"same folds:", "",
+             f"{result['folds']} patient folds of the train+val admissions ({sizes}) ± its standard deviation over "
+             f"the folds; the test split is never read. The best setting of each pooling (by the mean over the "
+             f"outcomes), and the bag-of-events LR on the same folds:", "",
              "| pooling | head lr | epochs | time encoding | " + " | ".join(outcomes) + " | mean |",
              "|---|---|---|---|" + "---|" * (len(outcomes) + 1)]
+    grid = list(result["grid"])
     for pooling in result["grid"]["pooling"]:
         row = next(r for r in result["ranking"] if r["pooling"] == pooling)
         chosen = " (default)" if row == result["best"] else ""
+        folds = {o: next(r for r in result["outcomes"][o]["rows"] if all(r[k] == row[k] for k in grid))
+                 for o in outcomes}
         lines.append(f"| `{pooling}`{chosen} | {row['head_lr']:g} | {row['max_epochs']} | {row['time_encoding']} | "
-                     + " | ".join(f"{row['auroc_by_outcome'][o]:.3f}" for o in outcomes)
+                     + " | ".join(f"{folds[o]['auroc_mean']:.3f} ± {folds[o]['auroc_std']:.3f}" for o in outcomes)
                      + f" | {row['auroc_mean']:.3f} |")
-    baseline = [result["outcomes"][o]["baseline_auroc_mean"] for o in outcomes]
-    lines.append("| bag-of-events LR | | | | " + " | ".join(f"{v:.3f}" for v in baseline)
-                 + f" | {sum(baseline) / len(baseline):.3f} |")
+    baseline = [result["outcomes"][o] for o in outcomes]
+    lines.append("| bag-of-events LR | | | | "
+                 + " | ".join(f"{b['baseline_auroc_mean']:.3f} ± {np.std(b['baseline_auroc_folds']):.3f}"
+                              for b in baseline)
+                 + f" | {np.mean([b['baseline_auroc_mean'] for b in baseline]):.3f} |")
     return "\n".join(lines)
 
 
