@@ -63,7 +63,7 @@ def test_resume_after_losing_files_mid_block_is_exact(tmp_path, tiny_llama):
     llm = OmegaConf.create({"_target_": "cts.annotation.backends.hf.HFBackend", "model": str(tiny_llama),
                             **SETTINGS, "max_new_tokens": 6, "batch_size": 3, "max_prompt_tokens": 64,
                             "window_overlap": 0.1})
-    args = dict(task="events", input=str(notes), candidates=None, llm=llm, demo_dir="unused", block_size=3,
+    args = dict(task="events", input=str(notes), candidates=None, llm=llm, corpus_dir="unused", block_size=3,
                 prompt=OmegaConf.create({"name": "short", "system": "Physician.", "user": "Events:\n{note}"}),
                 shard=OmegaConf.create({"index": None, "count": None}), consolidate=False)
     run(output=str(tmp_path / "out"), **args)

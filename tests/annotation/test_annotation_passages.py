@@ -52,7 +52,7 @@ def test_annotator_sends_the_passages_and_whole_notes_whole(tmp_path, fake_serve
                             "max_prompt_tokens": 2048, "window_overlap": 0.1, "concurrency": 1, "timeout_s": 5,
                             "max_retries": 1, "backoff_s": 0.01})
     run(task="events", input=str(notes), candidates=str(tmp_path / "c.parquet"), output=str(tmp_path / "out"),
-        llm=llm, prompt=OmegaConf.load(PROMPTS / "timeline.yaml"), demo_dir="unused",
+        llm=llm, prompt=OmegaConf.load(PROMPTS / "timeline.yaml"), corpus_dir="unused",
         shard=OmegaConf.create({"index": None, "count": None}))
     prompts = sorted(r["messages"][1]["content"] for r in fake_server.requests)
     assert len(prompts) == 2

@@ -37,7 +37,7 @@ def llm(url, **overrides):
 
 def annotate(notes, output, url, task="events", prompt="timeline", shard=(None, None), **kwargs):
     return run(task=task, input=str(notes), output=str(output), llm=llm(url, **kwargs.pop("llm", {})),
-               prompt=OmegaConf.load(PROMPTS / f"{prompt}.yaml"), demo_dir="unused",
+               prompt=OmegaConf.load(PROMPTS / f"{prompt}.yaml"), corpus_dir="unused",
                shard=OmegaConf.create({"index": shard[0], "count": shard[1]}), **{"candidates": None, **kwargs})
 
 
@@ -284,7 +284,7 @@ def test_candidates_select_what_is_annotated(tmp_path, notes_dir, fake_server):
     with pytest.raises(AnnotationError, match=r"cands.parquet: missing candidate column\(s\) \['neighbours'\]"):
         run(task="events", input=str(notes_dir), candidates=str(tmp_path / "cands.parquet"),
             output=str(tmp_path / "o2"), llm=llm(fake_server.url), prompt=OmegaConf.create(wider),
-            demo_dir="unused", shard=OmegaConf.create({"index": None, "count": None}))
+            corpus_dir="unused", shard=OmegaConf.create({"index": None, "count": None}))
 
 
 def test_long_note_is_windowed_and_merged_and_an_empty_note_counted(tmp_path, fake_server):

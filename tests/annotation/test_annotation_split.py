@@ -25,7 +25,7 @@ def annotate(notes, output, url, **kwargs):
                             "window_overlap": 0.1, "concurrency": 4, "timeout_s": 5, "max_retries": 1,
                             "backoff_s": 0.01})
     return run(task="events", input=str(notes), candidates=None, output=str(output), llm=llm,
-               prompt=OmegaConf.load(ROOT / "conf" / "annotate" / "prompt" / "timeline.yaml"), demo_dir="unused",
+               prompt=OmegaConf.load(ROOT / "conf" / "annotate" / "prompt" / "timeline.yaml"), corpus_dir="unused",
                shard=OmegaConf.create({"index": None, "count": None}), consolidate=False, **kwargs)
 
 

@@ -180,29 +180,30 @@ class SplitFilter:
                 "absent from the splits file skipped")
 
 
-def resolve_splits(split: str | None, splits: str | None, notes: str | None, demo_dir: str) -> SplitFilter | None:
-    """The split filter: ``splits`` given, else the demo's ``splits.parquet`` when annotating the demo notes."""
+def resolve_splits(split: str | None, splits: str | None, notes: str | None, corpus_dir: str) -> SplitFilter | None:
+    """The split filter: ``splits`` given, else the corpus's ``splits.parquet`` when annotating its notes."""
     if split is None:
         return None
     if splits is None and notes is not None:
         raise AnnotationError(f"split={split} needs splits=PATH (a splits.parquet of these admissions) when input= "
                               "is given")
-    return SplitFilter(split, splits or Path(demo_dir) / "splits.parquet")
+    return SplitFilter(split, splits or Path(corpus_dir) / "splits.parquet")
 
 
-def resolve_inputs(notes: str | None, candidates: str | None, demo_dir: str) -> tuple[Path, Path | None]:
-    """The notes and candidates to use: the given ones, else the demo corpus (and its candidates if built);
-    ``candidates=none`` annotates whole notes even where the demo's candidates exist."""
+def resolve_inputs(notes: str | None, candidates: str | None, corpus_dir: str) -> tuple[Path, Path | None]:
+    """The notes and candidates to use: the given ones, else the corpus's (``corpus=``; its candidates if built);
+    ``candidates=none`` annotates whole notes even where the corpus's candidates exist."""
     if isinstance(candidates, str) and candidates.lower() == "none":
-        return resolve_inputs(notes, None, demo_dir)[0], None
+        return resolve_inputs(notes, None, corpus_dir)[0], None
     if notes is not None:
         return Path(notes), Path(candidates) if candidates else None
-    demo = Path(demo_dir)
-    if not (demo / "notes.csv.gz").exists():
-        raise AnnotationError(f"{demo}/notes.csv.gz not found: run `python preprocess.py stage=demo` or set input=")
-    default_candidates = demo / "candidates.parquet"
+    corpus = Path(corpus_dir)
+    if not (corpus / "notes.csv.gz").exists():
+        raise AnnotationError(f"{corpus}/notes.csv.gz not found: run `python preprocess.py stage=demo` (or, for "
+                              "corpus=t2s2, `python preprocess.py corpus=t2s2 stage=import`) or set input=")
+    default_candidates = corpus / "candidates.parquet"
     chosen = Path(candidates) if candidates else default_candidates if default_candidates.exists() else None
-    return demo / "notes.csv.gz", chosen
+    return corpus / "notes.csv.gz", chosen
 
 
 def failure_path(directory: Path, hadm_id: int) -> Path:
@@ -372,12 +373,12 @@ _NO_CHUNKS = pd.DataFrame({c: [] for c in (*CANDIDATE_COLUMNS, "rank")})
 
 
 def run(task: str, input: str | None, candidates: str | None, output: str, llm: DictConfig, prompt: DictConfig,
-        shard: DictConfig, demo_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
+        shard: DictConfig, corpus_dir: str, seed: int = 1234, block_size: int = 16, limit: int | None = None,
         retry_failed: bool = False, consolidate: bool = True, split: str | None = None,
         splits: str | None = None) -> dict:
     """Entry point of stage=annotate|context|summary; an unsharded run also consolidates its outputs."""
-    notes, chunks = resolve_inputs(input, candidates, demo_dir)
-    selected = resolve_splits(split, splits, input, demo_dir)
+    notes, chunks = resolve_inputs(input, candidates, corpus_dir)
+    selected = resolve_splits(split, splits, input, corpus_dir)
     where = Shard(shard.get("index"), shard.get("count")).resolve()
     log.info("annotate %s: notes %s, candidates %s, output %s, shard %s, llm %s", task, notes, chunks, output,
              where, OmegaConf.to_container(llm).get("_target_"))

@@ -10,8 +10,6 @@ Deterministic: the same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import gzip
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from cts.data import demo_bank as bank
 from cts.data.demo_admissions import write_demo_admissions
 from cts.data.event_table import format_hours, read_event_table, write_event_table
 from cts.data.normalize import normalize_events
+from cts.data.notes import NOTE_COLUMNS, write_notes_csv
 from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
 from cts.io import atomic_path, write_json
@@ -30,8 +29,6 @@ from cts.utils import announce
 
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
 DEMO_MARKER = "demo.json"  # the generator's summary; marks a folder as the synthetic demo (cards say so)
-
-NOTE_COLUMNS = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text"]
 
 
 @dataclass
@@ -270,11 +267,7 @@ def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     notes, raw_events = generate_corpus(n_admissions, seed)
-    buffer = io.StringIO()
-    notes.to_csv(buffer, index=False, lineterminator="\n")
-    with atomic_path(out_dir / "notes.csv.gz") as temp, open(temp, "wb") as raw, \
-            gzip.GzipFile("notes.csv.gz", mode="wb", fileobj=raw, mtime=0) as gz:
-        gz.write(buffer.getvalue().encode("utf-8"))
+    write_notes_csv(notes, out_dir / "notes.csv.gz")
     _write_released_csv(raw_events, out_dir / "clinical_event_timestamp.csv")
     events = read_event_table(out_dir / "clinical_event_timestamp.csv", report_path=out_dir / "read_report.json")
     ids = raw_events.drop_duplicates("hadm_id").set_index("hadm_id")

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cts.data.ids import parse_id
+from cts.io import atomic_path
 
 log = logging.getLogger(__name__)
 
 MIMIC_COLUMNS = ("note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "storetime", "text")
+NOTE_COLUMNS = list(MIMIC_COLUMNS)
 MTSAMPLES_COLUMNS = ("note_id", "transcription")
 _FIRST_INTEGER = re.compile(r"[0-9]+")
 _SURROGATES = re.compile("[\udc80-\udcff]")
@@ -224,3 +226,15 @@ def read_notes(path: str | Path, stats: ReadStats | None = None) -> Iterator[Not
         f"{path}: row 1 (header) is neither MIMIC-IV-Note ({', '.join(MIMIC_COLUMNS)}) nor MTSamples "
         f"({', '.join(MTSAMPLES_COLUMNS)}); found {header}"
     )
+
+
+def write_notes_csv(notes, path: str | Path) -> Path:
+    """Notes (a frame in MIMIC-IV-Note's ``discharge`` columns) as ``notes.csv.gz``, byte-identical for the same
+    notes (no time stamp in the gzip header), written atomically."""
+    path = Path(path)
+    buffer = io.StringIO()
+    notes.to_csv(buffer, index=False, lineterminator="\n")
+    with atomic_path(path) as temp, open(temp, "wb") as raw, \
+            gzip.GzipFile(path.name, mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(buffer.getvalue().encode("utf-8"))
+    return path

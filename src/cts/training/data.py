@@ -36,18 +36,39 @@ class MissingDataError(FileNotFoundError):
     """A task dataset that is not built yet; the message gives the command that builds it."""
 
 
+def build_corpus_task(task: str, builder, corpus_dir: str | Path, output: str | Path, create, seed: int = 1234
+                      ) -> None:
+    """A corpus's task data as ``preprocess.py stage=build task=TASK`` writes it, after ``create(corpus_dir)`` makes
+    the corpus when it is missing. Builders that read notes (task=extract) read the corpus's own."""
+    corpus = Path(corpus_dir)
+    events = corpus / "events_normalized.parquet"
+    if not events.exists():
+        create(corpus)
+    keywords = getattr(builder, "keywords", {})
+    if "seed" in keywords:
+        builder = functools.partial(builder, seed=seed)
+    if "notes" in keywords:
+        builder = functools.partial(builder, notes=str(corpus / "notes.csv.gz"))
+    run_build(task, builder, events, output, seed=seed)
+
+
 def build_demo_task(task: str, builder, demo_dir: str | Path, output: str | Path, seed: int = 1234,
                     n_admissions: int = 500) -> None:
     """The demo's task data, exactly as ``preprocess.py stage=demo`` then ``stage=build task=TASK`` write it
     (deterministic: the same seed and size as those commands' defaults, whatever the training seed)."""
     from cts.data.demo import generate_demo
 
-    events = Path(demo_dir) / "events_normalized.parquet"
-    if not events.exists():
-        generate_demo(demo_dir, n_admissions=n_admissions, seed=seed)
-    if "seed" in getattr(builder, "keywords", {}):
-        builder = functools.partial(builder, seed=seed)
-    run_build(task, builder, events, output, seed=seed)
+    build_corpus_task(task, builder, demo_dir, output, seed=seed,
+                      create=lambda folder: generate_demo(folder, n_admissions=n_admissions, seed=seed))
+
+
+def build_imported_task(task: str, builder, corpus, output: str | Path, seed: int = 1234) -> None:
+    """An imported corpus's task data (``conf/corpus/<name>.yaml``: ``dir``, ``source``, ``reports``,
+    ``timelines``), importing it first as ``preprocess.py corpus=NAME stage=import`` would when it is missing."""
+    from cts.data.timeline_corpus import import_timeline_corpus
+
+    build_corpus_task(task, builder, corpus["dir"], output, seed=seed, create=lambda folder: import_timeline_corpus(
+        corpus["source"], folder, reports=corpus["reports"], timelines=corpus["timelines"], seed=seed))
 
 
 class TokenizedDataset(Dataset):
