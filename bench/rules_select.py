@@ -34,8 +34,8 @@ from cts.data.event_table import read_event_table  # noqa: E402
 from cts.data.notes import read_notes  # noqa: E402
 from cts.data.splits import read_splits  # noqa: E402
 
-GRID = {"min_count": [2, 3, 5], "min_precision": [0.15, 0.2, 0.25, 0.3, 0.4], "repeats": [False, True],
-        "history_hours": [-8760.0, -43800.0]}
+GRID = {"min_count": [1, 2, 3], "min_precision": [0.1, 0.15, 0.2, 0.25, 0.3, 0.4], "repeats": [False, True],
+        "step_hours": [0.0, 0.1, 1.0]}
 
 
 def held_out(corpus: Path, events: Path, split: str) -> list[tuple[str, list[tuple[str, float]]]]:
@@ -58,8 +58,9 @@ def score(annotator: RulesAnnotator, notes) -> dict:
         errors.append(np.abs(hours[:, 0] - hours[:, 1]))
     matched, predicted, reference, concordant, pairs = sums
     errors = np.concatenate(errors)
-    return {"precision": matched / predicted if predicted else None, "recall": matched / reference,
-            "f1": 2 * matched / (predicted + reference), "order_concordance": concordant / pairs if pairs else None,
+    return {"precision": float(matched / predicted) if predicted else None, "recall": float(matched / reference),
+            "f1": float(2 * matched / (predicted + reference)),
+            "order_concordance": float(concordant / pairs) if pairs else None,
             "median_ae_hours": float(np.median(errors)) if errors.size else None, "predicted": int(predicted),
             "matched": int(matched), "reference": int(reference)}
 
@@ -81,7 +82,7 @@ def main() -> None:
         for values in itertools.product(*GRID.values()):
             setting = dict(zip(GRID, values))
             vocabulary = select(scores, setting["min_count"], setting["min_precision"])
-            annotator = RulesAnnotator(vocabulary, setting["history_hours"], setting["repeats"])
+            annotator = RulesAnnotator(vocabulary, repeats=setting["repeats"], step_hours=setting["step_hours"])
             started = time.perf_counter()
             result = score(annotator, val)
             rows.append({**setting, "skip_sections": bool(sections), **result, "tally_s": round(tally_s, 1),
@@ -96,7 +97,7 @@ def main() -> None:
                   "machine": machine(), "rows": rows})
     print(f"\nbest on {len(val)} val notes of {name} (of {len(rows)} settings):")
     for row in rows[:args.top]:
-        print({k: row[k] for k in ("min_count", "min_precision", "repeats", "history_hours", "skip_sections", "f1",
+        print({k: row[k] for k in ("min_count", "min_precision", "repeats", "step_hours", "skip_sections", "f1",
                                    "precision", "recall", "order_concordance", "median_ae_hours")})
 
 

@@ -16,6 +16,7 @@ from cts.annotation.backends.rules import RulesAnnotator, RulesBackend, hours_te
 from cts.annotation.event_dictionary import (
     Vocabulary,
     VocabularyError,
+    confirmed,
     learn,
     load_vocabulary,
     negated,
@@ -72,6 +73,13 @@ def test_time_phrases_give_hours_from_admission(text, phrase, hours):
 def test_an_event_takes_the_nearest_phrase_of_its_sentence():
     text = "A 60-year-old man with a history of diabetes presented with chest pain 3 days prior to admission."
     assert hours_of(text, "diabetes") == -YEAR and hours_of(text, "chest pain") == -3 * DAY
+
+
+def test_a_sentence_without_a_time_is_a_step_later_than_the_one_before():
+    text = "She was admitted. Two days later she had a seizure. Levetiracetam was started. She became alert."
+    dated = DatedText(text, step_hours=0.5)
+    assert [dated.hours_at(text.index(w), text.index(w) + 3) for w in ("seizure", "Levetiracetam", "alert")] == [
+        48.0, 48.5, 49.0]
 
 
 def test_numbers_in_words_and_sentences_across_abbreviations():
@@ -137,6 +145,12 @@ def test_the_vocabulary_is_learned_from_train_admissions_only(small_corpus):
         "A 40-year-old woman had a zebra rash and fever. She had no chest pain."))
     assert "zebra rash" not in events and events["fever"] == 0.0 and "no chest pain" in events
     assert events["admitted to the hospital"] == 0.0
+
+
+def test_a_proposal_is_right_when_the_evaluator_would_match_it():
+    proposed = [("phrase", "ct scan", False), ("phrase", "fever", True), ("phrase", "rash", False)]
+    assert confirmed(proposed, ["CT-scan", "fever", "sepsis"]) == [("phrase", "ct scan", False)]  # never opposites
+    assert confirmed(proposed, ["no fevers"]) == [("phrase", "fever", True)]
 
 
 def test_without_notes_phrases_are_kept_by_count(small_corpus):

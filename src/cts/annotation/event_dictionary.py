@@ -21,7 +21,9 @@ from pathlib import Path
 
 import ahocorasick
 import numpy as np
+from rapidfuzz import fuzz, process
 
+from cts.annotation.evaluate import normalize, opposites
 from cts.annotation.narrative import story_text
 from cts.annotation.time_rules import patient_age
 from cts.data.event_table import read_event_table
@@ -31,7 +33,8 @@ from cts.hashing import file_hash, fingerprint
 from cts.io import write_json
 
 log = logging.getLogger(__name__)
-VERSION = 1  # bump when learning changes, so cached vocabularies are rebuilt
+VERSION = 2  # bump when learning changes, so cached vocabularies are rebuilt
+MATCH_THRESHOLD = 80.0  # a proposal is right when stage=evaluate would match it (its default threshold)
 
 _NEGATED_EVENT = re.compile(r"^(?:no|not|without|absence of|absent|negative for|denie[sd]|denying|free of)\s+(.+)$")
 _NEGATION_CUE = re.compile(r"(?<!\w)(?:no|not|without|denie[sd]|denying|negative\s+for|absence\s+of|free\s+of|nor|"
@@ -241,10 +244,9 @@ def tally(events: str | Path, splits: str | Path, notes: str | Path | None = Non
             if timeline is None:
                 continue  # not a train admission (or one without events): never read
             notes_read += 1
-            reference = {split_negation(k) for k, _ in timeline}
-            proposed = _proposals(note.text, matcher, sections)
+            proposed = sorted(_proposals(note.text, matcher, sections))
             seen.update(_rule(p) for p in proposed)
-            hits.update(_rule(p) for p in proposed if (p[1], p[2]) in reference)
+            hits.update(_rule(p) for p in confirmed(proposed, [k for k, _ in timeline]))
         if not notes_read:
             raise VocabularyError(f"llm.notes: {notes} holds no note of the {len(timelines)} train admissions of "
                                   f"llm.events {events}")
@@ -308,6 +310,22 @@ def _proposals(text: str, matcher: PhraseMatcher, sections) -> set[tuple[str, st
     if sex is not None:
         proposed.add(("sex", sex, False))
     return proposed
+
+
+def confirmed(proposed: list[tuple[str, str, bool]], reference: list[str]) -> list[tuple[str, str, bool]]:
+    """The proposals that the note's timeline confirms as ``stage=evaluate`` would: some reference event at least
+    ``MATCH_THRESHOLD`` similar (token_sort_ratio) that is not its opposite ("no fever" never confirms "fever")."""
+    if not proposed or not reference:
+        return []
+    written = [normalize(f"no {key}" if is_negated else key) for _, key, is_negated in proposed]
+    truth = [normalize(r) for r in reference]
+    scores = process.cdist(written, truth, scorer=fuzz.token_sort_ratio, dtype=np.float64, workers=1)
+    close = scores >= MATCH_THRESHOLD
+    rows = np.flatnonzero(close.any(axis=1))
+    if not rows.size:
+        return []
+    allowed = close[rows] & ~opposites([written[i] for i in rows], truth)
+    return [proposed[i] for i, ok in zip(rows, allowed.any(axis=1)) if ok]
 
 
 def _rule(proposal: tuple[str, str, bool]) -> tuple:

@@ -235,6 +235,7 @@ class Mention:
     end: int
     hours: float
     rule: str
+    moves_clock: bool = True
     cue: bool = False
     ahead_only: bool = False
 
@@ -261,19 +262,24 @@ def read_mentions(sentence: str, offset: int, story: Story) -> list[Mention]:
             continue
         if rule.moves_clock:
             story.clock = hours
-        mentions.append(Mention(offset + start, offset + end, hours, rule.name, rule.cue, rule.ahead_only))
+        mentions.append(Mention(offset + start, offset + end, hours, rule.name, rule.moves_clock, rule.cue,
+                                rule.ahead_only))
     return mentions
 
 
 class DatedText:
     """A narrative cut into sentences, each with its dated phrases; :meth:`hours_at` dates any span of it."""
 
-    def __init__(self, text: str, history_hours: float = -HOURS_PER_YEAR):
+    def __init__(self, text: str, history_hours: float = -HOURS_PER_YEAR, step_hours: float = 0.0):
+        """``step_hours``: a sentence that moves no clock is that much later than the one before (stories are told
+        in order, so ties become the narrative's order; 0 keeps such a sentence at the clock)."""
         story = Story(age=patient_age(text), history_hours=history_hours)
         self.sentences: list[Sentence] = []
         for start, end in split_sentences(text):
             before = story.clock
             mentions = read_mentions(text[start:end], start, story)
+            if step_hours and not any(m.moves_clock for m in mentions):
+                before = story.clock = story.clock + step_hours
             if _OPERATION.search(text, start, end):
                 story.procedure = mentions[-1].hours if mentions else story.clock
             self.sentences.append(Sentence(start, end, before, tuple(mentions)))

@@ -48,8 +48,10 @@ def hours_text(hours: float) -> str:
 class RulesAnnotator:
     """A note → its ``(event, hours)`` list, from a learned vocabulary and the time rules."""
 
-    def __init__(self, vocabulary: Vocabulary, history_hours: float = -HOURS_PER_YEAR, repeats: bool = False):
+    def __init__(self, vocabulary: Vocabulary, history_hours: float = -HOURS_PER_YEAR, repeats: bool = False,
+                 step_hours: float = 0.0):
         self.vocabulary, self.history_hours, self.repeats = vocabulary, float(history_hours), bool(repeats)
+        self.step_hours = float(step_hours)
 
     def annotate(self, note: str) -> list[tuple[str, float]]:
         """Its age and sex, the vocabulary's phrases dated where they sit, then the events every timeline gets that
@@ -57,7 +59,7 @@ class RulesAnnotator:
         mention at another time."""
         vocabulary = self.vocabulary
         story = story_text(note, vocabulary.sections)
-        dated = DatedText(story, self.history_hours)
+        dated = DatedText(story, self.history_hours, self.step_hours)
         events, written = [], set()
 
         def write(event: str, key: tuple, hours: float) -> None:
@@ -92,18 +94,19 @@ class RulesBackend(Backend):
                  max_prompt_tokens: int = 100_000, window_overlap: float = 0.0, seed: int = 1234,
                  min_count: int = 3, min_precision: float = 0.3, max_words: int = 8,
                  skip_sections: list[str] | tuple[str, ...] = (), history_hours: float = -HOURS_PER_YEAR,
-                 repeats: bool = False, cache_dir: str | None = None):
+                 repeats: bool = False, step_hours: float = 0.0, cache_dir: str | None = None):
         super().__init__(model, max_new_tokens, temperature, batch_size, max_prompt_tokens, window_overlap, seed)
         self.learned_from = {"events": str(events), "splits": str(splits),
                              "notes": None if notes is None else str(notes)}
         self.settings = {"min_count": int(min_count), "min_precision": float(min_precision),
                          "max_words": int(max_words), "sections": tuple(str(s).lower() for s in skip_sections)}
         vocabulary = load_vocabulary(events, splits, notes, cache_dir, **self.settings)
-        self.annotator = RulesAnnotator(vocabulary, history_hours, repeats)
+        self.annotator = RulesAnnotator(vocabulary, history_hours, repeats, step_hours)
 
     def describe(self) -> dict:
         return {**super().describe(), **self.learned_from, **self.settings, "sections": list(self.settings["sections"]),
-                "history_hours": self.annotator.history_hours, "repeats": self.annotator.repeats}
+                "history_hours": self.annotator.history_hours, "repeats": self.annotator.repeats,
+                "step_hours": self.annotator.step_hours}
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in _WORD.finditer(text)]
