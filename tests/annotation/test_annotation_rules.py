@@ -45,6 +45,7 @@ def hours_of(text: str, phrase: str, occurrence: int = 0) -> float:
 
 @pytest.mark.parametrize("text, phrase, hours", [
     ("She reported fever 3 days prior to admission.", "fever", -3 * DAY),
+    ("On the morning of admission she developed polyuria.", "polyuria", 0.0),
     ("He had a cough two weeks before presentation.", "cough", -2 * WEEK),
     ("Hypertension was diagnosed 2 years ago.", "Hypertension", -2 * YEAR),
     ("A week ago she noticed a rash.", "rash", -WEEK),
@@ -73,6 +74,25 @@ def test_time_phrases_give_hours_from_admission(text, phrase, hours):
 def test_an_event_takes_the_nearest_phrase_of_its_sentence():
     text = "A 60-year-old man with a history of diabetes presented with chest pain 3 days prior to admission."
     assert hours_of(text, "diabetes") == -YEAR and hours_of(text, "chest pain") == -3 * DAY
+
+
+def test_a_list_dates_each_item_by_its_own_parenthesis():
+    text = "She has a history of gout (diagnosed 15 years ago), asthma (diagnosed 3 years ago), and anemia."
+    assert [hours_of(text, w) for w in ("gout", "asthma")] == [-15 * YEAR, -3 * YEAR]
+
+
+def test_for_the_past_counts_back_from_admission_while_the_story_is_before_it():
+    text = "Fever began 3 days prior to admission. She also notes wheezing for the past 2 weeks."
+    assert hours_of(text, "wheezing") == -2 * WEEK
+    text = "On hospital day 5 she reported a rash for the past 2 days."
+    assert hours_of(text, "rash") == 4 * DAY - 2 * DAY
+
+
+def test_an_event_is_written_at_its_first_dated_mention(small_corpus):
+    """A chief complaint names the event before the story dates it."""
+    vocabulary = Vocabulary(positive={"cough", "fever"})
+    note = "Chief Complaint:\ncough\n\nHistory of Present Illness:\nShe had a cough 3 days prior to admission. Fever."
+    assert RulesAnnotator(vocabulary).annotate(note) == [("cough", -3 * DAY), ("Fever", -3 * DAY)]
 
 
 def test_a_sentence_without_a_time_is_a_step_later_than_the_one_before():

@@ -138,11 +138,12 @@ class Rule:
 # Applied in this order; a phrase claimed by an earlier rule is not read again ("3 days after admission" is a
 # quantity after admission, never "after admission" alone).
 RULES = (
+    # "for the past 2 weeks": up to the story's present, admission while the story is still before it
     Rule("duration until now", (rf"(?:an?\s+)?{QUANTITY}\s+(?:history|duration)\s+of",
                                 rf"(?:for|over|during|in)\s+(?:the\s+)?(?:past|last|previous|preceding|prior)\s+"
                                 rf"{QUANTITY}",
                                 rf"since\s+(?:the\s+(?:past|last)\s+)?{QUANTITY}"),
-         lambda m, s: s.clock - amount(m), moves_clock=False),
+         lambda m, s: max(s.clock, 0.0) - amount(m), moves_clock=False),
     Rule("ago", (rf"{QUANTITY}\s+ago",), lambda m, s: -amount(m)),
     Rule("before", (rf"{QUANTITY}\s+(?:before|prior(?:\s+to)?|preceding|earlier|previously)(?:\s+{ANCHOR})?",),
          lambda m, s: s.origin(m) - amount(m)),
@@ -179,6 +180,7 @@ RULES = (
                         r"at\s+(?P<stage>birth)"),
          lambda m, s: s.at_life_stage(m["stage"]), moves_clock=False, cue=True),
     Rule("admission", (r"(?:on|at|upon|during|after)\s+(?:the\s+(?:time\s+of\s+)?)?(?:admission|presentation|arrival)",
+                       r"(?:on\s+)?the\s+(?:morning|day|evening|night|afternoon)\s+of\s+(?:admission|presentation)",
                        r"(?:was|were)\s+(?:admitted|hospitali[sz]ed|referred|transferred)",
                        r"(?:presented|presents|presenting|came|arrived|was\s+brought|visited)\s+(?:to|at|with|in)",
                        r"in\s+the\s+(?:emergency\s+(?:department|room)|ED|ER)",
@@ -203,6 +205,8 @@ def patient_age(text: str) -> float | None:
 
 
 CUE_WORDS = 2  # how much nearer a stated time must be to win over a cue ("presented with X since two days")
+BREAK_WORDS = 3  # a clause break between an event and a phrase counts as this many words
+_CLAUSE_BREAK = re.compile(r"[,;:)]")
 
 
 # --- sentences ---------------------------------------------------------------------------------------------------
@@ -287,15 +291,20 @@ class DatedText:
         self.text = text
 
     def hours_at(self, start: int, end: int) -> float:
-        """Hours of the span ``[start, end)``: its sentence's nearest phrase in words (a cue counts
-        ``CUE_WORDS`` farther; one that dates only what follows it must come first), else the clock as the sentence
-        began. "history of diabetes presented with chest pain 3 days ago": diabetes is history, chest pain 3 days
-        ago."""
+        """Hours of the span ``[start, end)`` (see :meth:`dated_at`)."""
+        return self.dated_at(start, end)[0]
+
+    def dated_at(self, start: int, end: int) -> tuple[float, bool]:
+        """(hours, whether a stated time gave them) of the span ``[start, end)``: its sentence's nearest phrase,
+        else the clock as the sentence began. Nearness is counted in words, a clause break (``, ; : )``) counts
+        ``BREAK_WORDS`` and a cue ``CUE_WORDS`` more, and a phrase that dates only what follows it must come first:
+        "history of diabetes presented with chest pain 3 days ago" dates diabetes as history and chest pain 3 days
+        ago; "gout (diagnosed 15 years ago), asthma (diagnosed 3 years ago)" dates each by its own parenthesis."""
         index = bisect.bisect_right(self._starts, start) - 1
         if index < 0:
-            return 0.0
+            return 0.0, False
         sentence = self.sentences[index]
-        best, best_distance = sentence.before, None
+        best, best_distance = (sentence.before, False), None
         for mention in sentence.mentions:
             if mention.end <= start:
                 between = self.text[mention.end:start]
@@ -303,7 +312,8 @@ class DatedText:
                 continue
             else:
                 between = self.text[end:mention.start]
-            distance = len(between.split()) + (CUE_WORDS if mention.cue else 0)
+            distance = (len(re.findall(r"\w+", between)) + BREAK_WORDS * len(_CLAUSE_BREAK.findall(between))
+                        + (CUE_WORDS if mention.cue else 0))
             if best_distance is None or distance < best_distance:
-                best, best_distance = mention.hours, distance
+                best, best_distance = (mention.hours, not mention.cue), distance
         return best

@@ -54,32 +54,35 @@ class RulesAnnotator:
         self.step_hours = float(step_hours)
 
     def annotate(self, note: str) -> list[tuple[str, float]]:
-        """Its age and sex, the vocabulary's phrases dated where they sit, then the events every timeline gets that
-        the note did not already give; each event once (its first mention) unless ``repeats``, which keeps a later
-        mention at another time."""
+        """Its age and sex, the vocabulary's phrases, then the events every timeline gets that the note did not
+        already give. A phrase is written once, at its first mention that a stated time dates (else its first
+        mention: a chief complaint or a procedure list names an event before the story dates it); ``repeats`` also
+        writes its later mentions at other times."""
         vocabulary = self.vocabulary
         story = story_text(note, vocabulary.sections)
         dated = DatedText(story, self.history_hours, self.step_hours)
-        events, written = [], set()
-
-        def write(event: str, key: tuple, hours: float) -> None:
-            identity = (*key, hours) if self.repeats else key
-            if identity not in written:
-                written.add(identity)
-                events.append((event, hours))
-
+        events: list[tuple[str, float]] = []
         if vocabulary.age and (age := patient_age(story)) is not None:
-            write(age_event(age), ("age",), 0.0)
+            events.append((age_event(age), 0.0))
         if vocabulary.sex and (sex := patient_sex(story)) is not None:
-            write(sex, (sex, False), 0.0)
+            events.append((sex, 0.0))
+        mentions: dict[tuple[str, bool], list[tuple[str, float, bool]]] = {}
         for found in vocabulary.find(story):
             phrase = " ".join(story[found.start:found.end].split())
-            write(f"no {phrase}" if found.negated else phrase, (found.key, found.negated),
-                  dated.hours_at(found.start, found.end))
-        present = {key[0] for key in written if len(key) >= 2 and key[1] is False}
-        for key, hours in vocabulary.constant.items():
-            if key not in present:
-                write(key, (key, False), hours)
+            hours, stated = dated.dated_at(found.start, found.end)
+            mentions.setdefault((found.key, found.negated), []).append(
+                (f"no {phrase}" if found.negated else phrase, hours, stated))
+        for said in mentions.values():
+            first = next((m for m in said if m[2]), said[0])
+            events.append(first[:2])
+            if self.repeats:
+                times = {first[1]}
+                for event, hours, _ in said:
+                    if hours not in times:
+                        times.add(hours)
+                        events.append((event, hours))
+        written = {key for key, is_negated in mentions if not is_negated} | {e for e, _ in events[:2]}
+        events += [(key, hours) for key, hours in vocabulary.constant.items() if key not in written]
         return events
 
 
