@@ -7,7 +7,7 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -36,12 +36,13 @@ class MissingDataError(FileNotFoundError):
     """A task dataset that is not built yet; the message gives the command that builds it."""
 
 
-def build_corpus_task(task: str, builder, corpus_dir: str | Path, output: str | Path, create, seed: int = 1234
-                      ) -> None:
-    """A corpus's task data as ``preprocess.py stage=build task=TASK`` writes it, after ``create(corpus_dir)`` makes
-    the corpus when it is missing. Builders that read notes (task=extract) read the corpus's own."""
+def build_corpus_task(task: str, builder, corpus_dir: str | Path, output: str | Path, create, seed: int = 1234,
+                      table: str = "events_normalized.parquet") -> None:
+    """A corpus's task data as ``preprocess.py stage=build task=TASK input=<corpus>/<table>`` writes it, after
+    ``create(corpus_dir)`` makes the corpus when it is missing. Builders that read notes (task=extract) read the
+    corpus's own."""
     corpus = Path(corpus_dir)
-    events = corpus / "events_normalized.parquet"
+    events = corpus / table
     if not events.exists():
         create(corpus)
     keywords = getattr(builder, "keywords", {})
@@ -62,13 +63,43 @@ def build_demo_task(task: str, builder, demo_dir: str | Path, output: str | Path
                       create=lambda folder: generate_demo(folder, n_admissions=n_admissions, seed=seed))
 
 
-def build_imported_task(task: str, builder, corpus, output: str | Path, seed: int = 1234) -> None:
+def build_imported_task(task: str, builder, corpus, output: str | Path, seed: int = 1234,
+                        table: str = "events_normalized.parquet") -> None:
     """An imported corpus's task data (``conf/corpus/<name>.yaml``: ``dir``, ``source``, ``reports``,
     ``timelines``), importing it first as ``preprocess.py corpus=NAME stage=import`` would when it is missing."""
     from cts.data.timeline_corpus import import_timeline_corpus
 
-    build_corpus_task(task, builder, corpus["dir"], output, seed=seed, create=lambda folder: import_timeline_corpus(
-        corpus["source"], folder, reports=corpus["reports"], timelines=corpus["timelines"], seed=seed))
+    build_corpus_task(task, builder, corpus["dir"], output, seed=seed, table=table,
+                      create=lambda folder: import_timeline_corpus(corpus["source"], folder, reports=corpus["reports"],
+                                                                   timelines=corpus["timelines"], seed=seed))
+
+
+def split_limits(max_rows) -> int | dict[str, int | None] | None:
+    """``max_rows`` as the DataModule keeps it: None (0 too) or one count for every split, or a dict of counts (None:
+    the whole split) for the splits it names (``{train: 4000, val: 2000, test: null}``; a split not named is whole).
+    """
+    if isinstance(max_rows, Mapping):
+        unknown = sorted(set(max_rows) - set(SPLITS))
+        if unknown:
+            raise ValueError(f"max_rows: unknown split(s) {unknown}; per-split counts take {list(SPLITS)}, "
+                             f"e.g. {{train: 4000, test: null}}")
+        return {split: _count(max_rows[split]) for split in max_rows}
+    return _count(max_rows)
+
+
+def _count(value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value < 0 \
+            or value != int(value):
+        raise ValueError(f"max_rows must be null, a number of rows or one per split {{train: N, val: N, test: N}}; "
+                         f"got {value!r}")
+    return int(value) or None
+
+
+def _limits_key(limits) -> object:
+    """The cache-key form of ``split_limits``' result (a number stays itself, so existing caches still match)."""
+    return tuple(sorted(limits.items())) if isinstance(limits, dict) else limits
 
 
 class TokenizedDataset(Dataset):
@@ -175,7 +206,7 @@ class TaskDataModule(L.LightningDataModule):
         self.build = build  # builds missing task data (the demo); None: a missing split is an error
         self.data_dir, self.spec = Path(data_dir), spec
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.max_rows, self.num_workers, self.seed = max_rows, int(num_workers), int(seed)
+        self.max_rows, self.num_workers, self.seed = split_limits(max_rows), int(num_workers), int(seed)
         self.sample_seed = int(sample_seed)  # val/test samples: fixed across a seed sweep
         self.cache_dir = Path(cache_dir)
         self.frames: dict[str, pd.DataFrame] = {}
@@ -193,7 +224,9 @@ class TaskDataModule(L.LightningDataModule):
         return path
 
     def read(self, split: str) -> pd.DataFrame:
-        """One split, checked for the task's columns; at most ``max_rows`` rows (a sample in file order) if set.
+        """One split, checked for the task's columns; at most ``max_rows`` rows (a sample in file order) if set:
+        one number for every split, or per split (``{train: 4000, val: 2000, test: null}``; a split not named is
+        read whole).
 
         Train is sampled with ``seed``; val and test with ``sample_seed``, so every seed of a sweep is scored on the
         same rows."""
@@ -204,19 +237,23 @@ class TaskDataModule(L.LightningDataModule):
             raise ValueError(f"{path}: missing column(s) {missing} for task {self.task} (has {sorted(present)}); "
                              f"was it built with `preprocess.py stage=build task={self.task}`?")
         frame = pd.read_parquet(path, columns=list(self.columns))
-        if self.max_rows and len(frame) > self.max_rows:
-            seed = self.seed if split == "train" else self.sample_seed
-            frame = frame.sample(n=int(self.max_rows), random_state=seed).sort_index()
+        limit = self.max_rows.get(split) if isinstance(self.max_rows, dict) else self.max_rows
+        if limit and len(frame) > limit:
+            frame = self.sample(frame, split, int(limit), self.seed if split == "train" else self.sample_seed)
         if frame.empty:
             raise ValueError(f"{path}: no rows in the {split} split")
         return frame.reset_index(drop=True)
 
+    def sample(self, frame: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFrame:
+        """``n`` rows of a split longer than its ``max_rows``: a seeded uniform sample, in file order."""
+        return frame.sample(n=n, random_state=seed).sort_index()
+
     def prepare_data(self) -> None:
-        """Build missing task data when the config says how (the demo, on local rank 0); else ``read`` fails
-        naming the command that builds it."""
+        """Build missing task data when the config says how (``data.build``: the demo, t2s2; on local rank 0);
+        else ``read`` fails naming the command that builds it."""
         missing = [s for s in SPLITS if not (self.data_dir / f"{s}.parquet").exists()]
         if missing and self.build is not None and int(os.environ.get("LOCAL_RANK", 0)) == 0:
-            log.info("%s: %s missing; building the demo's %s data (deterministic, once)", self.data_dir,
+            log.info("%s: %s missing; building the %s data (deterministic, once)", self.data_dir,
                      "/".join(missing), self.task)
             self.build()
 
@@ -232,7 +269,7 @@ class TaskDataModule(L.LightningDataModule):
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
                                              extra_tokens=self.extra_tokens)
         key = (self.task, type(self).__name__, tokenizer_fingerprint(self.tokenizer), self.spec.max_length,
-               self.max_rows, self.seed, self.sample_seed, self.encoding_params())
+               _limits_key(self.max_rows), self.seed, self.sample_seed, self.encoding_params())
         for split in SPLITS:
             self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
         log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,

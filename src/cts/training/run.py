@@ -85,7 +85,7 @@ def check_config(cfg: DictConfig) -> None:
     except MissingMandatoryValue:
         raise ConfigError(f"data={cfg.data.name} needs data.dir=DIR: a task dataset directory written by `python "
                           f"preprocess.py stage=build task={cfg.task.name} input=EVENTS output=DIR`") from None
-    if not Path(data_dir).is_dir() and cfg.data.name != "demo":  # the demo's is built on first use
+    if not Path(data_dir).is_dir() and cfg.data.get("build") is None:  # a data config with a build makes it
         raise ConfigError(f"data.dir={data_dir} does not exist: build it with `python preprocess.py stage=build "
                           f"task={cfg.task.name} input=EVENTS output={data_dir}`")
     module_class = hydra.utils.get_class(cfg.task.module._target_)
@@ -258,9 +258,11 @@ def _test_block(cfg: DictConfig, module, datamodule, metrics: dict) -> dict:
     start = time.perf_counter()
     block = evaluation.summarize(n_resamples=int(OmegaConf.select(cfg, "bootstrap.n_resamples", default=1000)),
                                  seed=int(OmegaConf.select(cfg, "bootstrap.seed", default=0)))
-    log.info("test bootstrap: %d admissions, %d resamples in %.1f s", len(set(evaluation.groups.tolist())),
+    admissions = len(set(evaluation.groups.tolist()))
+    log.info("test bootstrap: %d rows of %d admissions, %d resamples in %.1f s", len(evaluation.groups), admissions,
              int(OmegaConf.select(cfg, "bootstrap.n_resamples", default=1000)), time.perf_counter() - start)
-    return {**block, "metrics": {**metrics, **block["metrics"]}}
+    return {**block, "metrics": {**metrics, **block["metrics"]},
+            "test_rows": {"scored": len(evaluation.groups), "admissions": admissions}}
 
 
 def test_table(summary: dict) -> str:
