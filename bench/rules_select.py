@@ -34,7 +34,7 @@ from cts.data.event_table import read_event_table  # noqa: E402
 from cts.data.notes import read_notes  # noqa: E402
 from cts.data.splits import read_splits  # noqa: E402
 
-GRID = {"min_count": [1, 2, 3], "min_precision": [0.1, 0.15, 0.2, 0.25, 0.3, 0.4], "repeats": [False, True],
+GRID = {"min_count": [1, 2, 3], "min_precision": [0.1, 0.15, 0.2, 0.25, 0.3], "repeats": [False, True],
         "step_hours": [0.0, 0.1, 1.0]}
 
 
@@ -50,17 +50,18 @@ def held_out(corpus: Path, events: Path, split: str) -> list[tuple[str, list[tup
 
 def score(annotator: RulesAnnotator, notes) -> dict:
     """Pooled scores of the annotator on the notes, as stage=evaluate computes its point estimates."""
-    sums = np.zeros(5)
+    sums = np.zeros(6)
     errors = []
     for text, reference in notes:
         note, hours = score_note("", annotator.annotate(text), reference, 80.0, "token_sort_ratio")
-        sums += [note.matched, note.predicted, note.reference, note.concordant_pairs, note.pairs]
+        sums += [note.matched, note.predicted, note.reference, note.concordant_pairs, note.pairs, note.signs_agreeing]
         errors.append(np.abs(hours[:, 0] - hours[:, 1]))
-    matched, predicted, reference, concordant, pairs = sums
+    matched, predicted, reference, concordant, pairs, signs = sums
     errors = np.concatenate(errors)
     return {"precision": float(matched / predicted) if predicted else None, "recall": float(matched / reference),
             "f1": float(2 * matched / (predicted + reference)),
             "order_concordance": float(concordant / pairs) if pairs else None,
+            "sign_agreement": float(signs / matched) if matched else None,
             "median_ae_hours": float(np.median(errors)) if errors.size else None, "predicted": int(predicted),
             "matched": int(matched), "reference": int(reference)}
 
@@ -98,7 +99,7 @@ def main() -> None:
     print(f"\nbest on {len(val)} val notes of {name} (of {len(rows)} settings):")
     for row in rows[:args.top]:
         print({k: row[k] for k in ("min_count", "min_precision", "repeats", "step_hours", "skip_sections", "f1",
-                                   "precision", "recall", "order_concordance", "median_ae_hours")})
+                                   "precision", "recall", "order_concordance", "sign_agreement", "median_ae_hours")})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from cts.annotation.backends.base import Backend, Generation
-from cts.annotation.event_dictionary import Vocabulary, age_event, load_vocabulary, patient_sex
+from cts.annotation.event_dictionary import Vocabulary, age_event, load_vocabulary, patient_sex, phrase_key
 from cts.annotation.narrative import story_text
 from cts.annotation.time_rules import HOURS_PER_YEAR, DatedText, patient_age
 
@@ -54,10 +54,10 @@ class RulesAnnotator:
         self.step_hours = float(step_hours)
 
     def annotate(self, note: str) -> list[tuple[str, float]]:
-        """Its age and sex, the vocabulary's phrases, then the events every timeline gets that the note did not
-        already give. A phrase is written once, at its first mention that a stated time dates (else its first
-        mention: a chief complaint or a procedure list names an event before the story dates it); ``repeats`` also
-        writes its later mentions at other times."""
+        """Its age and sex, the vocabulary's phrases, then the events every timeline gets; each text once. A phrase
+        is written at its first mention that a stated time dates (else its first mention: a chief complaint or a
+        procedure list names an event before the story dates it); ``repeats`` also writes its later mentions at
+        other times."""
         vocabulary = self.vocabulary
         story = story_text(note, vocabulary.sections)
         dated = DatedText(story, self.history_hours, self.step_hours)
@@ -81,9 +81,11 @@ class RulesAnnotator:
                     if hours not in times:
                         times.add(hours)
                         events.append((event, hours))
-        written = {key for key, is_negated in mentions if not is_negated} | {e for e, _ in events[:2]}
-        events += [(key, hours) for key, hours in vocabulary.constant.items() if key not in written]
-        return events
+        events += list(vocabulary.constant.items())
+        once = {}
+        for event, hours in events:  # "male" from the sex rule and from the text is one event
+            once.setdefault((phrase_key(event), hours if self.repeats else None), (event, hours))
+        return list(once.values())
 
 
 class RulesBackend(Backend):
