@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.annotation.backends.rules import RulesAnnotator, RulesBackend, hours_text, note_of
+from cts.annotation.backends.rules import PromptLayoutError, RulesAnnotator, RulesBackend, hours_text, note_of
 from cts.annotation.event_dictionary import (
     Vocabulary,
     VocabularyError,
@@ -61,6 +61,8 @@ def hours_of(text: str, phrase: str, occurrence: int = 0) -> float:
     ("She was admitted. Two days later she had a seizure. Levetiracetam was started. The next day she was alert.",
      "alert", 3 * DAY),
     ("On hospital day 3 she underwent laparotomy. On postoperative day 2 she had an ileus.", "ileus", 4 * DAY),
+    ("Surgery was done 2 days after admission. On POD 3 she tolerated diet.", "tolerated", 5 * DAY),
+    ("On the third hospital day she was extubated.", "extubated", 2 * DAY),
     ("A 45-year-old woman was seen. At the age of 30 she was diagnosed with lupus.", "lupus", -15 * YEAR),
     ("A 45-year-old woman has had asthma since childhood.", "asthma", (5 - 45) * YEAR),
     ("She has a history of asthma.", "asthma", -YEAR),
@@ -214,6 +216,11 @@ def test_the_prompt_rules_block_is_never_read(template):
     assert [g.text for g in backend.generate([messages])] == ["none"]
     backend.annotator = RulesAnnotator(Vocabulary(positive={"observation"}))
     assert backend.generate([messages])[0].text == "observation | 0"
+
+
+def test_a_prompt_without_the_note_fence_is_a_clear_error():
+    with pytest.raises(PromptLayoutError, match='reads the note between two lines of """'):
+        note_of([{"role": "user", "content": "List the events of: fever since Monday."}])
 
 
 def test_hours_are_written_as_the_timeline_format_reads_them():
