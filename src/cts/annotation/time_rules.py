@@ -151,6 +151,7 @@ RULES = (
                    rf"(?:after|within|following|over\s+the\s+next|in\s+the\s+next)\s+(?:another\s+)?{QUANTITY}"
                    rf"(?:\s+(?:of|after|from|following)\s+{ANCHOR})?"),
          lambda m, s: s.origin(m) + amount(m)),
+    # "at the 3-month follow-up": from admission (a stay is short next to months, and its end is rarely dated)
     Rule("follow-up", (rf"{QUANTITY}\s+follow-?\s?up", rf"follow-?\s?up\s+(?:at|after|of)\s+{QUANTITY}"),
          lambda m, s: amount(m)),
     Rule("postoperative day", (rf"(?:post-?\s?operative|post-?op|POD)\s*(?:day\s*)?#?\s*{_COUNT}",
