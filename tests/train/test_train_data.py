@@ -162,6 +162,69 @@ def test_a_seed_sweep_scores_every_seed_on_the_same_val_and_test_rows(train_data
     assert not other.equals(reads[1]["test"])  # data.sample_seed, not seed, draws them
 
 
+def test_max_rows_per_split_samples_train_and_keeps_every_test_row(train_data, tmp_path):
+    directory = train_data / "tasks" / "relation"
+    full = {split: pd.read_parquet(directory / f"{split}.parquet") for split in ("train", "val", "test")}
+    dm = relation_dm(directory, tmp_path, max_rows={"train": 10, "val": 3, "test": None})
+    assert [len(dm.read(split)) for split in full] == [10, 3, len(full["test"])]
+    assert len(relation_dm(directory, tmp_path, max_rows={"train": 10}).read("val")) == len(full["val"])
+    assert data_module.split_limits(0) is None and data_module.split_limits(5) == 5
+    for bad in ({"tets": 3}, -1, 2.5, "100", True):
+        with pytest.raises(ValueError, match="max_rows"):
+            data_module.split_limits(bad)
+
+
+def test_balance_train_draws_the_labels_equally_and_only_on_train(train_data, tmp_path):
+    directory = copy_relation(train_data, tmp_path)
+    train = pd.read_parquet(directory / "train.parquet")
+    train["label"] = np.where(np.arange(len(train)) % 10 == 0, 1, 0)  # 10 % "after", no "before": like real data
+    train.to_parquet(directory / "train.parquet")
+    n = len(train) // 4
+    dm = relation_dm(directory, tmp_path, max_rows=n, balance_train=True)
+    drawn = dm.read("train")
+    counts = drawn["label"].value_counts().to_dict()
+    assert len(drawn) == n and counts[1] == min(n // 2, (train["label"] == 1).sum()) and counts[0] == n - counts[1]
+    assert drawn.equals(relation_dm(directory, tmp_path, max_rows=n, balance_train=True).read("train"))  # seeded
+    pd.testing.assert_frame_equal(dm.read("test"), relation_dm(directory, tmp_path, max_rows=n).read("test"))
+
+
+def test_relation_class_weights():
+    from cts.tasks.relation.module import class_weight_vector
+
+    assert class_weight_vector(None) is None and class_weight_vector("none") is None
+    assert class_weight_vector("balanced", [80, 10, 10]) == pytest.approx([100 / 240, 100 / 30, 100 / 30])
+    assert class_weight_vector("balanced", [90, 10, 0]) == pytest.approx([100 / 180, 100 / 20, 0.0])
+    assert class_weight_vector([1, 2, 3]) == [1.0, 2.0, 3.0]
+    for bad in ("balnced", [1, 2], [0, 0, 0], [-1, 1, 1]):
+        with pytest.raises(ValueError, match="class_weights"):
+            class_weight_vector(bad, [1, 1, 1])
+
+
+def test_a_long_next_event_shortens_only_its_own_prompt(train_data, tmp_path):
+    """Real timelines have long event texts: the longest answer of a split must not cut every other prompt."""
+    directory = tmp_path / "nextevent"
+    shutil.copytree(train_data / "tasks" / "nextevent", directory)
+    spec = ModelSpec("gpt", preset="tiny", max_length=48, cache_dir=tmp_path / "cache")
+    kwargs = {"probe_size": 5, "max_new_tokens": 8, "cache_dir": str(tmp_path / "cache")}
+    before = NextEventDataModule(str(directory), spec, **kwargs)
+    before.prepare()
+    short = before.probes("test")
+    frame = pd.read_parquet(directory / "test.parquet")
+    row = frame.index[frame["hadm_id"] == short[0]["group"]][0]
+    events = [str(e) for e in frame.at[row, "events"]]
+    position = events.index(short[0]["event"])
+    events[position] = short[0]["event"] + " with a very long description" * 6
+    frame.at[row, "events"] = np.array(events, dtype=object)
+    frame.at[row, "text"] = "\n".join(f"[TIME] {t:g} [EVENT] {e}" for t, e in zip(frame.at[row, "times"], events))
+    frame.to_parquet(directory / "test.parquet")
+    after = NextEventDataModule(str(directory), spec, **kwargs)
+    after.prepare()
+    long = after.probes("test")
+    assert len(long[0]["target"]) > 48  # longer than max_length itself
+    assert long[0]["prompt"] and len(long[0]["prompt"]) <= len(short[0]["prompt"])
+    assert [p["prompt"] for p in long[1:]] == [p["prompt"] for p in short[1:]]  # the others keep their history
+
+
 @pytest.mark.parametrize(("hours", "words"), [
     (0.0, "on admission"), (0.4, "on admission"), (-72.0, "3 days before admission"), (1.0, "1 hour after admission"),
     (5.0, "5 hours after admission"), (-131400.0, "15 years before admission"), (340.0, "2 weeks after admission")])

@@ -4,6 +4,7 @@ of val/test epochs, and the test-end comparison with baselines fitted on the tra
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -21,6 +22,8 @@ from cts.training.metrics import (
     score_events,
 )
 from cts.training.module import TaskModule
+
+log = logging.getLogger(__name__)
 
 
 class SpanLMModule(TaskModule):
@@ -54,7 +57,20 @@ class SpanLMModule(TaskModule):
         self.register_buffer("special_ids", torch.tensor(sorted(i for i in specials if i is not None)),
                              persistent=False)
         self.scored: dict[str, dict] = {}  # stage → bootstrap statistics of the last epoch's probes
+        self._note_long_targets()
         self.test_columns: dict[str, np.ndarray] = {}  # per-probe scores of the last test epoch (figures)
+
+    def _note_long_targets(self) -> None:
+        """Say when some true answers are longer than a causal model may generate (``max_new_tokens``): those can
+        never be predicted whole (long event texts of real timelines); their likelihood is still scored."""
+        if self.kind != "causal_lm":  # a masked LM fills a slot of the true length
+            return
+        for stage, probes in self.probes.items():
+            long = sum(len(p["target"]) > self.max_new_tokens for p in probes)
+            if long:
+                log.warning("%s: %d of %d true answers are longer than task.module.max_new_tokens=%d tokens (the "
+                            "longest %d): they cannot be generated whole; raise max_new_tokens to score them", stage,
+                            long, len(probes), self.max_new_tokens, max(len(p["target"]) for p in probes))
 
     def parse(self, text: str) -> tuple[float | None, str]:
         raise NotImplementedError

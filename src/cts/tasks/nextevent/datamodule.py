@@ -78,10 +78,12 @@ class NextEventDataModule(ProbedDataModule):
             log.warning("%s %s: %d admission(s) skipped for next-event probes (event text with newlines)",
                         self.task, split, skipped)
         spans = self.tokenizer(targets, add_special_tokens=False)["input_ids"] if targets else []
-        budget = self.spec.max_length - max(self.max_new_tokens, max((len(s) for s in spans), default=0)) - 2
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"] if prompts else []
         probes = []
         for ids, span, known in zip(encoded, spans, truth):
+            # the most recent history that leaves room for this probe's answer (generated or scored) in max_length:
+            # per probe, so one long event text elsewhere in the split does not cut every prompt (real timelines)
+            budget = max(1, self.spec.max_length - max(self.max_new_tokens, len(span)) - 2)
             prompt = self._wrap(ids[-budget:])[:-1] if self.spec.objective == "masked_lm" else ids[-budget:]
             probes.append({"prompt": prompt, "target": list(span), **known})
         return probes

@@ -44,12 +44,41 @@ def classification_statistics(predicted: np.ndarray, truth: np.ndarray, labels=L
             **{f"f1_{name}": class_f1(i) for i, name in enumerate(labels)}}
 
 
+def class_weight_vector(class_weights, label_counts=None) -> list[float] | None:
+    """The cross-entropy weight of each label: None (``null``/``none``: unweighted), ``balanced`` (n / (k · n_c)
+    over the train labels ``label_counts``, as scikit-learn's ``class_weight="balanced"``: on T2S2's real timelines
+    88 % of the pairs are "same", and unweighted the model predicts nothing else) or one number per label."""
+    if class_weights is None or (isinstance(class_weights, str) and class_weights.lower() == "none"):
+        return None
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ValueError(f"task.module.class_weights must be null, balanced or {len(LABELS)} numbers "
+                             f"({', '.join(LABELS)}); got {class_weights!r}")
+        if label_counts is None:
+            raise ValueError("task.module.class_weights=balanced needs the train label counts (label_counts)")
+        counts = np.asarray(label_counts, dtype=np.float64)
+        present = counts > 0
+        weights = np.zeros(len(LABELS))
+        weights[present] = counts.sum() / (present.sum() * counts[present])  # absent labels: weight 0, never seen
+        return weights.tolist()
+    weights = [float(w) for w in class_weights]
+    if len(weights) != len(LABELS) or min(weights) < 0 or not any(weights):
+        raise ValueError(f"task.module.class_weights: {len(LABELS)} non-negative numbers ({', '.join(LABELS)}), "
+                         f"not all 0; got {list(class_weights)}")
+    return weights
+
+
 class RelationModule(TaskModule):
     TIME_ENCODINGS = TIME_ENCODINGS
 
     def __init__(self, spec, tokenizer, time_encoding: str = "bins", time_dim: int = 50, head_hidden: int = 256,
-                 dropout: float = 0.1, monitor: str = "val/macro_f1", mode: str = "max"):
+                 dropout: float = 0.1, monitor: str = "val/macro_f1", mode: str = "max", class_weights=None,
+                 label_counts=None):
         super().__init__(spec, tokenizer, monitor, mode)
+        # the loss's class weights (not saved in checkpoints: they follow the config and the train labels)
+        weights = class_weight_vector(class_weights, label_counts)
+        self.register_buffer("class_weight", None if weights is None else torch.tensor(weights, dtype=torch.float32),
+                             persistent=False)
         self.backbone = spec.build("encoder", tokenizer)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
         self.head = ClassificationHead(self.backbone.config.hidden_size + self.time_encoding.dim, len(LABELS),
@@ -69,7 +98,8 @@ class RelationModule(TaskModule):
     def step(self, batch: dict, stage: str):
         logits = self(batch)
         labels = batch["label"]
-        loss = torch.nn.functional.cross_entropy(logits, labels)
+        weight = None if self.class_weight is None else self.class_weight.to(logits.dtype)
+        loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight)
         if stage != "train":
             predictions = logits.argmax(-1)
             self.scores[stage].update(predictions, labels)
