@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -32,6 +33,26 @@ def summaries(log_dir: Path, name: str) -> list[dict]:
     jobs = sorted((log_dir / "train" / "multiruns" / name).glob("*/summary.json"),
                   key=lambda p: int(p.parent.name.split("_", 1)[0]))
     return [json.loads(p.read_text()) for p in jobs]
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(overrides: list[str], log_dir: Path, extra: list[str], keep: tuple[str, ...]) -> dict:
+    """``python train.py OVERRIDES`` as a user runs it (``name=`` among the overrides), timed: the command without
+    ``name=``, wall and CPU seconds, the 1-minute load before and after, and the ``keep`` keys of each job's
+    summary.json."""
+    command = [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={log_dir}", *extra]
+    load, cpu, start = os.getloadavg(), _children_cpu_s(), time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.perf_counter() - start
+    name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
+    jobs = [{k: s.get(k) for k in keep} for s in summaries(log_dir, name)]
+    return {"command": "python train.py " + " ".join([o for o in overrides if not o.startswith("name=")] + extra),
+            "wall_s": round(wall, 1), "cpu_s": round(_children_cpu_s() - cpu, 1),
+            "load_average_before": list(load), "load_average_after": list(os.getloadavg()), "jobs": jobs}
 
 
 def main() -> None:

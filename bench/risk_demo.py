@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from bench_io import machine, write_result
-from demo_runs import summaries
+from demo_runs import timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "risk_demo.json"
@@ -33,22 +28,8 @@ KEEP = ("model", "family", "params", "params_trainable", "train_time_s", "overri
         "best_baseline")
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run(key: str, log_dir: Path, extra: list[str]) -> dict:
-    overrides = RUNS[key]
-    command = [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={log_dir}", *extra]
-    load, cpu, start = os.getloadavg(), _children_cpu_s(), time.perf_counter()
-    subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    wall = time.perf_counter() - start
-    name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
-    jobs = [{k: s.get(k) for k in KEEP} for s in summaries(log_dir, name)]
-    return {"command": "python train.py " + " ".join([o for o in overrides if not o.startswith("name=")] + extra),
-            "wall_s": round(wall, 1), "cpu_s": round(_children_cpu_s() - cpu, 1),
-            "load_average_before": list(load), "load_average_after": list(os.getloadavg()), "jobs": jobs}
+    return timed_run(RUNS[key], log_dir, extra, KEEP)
 
 
 def main() -> None:

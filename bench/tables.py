@@ -273,10 +273,57 @@ def risk_select() -> str:
     return "\n".join(lines)
 
 
+T2S2_METRICS = {"relation": ("macro_f1", "acc", "f1_same", "f1_after", "f1_before"),
+                "nextevent": ("top1_tied", "top1", "top5_tied", "time_bucket_acc", "hours_mae_stay"),
+                "forecast": ("exact_match_tied", "exact_match", "time_bucket_acc", "hours_mae_stay")}
+T2S2_UNITS = {"relation": "pairs", "nextevent": "prediction points (one per report)", "forecast": "windows"}
+
+
+def t2s2_runs() -> str:
+    """The downstream tasks on the T2S2 case reports from bench/results/t2s2_runs.json (bench/t2s2_runs.py): per
+    task the model and every baseline on the same test rows with 95% intervals, model − best baseline, wall time."""
+    if not (RESULTS / "t2s2_runs.json").exists():
+        return ("Not measured on the current code yet: `python bench/t2s2_runs.py` runs them and writes "
+                "bench/results/t2s2_runs.json; `python bench/tables.py` then fills this section.")
+    runs = _load("t2s2_runs")["runs"]
+    lines = []
+    for task in [t for t in T2S2_METRICS if t in runs] + [t for t in runs if t not in T2S2_METRICS]:
+        run = runs[task]
+        job = run["jobs"][0]
+        metrics, ci95, best = job["metrics"], job["ci95"], job.get("best_baseline") or {}
+        names = T2S2_METRICS.get(task) or tuple(m.removeprefix("test/") for m in ci95)
+        scored = job.get("test_rows") or {}
+        load = run["load_average_before"][0]
+        note = f"; {run['note']}" if run.get("note") else ""
+        lines += [f"**{task}** — `{run['command']}`: {job['model']} ({job['params'] / 1e6:.1f} M parameters), "
+                  f"**{run['wall_s'] / 60:.1f} min wall** ({run['cpu_s']:.0f} s CPU; training "
+                  f"{job['train_time_s']:.0f} s) on the 2-core CPU shared with other jobs (load average {load:.1f} "
+                  f"at the start{note}). Test: "
+                  f"{scored.get('scored', 0):,} {T2S2_UNITS.get(task, 'rows')} of {scored.get('admissions', 0)} "
+                  f"test reports, every predictor on the same rows; 95% intervals resampled by report.", "",
+                  "| predictor | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+        predictors = [("**model**", metrics, ci95)] + [(f"`{name}`", values, values.get("ci95", {}))
+                                                      for name, values in job["baselines"].items()]
+        for label, values, intervals in predictors:
+            cells = []
+            for name in names:
+                key = f"test/{name}"
+                spec = ".1f" if name.startswith("hours_mae") else ".3f"
+                cells.append(_interval(values[key], intervals.get(key), spec) if values.get(key) is not None
+                             else "—")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        if best:
+            lines += ["", f"Model − best baseline (`{best['name']}`) on `{best['metric_name'].removeprefix('test/')}`: "
+                          f"**{_interval(best['delta'], best.get('delta_ci95'), '+.3f')}**."]
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
-                                                "risk_demo": risk_demo, "risk_select": risk_select}}
+                                                "risk_demo": risk_demo, "risk_select": risk_select,
+                                                "t2s2_runs": t2s2_runs}}
 
 
 def render(text: str, sections: dict) -> str:
