@@ -319,8 +319,51 @@ def t2s2_runs() -> str:
     return "\n".join(lines).rstrip()
 
 
+T2S2_ANNOTATORS = {"distilled": "the distilled model: SmolLM2-135M fine-tuned on T2S2 train reports "
+                                "(`experiment=t2s2_extract`)",
+                   "rules": "the rules baseline (`llm=rules`: train reports' 70B events + time rules)",
+                   "demo_extractor": "the demo-trained extractor (`make extractor`)",
+                   "smollm2": "SmolLM2-135M-Instruct off the shelf"}
+
+
+def _estimate(row: dict, metric: str, spec: str = ".3f") -> str:
+    """``value [lo, hi]`` of a bench row's ``{metric: {value, ci95}}``."""
+    return _interval(row[metric]["value"], row[metric]["ci95"], spec)
+
+
+def t2s2_annotators() -> str:
+    """Every offline annotator on the T2S2 test reports against the 70B timelines, from
+    bench/results/t2s2_annotators.json (bench/t2s2_annotators.py)."""
+    if not (RESULTS / "t2s2_annotators.json").exists():
+        return ("Not measured on the current code yet: `python bench/t2s2_annotators.py` writes "
+                "bench/results/t2s2_annotators.json; `python bench/tables.py` then fills this section.")
+    result = _load("t2s2_annotators")
+    lines = [f"Measured by `python bench/t2s2_annotators.py` on the 2-core shared CPU dev box "
+             f"({_load_text(result['machine']['load_average'])}): {result['reference']} of the "
+             f"{result['test_reports']} test reports; 95% intervals resample reports. `all` = every test report, "
+             f"`sample` = a seeded sample of {len(result['sample'])} of them (the annotators that are slow and far "
+             f"behind are run only there; the others' rows on the sample are their full runs' reports).", "",
+             "| annotator | reports | precision | recall | event F1 | median / mean hour error (h) | sign agreement "
+             "| order concordance | notes/s | tokens per note (prompt + answer) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, label in T2S2_ANNOTATORS.items():
+        for subset, row in result["results"].get(name, {}).items():
+            cells = [f"{row['reports']} ({subset})", *(_estimate(row, m) for m in ("precision", "recall")),
+                     f"**{_estimate(row, 'f1')}**",
+                     f"{_estimate(row, 'median_ae_hours', '.0f')} / {_number(row['mae_hours']['value'], '.0f')}",
+                     *(_estimate(row, m) for m in ("sign_agreement", "order_concordance")),
+                     f"{row['notes_per_s']:.3f}",
+                     f"{row['prompt_tokens_per_note']:.0f} + {row['completion_tokens_per_note']:.0f}"]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for name, value in result.get("paired", {}).items():
+        lines += ["", f"Paired on the same {result['test_reports']} reports and resamples, {name}: "
+                      f"**{_interval(value['value'], value['ci95'], '+.3f')}**."]
+    return "\n".join(lines)
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
+            ROOT / "docs" / "annotation.md": {"t2s2_annotators": t2s2_annotators},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
                                                 "risk_demo": risk_demo, "risk_select": risk_select,
                                                 "t2s2_runs": t2s2_runs}}
