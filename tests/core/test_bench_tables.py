@@ -67,3 +67,22 @@ def test_sweep_summaries_are_read_in_job_order(tmp_path, monkeypatch):
     single.mkdir(parents=True)
     (single / "summary.json").write_text(json.dumps({"model": "bert"}))
     assert summaries(tmp_path, "one") == [{"model": "bert"}]
+
+
+def test_t2s2_median_hour_error_resamples_whole_reports():
+    """bench/t2s2_annotators.py: row 0 is the median over every report's errors; a resample's median is taken over
+    the errors of the reports it drew, as many times as it drew them."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from cts.bootstrap import ClusterBootstrap
+
+    errors = [np.array([1.0, 2.0]), np.array([]), np.array([100.0])]
+    boot = ClusterBootstrap(np.array(["b", "c", "a"]), n_resamples=50, seed=0)
+    samples = load("t2s2_annotators").median_samples(errors, boot)
+    assert samples[0] == 2.0 and len(samples) == 51
+    for weights, value in zip(boot.counts, samples[1:]):
+        drawn = np.concatenate([np.repeat(errors[i], int(weights[boot.codes[i]])) for i in range(3)] + [[]])
+        assert (np.isnan(value) and not len(drawn)) or value == np.median(drawn)
