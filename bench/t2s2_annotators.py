@@ -12,7 +12,8 @@ Annotators, each through its own ``conf/llm`` config composed as ``annotate.py c
 reports' 70B events + relative-time rules), ``smollm2`` (SmolLM2-135M-Instruct off the shelf, structured decoding)
 and ``demo_extractor`` (the extractor distilled on the synthetic demo, ``make extractor``). The two LLMs that were
 never trained on case reports are slow and far behind, so they are scored on a seeded sample of ``--sample`` test
-reports (the other two on that sample as well, so the rows compare). Writes ``bench/results/t2s2_annotators.json``.
+reports only (``--full`` names the annotators also scored on every test report; every annotator is scored on the
+sample, so its rows compare). Writes ``bench/results/t2s2_annotators.json``.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def main() -> None:
     parser.add_argument("--demo-extractor", default=str(ROOT / "logs/train/runs/demo_extract/hf_model"))
     parser.add_argument("--sample", type=int, default=20, help="test reports for the slow off-the-shelf LLMs")
     parser.add_argument("--only", nargs="*", default=None, help="annotators to run (default: all that exist)")
+    parser.add_argument("--full", nargs="*", default=["distilled", "rules"],
+                        help="annotators scored on every test report (the others on the sample only)")
     parser.add_argument("--out", type=Path, default=RESULTS / "t2s2_annotators.json")
     args = parser.parse_args()
     corpus = f"corpus.dir={args.corpus}"
@@ -143,11 +146,9 @@ def main() -> None:
     before = machine()
     results, on_all = {}, {}
     for name in chosen:
-        subsets = {"all": (notes, references)} if name in ("distilled", "rules") else {}
+        subsets = {"all": (notes, references)} if name in args.full else {}
         subsets["sample"] = ([notes[i] for i in sample], [references[i] for i in sample])
         for subset, (ns, rs) in subsets.items():
-            if subset == "sample" and "all" in subsets:   # the sample's rows of the full run: no second annotation
-                continue
             row, samples = score(name, [corpus, *annotators[name]], ns, rs)
             results.setdefault(name, {})[subset] = row
             if subset == "all":
@@ -158,7 +159,7 @@ def main() -> None:
             paired[f"distilled - rules {metric}"] = _estimate(interval(on_all["distilled"][metric]
                                                                        - on_all["rules"][metric]))
     result = {"machine": before, "load_after": machine()["load_average"], "corpus": str(args.corpus),
-              "test_reports": len(notes), "sample": [int(notes[i].hadm_id) for i in sample],
+              "test_reports": len(notes), "full": args.full, "sample": [int(notes[i].hadm_id) for i in sample],
               "reference": "Llama-3.3-70B timelines (events.parquet: every readable line)", "results": results,
               "paired": paired, "resamples": RESAMPLES}
     previous = _previous(args.out)

@@ -341,8 +341,8 @@ def t2s2_annotators() -> str:
     lines = [f"Measured by `python bench/t2s2_annotators.py` on the 2-core shared CPU dev box "
              f"({_load_text(result['machine']['load_average'])}): {result['reference']} of the "
              f"{result['test_reports']} test reports; 95% intervals resample reports. `all` = every test report, "
-             f"`sample` = a seeded sample of {len(result['sample'])} of them (the annotators that are slow and far "
-             f"behind are run only there; the others' rows on the sample are their full runs' reports).", "",
+             f"`sample` = a seeded sample of {len(result['sample'])} of them, on which every annotator is scored (the "
+             f"slow ones only there).", "",
              "| annotator | reports | precision | recall | event F1 | median / mean hour error (h) | sign agreement "
              "| order concordance | notes/s | tokens per note (prompt + answer) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
