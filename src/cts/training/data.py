@@ -67,11 +67,16 @@ def build_imported_task(task: str, builder, corpus, output: str | Path, seed: in
                         table: str = "events_normalized.parquet") -> None:
     """An imported corpus's task data (``conf/corpus/<name>.yaml``: ``dir``, ``source``, ``reports``,
     ``timelines``), importing it first as ``preprocess.py corpus=NAME stage=import`` would when it is missing."""
-    from cts.data.timeline_corpus import import_timeline_corpus
+    from cts.data.timeline_corpus import MARKER, import_timeline_corpus
 
-    build_corpus_task(task, builder, corpus["dir"], output, seed=seed, table=table,
-                      create=lambda folder: import_timeline_corpus(corpus["source"], folder, reports=corpus["reports"],
-                                                                   timelines=corpus["timelines"], seed=seed))
+    def create(folder: Path) -> None:
+        import_timeline_corpus(corpus["source"], folder, reports=corpus["reports"], timelines=corpus["timelines"],
+                               seed=seed)
+
+    folder = Path(corpus["dir"])
+    if not (folder / MARKER).exists():  # written last: without it an import was cut short, so it is redone
+        create(folder)
+    build_corpus_task(task, builder, folder, output, seed=seed, table=table, create=create)
 
 
 def split_limits(max_rows) -> int | dict[str, int | None] | None:
