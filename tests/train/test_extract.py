@@ -122,7 +122,7 @@ def test_exported_model_reproduces_the_modules_greedy_annotation(family, lora, e
             llm[key] = value
     summary = annotate(task="events", input=str(notes), candidates=None, output=str(tmp_path / "out"), llm=llm,
                        prompt=OmegaConf.create(cfg.task.datamodule.prompt), shard={"index": None, "count": None},
-                       demo_dir="unused", consolidate=False)
+                       corpus_dir="unused", consolidate=False)
     assert summary["counts"]["written"] == 1
     got = json.loads((tmp_path / "out" / f"{admission.hadm_id}.json").read_text())
     assert [(e["event"], e["time"]) for e in got["events"]] == [(e["event"], e["time"]) for e in expected["events"]]
