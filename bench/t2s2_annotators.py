@@ -102,7 +102,8 @@ def score(name: str, overrides: list[str], notes, references) -> tuple[dict, dic
     samples["median_ae_hours"] = median_samples(errors, boot)
     completion = sum(getattr(g, "completion_tokens", 0) for g in generations)
     prompt_tokens = sum(getattr(g, "prompt_tokens", 0) for g in generations)
-    row = {"annotator": name, "overrides": overrides, "reports": len(notes), "prompts": len(flat),
+    row = {"annotator": name, "overrides": overrides, "load_average": os.getloadavg()[0], "reports": len(notes),
+           "prompts": len(flat),
            "seconds": round(seconds, 2), "notes_per_s": len(notes) / seconds,
            "prompt_tokens_per_note": prompt_tokens / len(notes), "completion_tokens_per_note": completion / len(notes),
            "predicted": int(table["predicted"].sum()), "reference": int(table["reference"].sum()),

@@ -338,8 +338,9 @@ def t2s2_annotators() -> str:
         return ("Not measured on the current code yet: `python bench/t2s2_annotators.py` writes "
                 "bench/results/t2s2_annotators.json; `python bench/tables.py` then fills this section.")
     result = _load("t2s2_annotators")
-    lines = [f"Measured by `python bench/t2s2_annotators.py` on the 2-core shared CPU dev box "
-             f"({_load_text(result['machine']['load_average'])}): {result['reference']} of the "
+    lines = [f"Measured by `python bench/t2s2_annotators.py` on the 2-core shared CPU dev box (notes/s: the load "
+             f"average at the end of each row's run beside it; one annotator per run, so the box's load differed "
+             f"between rows): {result['reference']} of the "
              f"{result['test_reports']} test reports; 95% intervals resample reports. `all` = every test report, "
              f"`sample` = a seeded sample of {len(result['sample'])} of them, on which every annotator is scored (the "
              f"slow ones only there).", "",
@@ -352,7 +353,7 @@ def t2s2_annotators() -> str:
                      f"**{_estimate(row, 'f1')}**",
                      f"{_estimate(row, 'median_ae_hours', '.0f')} / {_number(row['mae_hours']['value'], '.0f')}",
                      *(_estimate(row, m) for m in ("sign_agreement", "order_concordance")),
-                     f"{row['notes_per_s']:.3f}",
+                     f"{row['notes_per_s']:.3f} (load {_number(row.get('load_average'), '.1f')})",
                      f"{row['prompt_tokens_per_note']:.0f} + {row['completion_tokens_per_note']:.0f}"]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for name, value in result.get("paired", {}).items():
