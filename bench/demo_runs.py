@@ -40,6 +40,21 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def chosen_runs(parser: argparse.ArgumentParser, runs: str, known) -> list[str]:
+    """The comma-separated ``--runs`` names, each one of ``known`` (else the parser's usage error)."""
+    keys = runs.split(",")
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        parser.error(f"unknown run(s) {unknown}; choose from {', '.join(known)}")
+    return keys
+
+
+def earlier_runs(path: Path) -> dict:
+    """The result file's runs as they are now: read again just before each write, so runs started one after the
+    other or side by side (one ``--runs`` each) all keep their entries."""
+    return json.loads(path.read_text()).get("runs", {}) if path.exists() else {}
+
+
 def timed_run(overrides: list[str], log_dir: Path, extra: list[str], keep: tuple[str, ...]) -> dict:
     """``python train.py OVERRIDES`` as a user runs it (``name=`` among the overrides), timed: the command without
     ``name=``, wall and CPU seconds, the 1-minute load before and after, and the ``keep`` keys of each job's

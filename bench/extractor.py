@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
-from bench_io import RESULTS, machine, write_result
+from bench_io import RESULTS, annotate_and_score, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,31 +47,20 @@ def run(model: str, notes, references, args) -> dict:
     from omegaconf import OmegaConf
 
     from cts.annotation.backends.hf import HFBackend
-    from cts.annotation.evaluate import hour_errors, median_error, overall_samples, score_note, score_table
+    from cts.annotation.evaluate import hour_errors, median_error, overall_samples
     from cts.annotation.prompts import Prompt
-    from cts.annotation.tasks import Answered, EventsTask
+    from cts.annotation.tasks import EventsTask
     from cts.bootstrap import interval
 
     backend = HFBackend(model=model, max_new_tokens=args.max_new_tokens, temperature=0.0, batch_size=args.batch_size,
                         max_prompt_tokens=args.max_prompt_tokens, window_overlap=0.1, threads=args.threads)
     task = EventsTask(Prompt.from_config(OmegaConf.load(ROOT / "conf/annotate/prompt/timeline.yaml")), backend)
-    requests = [task.requests(note, None) for note in notes]
-    flat = [m for r in requests for m in r.messages]
-    started = time.perf_counter()
-    generations = backend.generate(flat)
-    seconds = time.perf_counter() - started
-    records, position = [], 0
-    for note, r in zip(notes, requests):
-        records.append(task.record([Answered(note, r, generations[position:position + len(r.messages)])]))
-        position += len(r.messages)
-    scored = [score_note(str(n.hadm_id), [(e["event"], e["time"]) for e in rec["events"]], ref, 80,
-                         "token_sort_ratio") for n, rec, ref in zip(notes, records, references)]
-    table = score_table([score for score, _ in scored])
-    hours, errors = hour_errors([pairs for _, pairs in scored])
+    generations, seconds, table, matched = annotate_and_score(task, notes, references)
+    hours, errors = hour_errors(matched)
     scores = {name: interval(samples) for name, samples in overall_samples(table, 1000, 0).items()}
     completion = sum(g.completion_tokens for g in generations)
     prompt = sum(g.prompt_tokens for g in generations)
-    return {"model": model, "notes": len(notes), "prompts": len(flat), "seconds": round(seconds, 2),
+    return {"model": model, "notes": len(notes), "prompts": len(generations), "seconds": round(seconds, 2),
             "notes_per_s": len(notes) / seconds, "completion_tokens_per_s": completion / seconds,
             "prompt_tokens_per_note": prompt / len(notes), "completion_tokens_per_note": completion / len(notes),
             "cut_at_max_new_tokens": sum(g.finish_reason == "length" for g in generations),

@@ -11,11 +11,10 @@ Runs named in ``--runs`` replace their entry in the result file; the others are 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bench_io import machine, write_result
-from demo_runs import timed_run
+from demo_runs import chosen_runs, earlier_runs, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "risk_demo.json"
@@ -39,15 +38,9 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, default=ROOT / "logs" / "bench")
     parser.add_argument("extra", nargs="*", help="overrides added to every run (after --)")
     args = parser.parse_args()
-    keys = args.runs.split(",")
-    unknown = [k for k in keys if k not in RUNS]
-    if unknown:
-        parser.error(f"unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
-    for key in keys:
+    for key in chosen_runs(parser, args.runs, RUNS):
         entry = run(key, args.log_dir, args.extra)
-        # read again just before writing: runs started side by side (one --runs each) all keep their entries
-        result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-        result = {"machine": machine(), "runs": {**result.get("runs", {}), key: entry}}
+        result = {"machine": machine(), "runs": {**earlier_runs(RESULT), key: entry}}
         write_result(RESULT, result)  # after each run: a later failure keeps the finished ones
         for job in result["runs"][key]["jobs"]:
             best = job["best_baseline"] or {}

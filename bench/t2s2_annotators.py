@@ -22,11 +22,10 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from bench_io import RESULTS, machine, write_result
+from bench_io import RESULTS, annotate_and_score, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,32 +77,20 @@ def median_samples(errors: list[np.ndarray], boot) -> np.ndarray:
 
 def score(name: str, overrides: list[str], notes, references) -> tuple[dict, dict]:
     """(row for the JSON, bootstrap samples per metric) of one annotator on ``notes``."""
-    from cts.annotation.evaluate import overall_samples, score_note, score_table
-    from cts.annotation.tasks import Answered, EventsTask
+    from cts.annotation.evaluate import overall_samples
+    from cts.annotation.tasks import EventsTask
     from cts.bootstrap import ClusterBootstrap, interval
 
     backend, prompt = backend_for(overrides)
-    task = EventsTask(prompt, backend)
-    started = time.perf_counter()
-    requests = [task.requests(note, None) for note in notes]
-    flat = [m for r in requests for m in r.messages]
-    generations = backend.generate(flat)
-    seconds = time.perf_counter() - started
-    records, position = [], 0
-    for note, r in zip(notes, requests):
-        records.append(task.record([Answered(note, r, generations[position:position + len(r.messages)])]))
-        position += len(r.messages)
-    scored = [score_note(str(n.hadm_id), [(e["event"], e["time"]) for e in rec["events"]], ref, 80,
-                         "token_sort_ratio") for n, rec, ref in zip(notes, records, references)]
-    table = score_table([s for s, _ in scored])
+    generations, seconds, table, matched = annotate_and_score(EventsTask(prompt, backend), notes, references)
     samples = overall_samples(table, RESAMPLES, SEED)
-    errors = [np.abs(pairs[:, 0] - pairs[:, 1]) if len(pairs) else np.array([]) for _, pairs in scored]
+    errors = [np.abs(pairs[:, 0] - pairs[:, 1]) if len(pairs) else np.array([]) for pairs in matched]
     boot = ClusterBootstrap(table["note"].to_numpy(), n_resamples=RESAMPLES, seed=SEED)
     samples["median_ae_hours"] = median_samples(errors, boot)
     completion = sum(getattr(g, "completion_tokens", 0) for g in generations)
     prompt_tokens = sum(getattr(g, "prompt_tokens", 0) for g in generations)
     row = {"annotator": name, "overrides": overrides, "load_average": os.getloadavg()[0], "reports": len(notes),
-           "prompts": len(flat),
+           "prompts": len(generations),
            "seconds": round(seconds, 2), "notes_per_s": len(notes) / seconds,
            "prompt_tokens_per_note": prompt_tokens / len(notes), "completion_tokens_per_note": completion / len(notes),
            "predicted": int(table["predicted"].sum()), "reference": int(table["reference"].sum()),

@@ -14,11 +14,10 @@ folder or pass ``--log-dir``).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from bench_io import machine, write_result
-from demo_runs import timed_run
+from demo_runs import chosen_runs, earlier_runs, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "bench" / "results" / "t2s2_runs.json"
@@ -34,15 +33,9 @@ def main() -> None:
     parser.add_argument("--note", default="", help="what else ran on the machine meanwhile (kept with each run)")
     parser.add_argument("extra", nargs="*", help="overrides added to every run (after --)")
     args = parser.parse_args()
-    keys = args.runs.split(",")
-    unknown = [k for k in keys if k not in RUNS]
-    if unknown:
-        parser.error(f"unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
-    for key in keys:
+    for key in chosen_runs(parser, args.runs, RUNS):
         entry = {**timed_run(RUNS[key], args.log_dir, args.extra, KEEP), "machine": machine(), "note": args.note}
-        # read again just before writing: runs started one after the other (one --runs each) all keep their entries
-        result = json.loads(RESULT.read_text()) if RESULT.exists() else {}
-        write_result(RESULT, {"runs": {**result.get("runs", {}), key: entry}})
+        write_result(RESULT, {"runs": {**earlier_runs(RESULT), key: entry}})
         job = entry["jobs"][0]
         best = job["best_baseline"] or {}
         metric = best.get("metric_name", "")
