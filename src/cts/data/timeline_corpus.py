@@ -2,7 +2,7 @@
 stage reads (``notes.csv.gz``, ``events.parquet``, ``events_normalized.parquet``, ``splits.parquet``).
 
 The T2S2 case reports (``body/PMC*_body.txt`` beside ``l33_70b_annotations/PMC*_body.bsv``) are the example, but any
-folder works: reports are ``*.txt`` files, timelines ``*.bsv`` files, in the folder or its subfolders, paired by
+folder works: reports and timelines are the files matching two globs (``**/*.txt``, ``**/*.bsv`` by default), paired by
 their name without a ``_body`` tail. Reports are keyed by text ids (``PMC10010815``); the pipeline keys admissions
 by int64 ``hadm_id``, so each text id is mapped once here — to its own number when every id holds a distinct one
 (``PMC10010815`` → 10010815, readable both ways), else to its rank in name order — and the map is written to
@@ -122,19 +122,18 @@ def import_timeline_corpus(input: str | Path | None, output: str | Path, reports
         raise CorpusError(f"input={source}: not a folder (a folder of <id>.txt reports beside <id>.bsv timelines)")
     if output.resolve().is_relative_to(source.resolve()):
         raise CorpusError(f"output={output} is inside input={source}: the corpus is never written into its source")
-    pattern_reports, pattern_timelines = reports, timelines
-    reports, timeline_files = _files(source, reports), _files(source, timelines)
+    report_files, timeline_files = _files(source, reports), _files(source, timelines)
     counts = _Counts()
-    for key in sorted(set(reports) - set(timeline_files)):
-        counts.add("report without a timeline (left out)", reports[key].name)
-    for key in sorted(set(timeline_files) - set(reports)):
+    for key in sorted(set(report_files) - set(timeline_files)):
+        counts.add("report without a timeline (left out)", report_files[key].name)
+    for key in sorted(set(timeline_files) - set(report_files)):
         counts.add("timeline without a report (left out)", timeline_files[key].name)
-    paired = sorted(set(reports) & set(timeline_files))
+    paired = sorted(set(report_files) & set(timeline_files))
     notes, events, kept = [], [], []
     for key in paired:
-        text = reports[key].read_bytes().decode("utf-8", errors="replace")
+        text = report_files[key].read_bytes().decode("utf-8", errors="replace")
         if not text.strip():
-            counts.add("empty report (left out)", reports[key].name)
+            counts.add("empty report (left out)", report_files[key].name)
             continue
         found = read_report_timeline(timeline_files[key], counts)
         if not found:
@@ -144,17 +143,17 @@ def import_timeline_corpus(input: str | Path | None, output: str | Path, reports
         notes.append(text)
         events.append(found)
     if not kept:
-        raise CorpusError(f"input={source}: no report with a readable timeline ({len(reports)} files match "
-                          f"{pattern_reports!r}, {len(timeline_files)} match {pattern_timelines!r})")
+        raise CorpusError(f"input={source}: no report with a readable timeline ({len(report_files)} files match "
+                          f"{reports!r}, {len(timeline_files)} match {timelines!r})")
     hadm_ids, id_rule = map_ids(kept)
     written = [output / name for name in ("notes.csv.gz", "events.parquet", "events_normalized.parquet",
                                           "splits.parquet", "ids.parquet", MARKER)]
-    refuse_overwrite([*reports.values(), *timeline_files.values()], written)
+    refuse_overwrite([*report_files.values(), *timeline_files.values()], written)
     output.mkdir(parents=True, exist_ok=True)
     (output / MARKER).unlink(missing_ok=True)  # the corpus is incomplete until the marker is written again
 
     ids = pd.DataFrame({"hadm_id": hadm_ids, "source_id": kept,
-                        "report": [str(reports[k].relative_to(source)) for k in kept],
+                        "report": [str(report_files[k].relative_to(source)) for k in kept],
                         "timeline": [str(timeline_files[k].relative_to(source)) for k in kept]})
     # A case report describes one patient: its subject is itself, so the splits are by patient.
     write_notes_csv(pd.DataFrame({"note_id": kept, "subject_id": hadm_ids,
@@ -176,13 +175,13 @@ def import_timeline_corpus(input: str | Path | None, output: str | Path, reports
     write_splits(splits, output / "splits.parquet")
     write_ids(ids, output / "ids.parquet")
     per_split = splits["split"].value_counts().reindex(list(SPLITS)).astype(int).to_dict()
-    summary = {"input": str(source), "reports": len(reports), "timelines": len(timeline_files),
+    summary = {"input": str(source), "reports": len(report_files), "timelines": len(timeline_files),
                "imported": len(kept), "events": int(len(table)), "events_normalized": int(len(normalized)),
                "normalization": normalization, "splits": per_split, "split_seed": seed, "id_rule": id_rule,
                "skipped": dict(counts.counts), "examples": counts.examples}
     write_json(output / MARKER, summary)
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(counts.counts.items())) or "nothing"
-    announce(f"import: {len(kept):,} of {len(reports):,} reports with {len(table):,} events "
+    announce(f"import: {len(kept):,} of {len(report_files):,} reports with {len(table):,} events "
              f"({len(normalized):,} after normalization) → {output}; splits {per_split} by report (seed {seed}); "
              f"ids: {id_rule} (ids.parquet); skipped: {skipped}")
     return summary
