@@ -25,7 +25,7 @@ import pandas as pd
 from cts.data import timelines
 from cts.data.event_table import sort_events, write_event_table
 from cts.data.normalize import normalize_events
-from cts.data.notes import NOTE_COLUMNS, write_notes_csv
+from cts.data.notes import NOTE_COLUMNS, hadm_id_from_name, write_notes_csv
 from cts.data.splits import SPLITS, write_splits
 from cts.errors import UserError
 from cts.hashing import hash_unit
@@ -34,7 +34,6 @@ from cts.utils import announce
 
 MARKER = "import_report.json"  # written last: its presence says the corpus is complete
 _TAIL = re.compile(r"_body$", re.IGNORECASE)
-_NUMBER = re.compile(r"[0-9]+")
 _EXAMPLES = 20
 
 
@@ -62,9 +61,9 @@ def _files(root: Path, pattern: str) -> dict[str, Path]:
 
 def map_ids(source_ids: list[str]) -> tuple[np.ndarray, str]:
     """int64 admission ids for text ids (sorted): each id's own number when all are distinct, else ranks 1..n."""
-    numbers = [(_NUMBER.search(s) or [None])[0] for s in source_ids]
-    if all(numbers) and all(len(n.lstrip("0")) <= 18 for n in numbers):
-        values = np.array([int(n) for n in numbers], dtype=np.int64)
+    numbers = [hadm_id_from_name(s) for s in source_ids]  # the rule notes and timeline files are keyed by
+    if all(n is not None for n in numbers):
+        values = np.array(numbers, dtype=np.int64)
         if len(np.unique(values)) == len(values):
             return values, "number in the id"
     return np.arange(1, len(source_ids) + 1, dtype=np.int64), "rank in name order (ids hold no distinct numbers)"
@@ -158,7 +157,7 @@ def import_timeline_corpus(input: str | Path | None, output: str | Path, reports
     # A case report describes one patient: its subject is itself, so the splits are by patient.
     write_notes_csv(pd.DataFrame({"note_id": kept, "subject_id": hadm_ids,
                                   "hadm_id": hadm_ids, "note_type": "report", "note_seq": 1, "charttime": "",
-                                  "storetime": "", "text": notes})[list(NOTE_COLUMNS)], output / "notes.csv.gz")
+                                  "storetime": "", "text": notes})[NOTE_COLUMNS], output / "notes.csv.gz")
     lengths = np.array([len(found) for found in events])
     table = pd.DataFrame({"hadm_id": np.repeat(hadm_ids, lengths),
                           "event": [event for found in events for event, _ in found],

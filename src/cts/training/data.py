@@ -37,13 +37,13 @@ class MissingDataError(FileNotFoundError):
 
 
 def build_corpus_task(task: str, builder, corpus_dir: str | Path, output: str | Path, create, seed: int = 1234,
-                      table: str = "events_normalized.parquet") -> None:
+                      table: str = "events_normalized.parquet", ready: str | None = None) -> None:
     """A corpus's task data as ``preprocess.py stage=build task=TASK input=<corpus>/<table>`` writes it, after
-    ``create(corpus_dir)`` makes the corpus when it is missing. Builders that read notes (task=extract) read the
-    corpus's own."""
+    ``create(corpus_dir)`` makes the corpus when its file ``ready`` (default: the table) is missing. Builders that
+    read notes (task=extract) read the corpus's own."""
     corpus = Path(corpus_dir)
     events = corpus / table
-    if not events.exists():
+    if not (corpus / (ready or table)).exists():
         create(corpus)
     keywords = getattr(builder, "keywords", {})
     if "seed" in keywords:
@@ -73,10 +73,8 @@ def build_imported_task(task: str, builder, corpus, output: str | Path, seed: in
         import_timeline_corpus(corpus["source"], folder, reports=corpus["reports"], timelines=corpus["timelines"],
                                seed=seed)
 
-    folder = Path(corpus["dir"])
-    if not (folder / MARKER).exists():  # written last: without it an import was cut short, so it is redone
-        create(folder)
-    build_corpus_task(task, builder, folder, output, seed=seed, table=table, create=create)
+    # the marker is written last: without it an import was cut short, so it is redone
+    build_corpus_task(task, builder, corpus["dir"], output, seed=seed, table=table, ready=MARKER, create=create)
 
 
 def split_limits(max_rows) -> int | dict[str, int | None] | None:
