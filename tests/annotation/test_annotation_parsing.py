@@ -1,10 +1,15 @@
 """Parser cases taken from the shapes real instruct models produce."""
 
+import json
+import math
+
 import pytest
 
 from cts.annotation.backends.openai import OpenAIBackend
+from cts.annotation.evaluate import read_timeline
 from cts.annotation.parsing import merge_events, parse_output
-from cts.data.timelines import Reject, parse_hours
+from cts.data.event_table import read_event_table
+from cts.data.timelines import Reject, parse_hours, parse_timeline
 
 pytest_plugins = ["annotation_support"]  # fixture: fake_server
 
@@ -23,6 +28,19 @@ def test_hours_forms(text, hours):
 @pytest.mark.parametrize("text", ["later", "unknown", "1,000", "day of surgery", "", "1e9999", "99999999"])
 def test_not_hours(text):
     assert parse_hours(text) is None
+
+
+def test_hours_that_are_not_finite_numbers_are_unreadable_in_every_reader(tmp_path):
+    text = parse_timeline("fever | true\nrash | nan\ncough | inf\nchills | 1e999\nnausea | 24\n")
+    assert text.events == [("nausea", 24.0)] and len(text.rejects) == 4
+    record = {"manifest": {"kind": "events", "hadm_id": 1},  # an output file, as stage=evaluate reads it back
+              "events": [{"event": "fever", "time": True}, {"event": "rash", "time": math.nan},
+                         {"event": "cough", "time": "2"}, {"event": "nausea", "time": 24}]}
+    (tmp_path / "1.json").write_text(json.dumps(record))
+    (tmp_path / "2.csv").write_text("event,time\nfever,true\nrash,nan\ncough,inf\nnausea,24\n")
+    assert read_timeline(tmp_path / "1.json") == read_timeline(tmp_path / "2.csv") == ([("nausea", 24.0)], 3)
+    (tmp_path / "events.csv").write_text("hadm_id,event,time\n1,fever,true\n1,rash,nan\n1,cough,1e999\n1,nausea,24\n")
+    assert read_event_table(tmp_path / "events.csv")[["event", "time"]].values.tolist() == [["nausea", 24.0]]
 
 
 def test_numbered_bullets_table_and_prose():

@@ -66,6 +66,13 @@ def test_json_replies_read_back_as_lines():
     assert json_to_lines("fever | 3") == "fever | 3"  # not JSON: free text, read by the line parser
 
 
+@pytest.mark.parametrize("hours", ["true", "false", "NaN", "Infinity", "-Infinity", "1e999", '"48"', "null"])
+def test_json_hours_that_are_not_finite_numbers_are_rejected_and_counted(hours):
+    reply = f'{{"events": [{{"event": "fever", "hours": {hours}}}, {{"event": "rash", "hours": 0}}]}}'
+    result = parse_output(json_to_lines(reply))
+    assert result.events == [("rash", 0.0)] and len(result.rejects) == 1  # JSON true is not 1 hour
+
+
 def test_a_json_reply_cut_at_the_token_limit_keeps_its_complete_items():
     cut = json_to_lines('{"events": [{"event": "fever", "hours": -48}, {"event": "rash", "ho')
     result = parse_output(cut, truncated=True)

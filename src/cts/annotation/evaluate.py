@@ -40,18 +40,19 @@ METRICS = ("precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_ag
 def read_timeline(path: Path) -> tuple[list[tuple[str, float]], int]:
     """(events, unreadable lines) of one file: our ``.json`` output, an ``event | hours`` ``.bsv`` or an
     ``event,time`` ``.csv`` (times in the same grammar as ``.bsv``)."""
-    if path.suffix == ".json":
-        return [(e["event"], float(e["time"])) for e in read_output(path).get("events", [])], 0
-    if path.suffix == ".csv":
+    if path.suffix == ".json":  # times that are not finite numbers (``true``, ``NaN``) are unreadable, not guessed
+        events = [(e.get("event"), timelines.hours_of(e.get("time"))) for e in read_output(path).get("events", [])]
+    elif path.suffix == ".csv":
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
         frame.columns = frame.columns.str.strip().str.lower()
         if not {"event", "time"} <= set(frame.columns):
             raise AnnotationError(f"{path}: expected columns 'event,time', found {list(frame.columns)}")
         events = [(event.strip(), timelines.parse_hours(time)) for event, time in zip(frame["event"], frame["time"])]
-        kept = [(event, hours) for event, hours in events if event and hours is not None]
-        return kept, len(events) - len(kept)
-    timeline = timelines.read_timeline(path)
-    return timeline.events, len(timeline.rejects)
+    else:
+        timeline = timelines.read_timeline(path)
+        return timeline.events, len(timeline.rejects)
+    kept = [(event, hours) for event, hours in events if isinstance(event, str) and event and hours is not None]
+    return kept, len(events) - len(kept)
 
 
 def load_timelines(directory: str | Path) -> dict[str, tuple[list[tuple[str, float]], int]]:

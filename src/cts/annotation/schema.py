@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 
-from cts.data.timelines import format_line
+from cts.data.timelines import format_line, hours_of
 
 # An event is a short phrase: the demo's 11,235 reference events are at most 51 characters (99th percentile 41).
 # Bounding it makes a small model close the line with its time instead of copying a whole sentence as the "event".
@@ -61,8 +61,8 @@ def json_to_lines(text: str) -> str:
             position += 1
         try:
             item, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError:
-            break  # "]" (the end) or an item cut off at the token limit
+        except (ValueError, RecursionError):
+            break  # "]" (the end), an item cut off at the token limit, or one no JSON reader takes
         lines.append(_item_line(item))
     rest = " ".join(text[position:].split())
     if rest and not rest.startswith("]"):
@@ -71,9 +71,9 @@ def json_to_lines(text: str) -> str:
 
 
 def _item_line(item) -> str:
-    """One item as a line; one the line format cannot carry is passed on as its JSON text (rejected, counted)."""
-    try:
-        event = " ".join(str(item["event"]).replace("|", " ").split())
-        return format_line(event, float(item["hours"])) if event else json.dumps(item)
-    except (TypeError, KeyError, ValueError):
-        return json.dumps(item)
+    """One item as a line; one the line format cannot carry (no text event, hours that are not a finite number:
+    ``true``, ``NaN``, ``1e999``, ``"48"``) is passed on as its JSON text, which the line parser rejects and counts."""
+    event = item.get("event") if isinstance(item, dict) else None
+    hours = hours_of(item.get("hours")) if isinstance(item, dict) else None
+    event = " ".join(event.replace("|", " ").split()) if isinstance(event, str) else ""
+    return format_line(event, hours) if event and hours is not None else json.dumps(item)

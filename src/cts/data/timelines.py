@@ -74,7 +74,21 @@ def parse_hours(text: str) -> float | None:
     if not match:
         return None
     hours = float(match["num"]) * UNIT_HOURS[match["unit"].lower()] if match["unit"] else float(match["num"])
-    hours = -hours if match["sign"] in MINUS_SIGNS or match["before"] else hours
+    return _within_a_lifetime(-hours if match["sign"] in MINUS_SIGNS or match["before"] else hours)
+
+
+def hours_of(value) -> float | None:
+    """Hours from a JSON value: a number (not a boolean: ``true`` is not 1 hour, nor is the text ``"48"`` a
+    number), finite and within a lifetime; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return _within_a_lifetime(float(value))
+    except OverflowError:  # an integer too large for a float
+        return None
+
+
+def _within_a_lifetime(hours: float) -> float | None:
     return hours if math.isfinite(hours) and abs(hours) <= MAX_ABS_HOURS else None
 
 
