@@ -1,7 +1,10 @@
-"""The openai backend against a real HTTP server on loopback: replies, 500s, drops, garbage, timeouts, refusals,
-the request budget, and keys and URL credentials kept out of everything stored."""
+"""The openai backend against a real HTTP server on loopback: replies, 500s, drops, garbage, malformed replies,
+timeouts, slow drips, Retry-After, refusals, the request budget, and keys, URL credentials and echoed prompts kept out
+of everything stored."""
 
+import json
 import time
+from email.utils import formatdate
 
 import pytest
 
@@ -10,7 +13,10 @@ from cts.annotation.backends.openai import (
     OpenAIBackend,
     redact_url,
     refuse_command_line_secrets,
+    retry_after_s,
+    without_prompt,
 )
+from cts.hashing import fingerprint
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 
@@ -45,8 +51,9 @@ def test_retries_are_bounded_then_the_run_must_stop(fake_server):
     fake_server.script = ["500"] * 10
     started = time.perf_counter()
     [failure] = backend(fake_server.url, max_retries=2).generate([CHAT])
-    assert failure == Failure("no valid reply", f"{fake_server.url}: no valid reply after 3 attempts (last: HTTP 500)",
-                              stops_run=True, retries=2)
+    assert failure == Failure("HTTP 500", "no reply",
+                              f"{fake_server.url}: no valid reply after 3 attempts (last: HTTP 500)",
+                              stops_run=True, retries=2, prompt_hash=fingerprint(CHAT))
     assert len(fake_server.requests) == 3 and time.perf_counter() - started < 5
 
 
@@ -65,7 +72,8 @@ def test_a_refused_prompt_fails_alone_without_retries(fake_server):
     fake_server.refuse_text = "Rash followed"
     other = [{"role": "user", "content": '"""\nFever began.\n"""'}]
     refused, answered = backend(fake_server.url).generate([CHAT, other])
-    assert refused == Failure("HTTP 400", "maximum context length is 2048 tokens", stops_run=False, retries=0)
+    assert refused == Failure("HTTP 400", "prompt refused", "maximum context length is 2048 tokens", stops_run=False,
+                              retries=0, prompt_hash=fingerprint(CHAT))
     # refused with the schema and again without it: the prompt, not the schema, is the problem
     assert answered.text == "Fever began | -48" and len(fake_server.requests) == 3
     assert not backend(fake_server.url).schema_refused
@@ -105,8 +113,84 @@ def test_a_hung_server_costs_at_most_the_request_budget(fake_server):
     started = time.perf_counter()
     [failure] = backend(fake_server.url, timeout_s=0.5, request_budget_s=1.2, max_retries=10).generate([CHAT])
     assert time.perf_counter() - started < 2.5  # 1.2 s budget; without it 11 attempts × 0.5 s
-    assert (failure.stops_run and "llm.request_budget_s=1.2 spent" in failure.message
-            and "ReadTimeout" in failure.message)
+    assert (failure.stops_run and failure.status == "timeout" and "llm.request_budget_s=1.2 spent" in failure.message
+            and "no complete reply within" in failure.message)
+
+
+def test_a_reply_dripping_past_the_attempt_deadline_is_cut_and_retried(fake_server):
+    fake_server.script = [("drip", 0.02)]  # ~300 bytes, 6 s in all, yet never 0.5 s without a byte
+    started = time.perf_counter()
+    [result] = backend(fake_server.url, timeout_s=0.5).generate([CHAT])
+    assert result.text == "Fever began | -48\nRash followed | -24" and result.retries == 1
+    assert time.perf_counter() - started < 1.5
+
+
+def test_a_dripping_server_costs_at_most_the_request_budget(fake_server):
+    fake_server.script = [("drip", 0.02)] * 10
+    started = time.perf_counter()
+    [failure] = backend(fake_server.url, timeout_s=1.0, request_budget_s=1.5, max_retries=10).generate([CHAT])
+    assert time.perf_counter() - started < 2.5  # without a deadline the first reply ends after 6 s, "in time"
+    assert failure.stops_run and failure.status == "timeout" and "llm.request_budget_s=1.5 spent" in failure.message
+
+
+def test_retry_after_is_honoured_within_the_budget(fake_server):
+    fake_server.script = [("status", 429, {"Retry-After": "1"})]
+    started = time.perf_counter()
+    [result] = backend(fake_server.url).generate([CHAT])  # backoff alone: 0.01 s
+    assert result.retries == 1 and 1.0 <= time.perf_counter() - started < 2.0
+    assert 28 < retry_after_s(formatdate(time.time() + 30, usegmt=True)) <= 30  # an HTTP date
+    assert retry_after_s("soon") == retry_after_s(None) == 0.0
+    fake_server.script = [("status", 503, {"Retry-After": "3600"})]
+    started = time.perf_counter()
+    [failure] = backend(fake_server.url, request_budget_s=2).generate([CHAT])
+    assert time.perf_counter() - started < 1 and failure.stops_run and failure.retries == 0  # no use waiting
+    assert "asks to wait past llm.request_budget_s=2" in failure.message and "Retry-After 3600" in failure.message
+
+
+MALFORMED = {
+    "content a list": b'{"choices": [{"message": {"content": [{"type": "text", "text": "fever | 0"}]}}]}',
+    "usage a string": b'{"choices": [{"message": {"content": "fever | 0"}}], "usage": "12 tokens"}',
+    "count 1e999": b'{"choices": [{"message": {"content": "fever | 0"}}], "usage": {"completion_tokens": 1e999}}',
+    "count true": b'{"choices": [{"message": {"content": "fever | 0"}}], "usage": {"prompt_tokens": true}}',
+    "no choices": b'{"choices": []}',
+    "cut short": b'{"choices": [{"message": {"content": "fev',
+}
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED)
+def test_a_malformed_reply_is_retried_then_fails_its_prompt_alone(fake_server, body):
+    fake_server.script = [("body", body)]  # once: a glitch, retried
+    [result] = backend(fake_server.url).generate([CHAT])
+    assert result.text == "Fever began | -48\nRash followed | -24" and result.retries == 1
+    fake_server.always = {"Rash followed": ("body", body)}  # every time, for one prompt of two
+    other = [{"role": "user", "content": '"""\nFever began.\n"""'}]
+    failed, answered = backend(fake_server.url, max_retries=1).generate([CHAT, other])
+    assert (failed.status, failed.kind, failed.stops_run, failed.retries) == ("HTTP 200", "malformed reply", False, 1)
+    assert "malformed reply: " in failed.message and "fever" not in failed.message  # says how, not what
+    assert failed.prompt_hash == fingerprint(CHAT) and answered.text == "Fever began | -48"
+    [alone] = backend(fake_server.url, max_retries=0).generate([CHAT])  # nothing readable: the server is at fault
+    assert alone.kind == "malformed reply" and alone.stops_run
+
+
+def test_an_echoed_prompt_reaches_neither_the_failure_nor_the_log(fake_server, caplog):
+    fake_server.echo_prompt = True  # error bodies repeat the prompt, JSON-escaped
+    fake_server.refuse_text = "Rash followed"
+    [refused] = backend(fake_server.url).generate([CHAT])
+    fake_server.refuse_text, fake_server.schema = None, "refuse"  # its warning quotes the server's message
+    backend(fake_server.url).generate([CHAT])
+    assert "refused response_format" in caplog.text
+    for word in ("Fever", "began", "Rash", "followed"):
+        assert word not in refused.message and word not in caplog.text
+    assert (refused.status, refused.kind, refused.prompt_hash) == ("HTTP 400", "prompt refused", fingerprint(CHAT))
+    assert "maximum context length is 2048 tokens" in refused.message
+
+
+def test_without_prompt_removes_the_prompts_words_even_cut_or_escaped():
+    prompt = "Patient Zoë Smith, MRN 12345, had fever.\nRash followed."
+    echo = json.dumps({"detail": "bad input: " + prompt[:27]})  # raw JSON: "\u00eb", and "12345" cut to "1234"
+    shown = without_prompt(echo, prompt)
+    assert shown == '{"detail": "bad input: […]"}'
+    assert without_prompt("maximum context length is 2048 tokens", prompt) == "maximum context length is 2048 tokens"
 
 
 def test_key_comes_from_the_environment_and_never_from_the_config(fake_server, monkeypatch):

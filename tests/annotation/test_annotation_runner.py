@@ -3,6 +3,7 @@ an unusable server), two notes of one admission, secrets, disk full."""
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -149,10 +150,12 @@ def test_a_refused_admission_is_recorded_and_the_run_goes_on(tmp_path, notes_dir
     summary = annotate(notes_dir, tmp_path / "out", fake_server.url)
     assert sorted(int(p.stem) for p in (tmp_path / "out").glob("*.json")) == [h for h in range(100, 112) if h != 105]
     failure = json.loads((tmp_path / "out" / "_failures" / "105.json").read_text())
-    assert failure["status"] == "HTTP 400" and failure["message"] == "maximum context length is 2048 tokens"
+    assert failure["status"] == "HTTP 400" and failure["kind"] == "prompt refused"
+    assert failure["message"] == "maximum context length […] 2048 tokens"  # "is" is a word of the prompt
     assert failure["note_ids"] == ["105"] and marker not in json.dumps(failure)  # never note text
-    assert summary["failures"] == [{"hadm_id": 105, "status": "HTTP 400",
-                                    "message": "maximum context length is 2048 tokens"}]
+    assert len(failure["prompt_hash"]) == 16
+    assert summary["failures"] == [{"hadm_id": 105, "status": "HTTP 400", "kind": "prompt refused",
+                                    "message": failure["message"]}]
     assert summary["counts"]["failed"] == 1 and summary["counts"]["written"] == 11 and summary["counts"]["retries"] == 1
     shard_file = json.loads((tmp_path / "out" / "_runs" / "shard-0-of-1.json").read_text())
     assert shard_file["failures"] == summary["failures"] and summary["consolidated"]["admissions"] == 11
@@ -164,6 +167,31 @@ def test_a_refused_admission_is_recorded_and_the_run_goes_on(tmp_path, notes_dir
     assert len(fake_server.requests) == asked + 1  # only admission 105
     assert retried["counts"]["written"] == 1 and retried["counts"]["already done"] == 11
     assert (tmp_path / "out" / "105.json").exists() and not (tmp_path / "out" / "_failures" / "105.json").exists()
+
+
+def test_a_malformed_reply_fails_its_admission_alone_and_the_rerun_goes_on(tmp_path, notes_dir, fake_server):
+    marker = '"""\n' + (notes_dir / "105.txt").read_text().split(".")[0] + "."  # 105's prompt alone
+    fake_server.always = {marker: ("body", b'{"choices": [{"message": {"content": ["fever | 0"]}}]}')}
+    summary = annotate(notes_dir, tmp_path / "out", fake_server.url)
+    assert sorted(int(p.stem) for p in (tmp_path / "out").glob("*.json")) == [h for h in range(100, 112) if h != 105]
+    failure = json.loads((tmp_path / "out" / "_failures" / "105.json").read_text())
+    assert (failure["status"], failure["kind"]) == ("HTTP 200", "malformed reply") and summary["stopped"] is None
+    assert summary["counts"]["retries"] == 1  # llm.max_retries=1: asked twice, then recorded
+    rerun = annotate(notes_dir, tmp_path / "out", fake_server.url)  # skips it: no failing the same way again
+    assert rerun["counts"]["failed earlier, not retried"] == 1 and rerun["stopped"] is None
+
+
+def test_an_echoed_note_stays_out_of_failure_records_summaries_and_logs(tmp_path, notes_dir, fake_server, caplog,
+                                                                          capsys):
+    note = (notes_dir / "105.txt").read_text()
+    fake_server.refuse_text, fake_server.echo_prompt = '"""\n' + note.split(".")[0] + ".", True
+    annotate(notes_dir, tmp_path / "out", fake_server.url)
+    stored = "".join(p.read_text() for p in (tmp_path / "out").glob("_*/*.json"))
+    shown = stored + caplog.text + "".join(capsys.readouterr())
+    words = {w for w in re.findall(r"[A-Za-z]{5,}", note)} - {"admission"}  # "admission 105 failed" is ours
+    assert words and not [w for w in words if w in shown]
+    failure = json.loads((tmp_path / "out" / "_failures" / "105.json").read_text())
+    assert failure["kind"] == "prompt refused" and "maximum context length" in failure["message"]
 
 
 def test_two_notes_of_one_admission_are_annotated_apart_and_merged(tmp_path, fake_server):

@@ -9,10 +9,10 @@ Every note of an admission is annotated on its own text and chunks, and the admi
 planning pass over the notes (quiet, ids only kept) finds each admission's notes, so they are grouped wherever they
 sit in the input, and gives the progress bar its total.
 
-An admission whose prompt the server refuses (HTTP 400: too long for its context...) is recorded in
-``DIR/_failures/<hadm_id>.json`` (status and the server's message, never note text) and the run goes on; reruns
-skip it unless ``retry_failed=true``. A server that is unusable (down, past its retry budget, wrong key) stops the
-run after the block's finished admissions are written.
+An admission whose prompt the server refuses (HTTP 400: too long for its context...) or answers only unreadably is
+recorded in ``DIR/_failures/<hadm_id>.json`` (status, kind, the prompt's hash and the server's message without the
+prompt's words: never note text) and the run goes on; reruns skip it unless ``retry_failed=true``. A server that
+is unusable (down, past its retry budget, wrong key) stops the run after the block's finished admissions are written.
 """
 
 from __future__ import annotations
@@ -331,14 +331,15 @@ class Runner:
 
     def _record_failure(self, admission: Admission, failure: Failure, failed: int, requests: int) -> None:
         entry = {"hadm_id": admission.hadm_id, "note_ids": [n.note_id for n in admission.notes],
-                 "status": failure.status, "message": failure.message, "failed_requests": failed,
-                 "requests": requests, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+                 "status": failure.status, "kind": failure.kind, "message": failure.message,
+                 "prompt_hash": failure.prompt_hash, "failed_requests": failed, "requests": requests,
+                 "created": datetime.now(UTC).isoformat(timespec="seconds")}
         (self.output / FAILURES).mkdir(exist_ok=True)
         write_atomic(failure_path(self.output, admission.hadm_id), entry)
-        self.failures.append({k: entry[k] for k in ("hadm_id", "status", "message")})
+        self.failures.append({k: entry[k] for k in ("hadm_id", "status", "kind", "message")})
         self.counts["failed"] += 1
-        log.warning("admission %d failed (%s, %d of %d requests); recorded in %s", admission.hadm_id, failure.status,
-                    failed, requests, failure_path(self.output, admission.hadm_id))
+        log.warning("admission %d failed (%s, %s, %d of %d requests); recorded in %s", admission.hadm_id,
+                    failure.status, failure.kind, failed, requests, failure_path(self.output, admission.hadm_id))
 
     def _write(self, admission: Admission, answered: list[Answered], inputs: dict, task: Task) -> None:
         outputs: list[Generation] = [g for a in answered for g in a.generations]

@@ -22,14 +22,19 @@ class Generation:
 @dataclass
 class Failure:
     """No reply for one prompt, in place of its :class:`Generation`. ``stops_run``: the server is unusable (down,
-    overloaded past the retry budget, wrong URL or key), so the run stops after writing what finished; otherwise the
-    server refused this prompt alone (HTTP 400, e.g. longer than its context) and only its admission fails.
-    ``message`` is the server's error text, cut short; servers answer about the request, not with the note."""
+    overloaded past the retry budget, wrong URL or key), so the run stops after writing what finished; otherwise this
+    prompt alone failed (the server refused it, e.g. longer than its context, or every reply to it was unreadable) and
+    only its admission fails. ``status`` is the last HTTP status (or ``timeout``, ``connection error``), ``kind`` what
+    went wrong (``prompt refused``, ``malformed reply``, ``no reply``, ``request rejected``), ``message`` the details
+    and the server's error text cut short, without any word of the prompt: servers may echo the note.
+    ``prompt_hash`` (:func:`cts.hashing.fingerprint` of the messages) finds the prompt again without storing it."""
 
     status: str
+    kind: str
     message: str
     stops_run: bool = False
     retries: int = 0
+    prompt_hash: str = ""
 
 
 class Backend(ABC):
