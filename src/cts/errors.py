@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import math
 import os
 import shutil
 import sys
@@ -39,13 +40,30 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, UserError) or type(error).__module__.split(".")[0] == "cts":
         return str(error)
     if isinstance(error, OSError) and (isinstance(error, _FILE_ERRORS) or error.errno in _DISK_ERRNOS):
+        if error.strerror is None and error.filename is None:
+            return str(error)  # raised with a message of its own: FileNotFoundError("stage.normalization=X: ...")
         what = error.strerror or _DISK_ERRNOS.get(error.errno, type(error).__name__)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename:
+            what += f" ({_free_space(Path(error.filename))})"
         where = error.filename or "(no file named)"
         fix = {FileNotFoundError: "check the path (input=, data.dir=, ckpt_path=, …)",
                NotADirectoryError: "check the path (input=, data.dir=, ckpt_path=, …)"}.get(
-            type(error), "choose a writable location (output=, paths.log_dir=) or fix its permissions")
+            type(error), "free some space there or choose another location (output=, paths.log_dir=)"
+            if error.errno in (errno.ENOSPC, errno.EDQUOT) else
+            "choose a writable location (output=, paths.log_dir=) or fix its permissions")
         return f"{where}: {what}; {fix}"
     return None
+
+
+def _free_space(path: Path) -> str:
+    """``12.3 MB free in /data``: what is left on the file system that refused a write."""
+    folder = next((p for p in path.parents if p.is_dir()), Path("."))
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "free space unknown"
+    power = min(int(math.log(free, 1000)) if free else 0, 4)
+    return f"{free / 1000 ** power:.1f} {('B', 'kB', 'MB', 'GB', 'TB')[power]} free in {folder}"
 
 
 def report_user_errors(main):
