@@ -1,7 +1,7 @@
 """annotate.py — LLM annotation of clinical events with relative timestamps; consolidation; evaluation.
 
 Each ``stage=NAME`` selects ``conf/annotate/stage/NAME.yaml``, a ``_target_`` function in ``src/cts/annotation``
-with its arguments (``stage.KEY=VALUE`` sets one), as in ``preprocess.py``.
+with its arguments (``stage.KEY=VALUE`` sets one), holding the lock on its output, as in ``preprocess.py``.
 """
 
 import os
@@ -15,16 +15,22 @@ from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
 from cts.annotation.backends.openai import refuse_command_line_secrets  # noqa: E402
+from cts.config import misplaced_stage_key  # noqa: E402
 from cts.errors import report_user_errors  # noqa: E402
+from cts.locks import run_stage  # noqa: E402
+
+CONF = Path(__file__).resolve().parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="annotate")
 @report_user_errors
 def main(cfg: DictConfig):
-    return hydra.utils.call(cfg.stage)
+    return run_stage(cfg)
 
 
 if __name__ == "__main__":
     if (refusal := refuse_command_line_secrets(sys.argv[1:])) is not None:
         sys.exit(f"annotate.py: {refusal}")  # before Hydra writes the overrides into the run folder
+    if (hint := misplaced_stage_key(sys.argv[1:], CONF / "annotate.yaml", CONF / "annotate" / "stage")) is not None:
+        sys.exit(f"error: {hint}")
     main()

@@ -1,9 +1,11 @@
 """preprocess.py — notes → candidate chunks; released CSVs → normalized tables, splits and task datasets.
 
-Each ``stage=NAME`` selects ``conf/stage/NAME.yaml``, a ``_target_`` function in ``src/cts`` with its arguments.
+Each ``stage=NAME`` selects ``conf/stage/NAME.yaml``, a ``_target_`` function in ``src/cts`` with its arguments
+(``stage.KEY=VALUE`` sets one); it runs holding the lock on its output (``cts.locks``).
 """
 
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
@@ -12,14 +14,20 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
+from cts.config import misplaced_stage_key  # noqa: E402
 from cts.errors import report_user_errors  # noqa: E402
+from cts.locks import run_stage  # noqa: E402
+
+CONF = Path(__file__).resolve().parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
 @report_user_errors
 def main(cfg: DictConfig):
-    return hydra.utils.call(cfg.stage)
+    return run_stage(cfg)
 
 
 if __name__ == "__main__":
+    if (hint := misplaced_stage_key(sys.argv[1:], CONF / "preprocess.yaml", CONF / "stage")) is not None:
+        sys.exit(f"error: {hint}")
     main()

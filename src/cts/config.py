@@ -1,6 +1,9 @@
-"""OmegaConf resolvers shared by every entry point (registered when ``cts`` is imported)."""
+"""OmegaConf resolvers shared by every entry point (registered when ``cts`` is imported), and the check that
+points a stage's setting given as a top-level key (``stage=stats name=X``) to its real key (``stage.name``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -29,3 +32,30 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("cts.required", _required, replace=True)
     OmegaConf.register_new_resolver("cts.or", _first_set, replace=True)
     OmegaConf.register_new_resolver("cts.slurm_gres", _slurm_gres, replace=True)
+
+
+def _stage_keys(folder: Path, name: str) -> set[str]:
+    """A stage config's keys, with those of the stage configs it extends (``defaults: [annotate]``)."""
+    path = folder / f"{name}.yaml"
+    if not path.is_file():
+        return set()
+    config = OmegaConf.load(path)
+    inherited = [d for d in config.get("defaults", []) if isinstance(d, str) and d != "_self_"]
+    return set(config) - {"defaults"} | {key for parent in inherited for key in _stage_keys(folder, parent)}
+
+
+def misplaced_stage_key(arguments: list[str], primary: Path, stages: Path) -> str | None:
+    """One line naming the key to write when a command-line key is not a setting of the entry point (``primary``,
+    its YAML) but one of the chosen stage's: Hydra would say "Key 'name' is not in struct" and suggest ``+name=X``,
+    which the stage never sees. None when every key is in place (Hydra reports any other mistake)."""
+    config = OmegaConf.load(primary)
+    groups = {next(iter(d)) if not isinstance(d, str) else d for d in config.defaults}
+    top = set(config) | {group.removeprefix("optional ") for group in groups}
+    overrides = [a.lstrip("+").split("=", 1) for a in arguments if "=" in a and not a.startswith(("-", "~"))]
+    stage = next((value for key, value in overrides if key == "stage"),
+                 next(d["stage"] for d in config.defaults if not isinstance(d, str) and "stage" in d))
+    keys = _stage_keys(stages, stage)
+    for key, value in overrides:
+        if key.split(".")[0] not in top and key.split(".")[0] in keys:
+            return f"{key}={value}: {key} is a setting of stage={stage}; write stage.{key}={value}"
+    return None

@@ -1,6 +1,7 @@
 """Annotation files carry admission ids exactly: parsed as integers, bad names counted, wrong manifests named."""
 
 import hashlib
+import subprocess
 
 import pandas as pd
 import pytest
@@ -23,7 +24,9 @@ def test_ids_survive_exactly_and_files_named_for_no_admission_are_counted(tmp_pa
     write_atomic(tmp_path / "-5.json", record(-5, "rash"))
     write_atomic(tmp_path / f"{10**30}.json", record(10**30, "pain"))
     write_atomic(tmp_path / "12x.json", record(12, "itch"))
-    (tmp_path / f".{BIG}.json.123.abc.tmp").write_text("{")  # a killed writer's leftover
+    writer = subprocess.Popen(["true"])
+    writer.wait()
+    (tmp_path / f".{BIG}.json.{writer.pid}.abcd_123.tmp").write_text("{")  # a killed writer's leftover
     assert finished_ids(tmp_path) == {BIG, BIG - 1}
     assert [i for i, _ in stale_temp_files(tmp_path)] == [BIG]
     report = consolidate(tmp_path)

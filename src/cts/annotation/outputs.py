@@ -2,7 +2,8 @@
 finished.
 
 Layout: ``DIR/<hadm_id>.json`` = ``{"manifest": {...}, <task fields>, "outputs": [raw model text]}``. Temp files
-are ``DIR/.<hadm_id>.json.<pid>.<random>.tmp``; a killed run leaves at most those, which the next run removes.
+are ``DIR/.<hadm_id>.json.<pid>.<random>.tmp``; a killed run leaves at most those, which the next run removes once
+their writer is gone (a live run's temp file is its work in progress, never "stale").
 File names are admission ids parsed as integers (``cts.data.ids``); any other ``*.json`` is not an admission file.
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cts.data.ids import parse_id
-from cts.io import atomic_open
+from cts.io import atomic_open, owner_gone
 
 _ID_NAME = re.compile(r"[0-9]+")
 
@@ -44,9 +45,10 @@ def file_id(path: Path) -> int | None:
 
 
 def stale_temp_files(directory: Path) -> Iterator[tuple[int | None, Path]]:
-    """(hadm_id, path) of temp files left by killed runs."""
+    """(hadm_id, path) of temp files left by runs that are gone (the pid in the name is dead on this host)."""
     for path in directory.glob(".*.json.*.tmp"):
-        yield file_id(path), path
+        if owner_gone(path):
+            yield file_id(path), path
 
 
 def finished_ids(directory: Path) -> set[int]:
