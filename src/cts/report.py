@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cts.io import atomic_path, write_text
-from cts.viz import figures, html
+from cts.io import output_set, write_csv, write_text
+from cts.viz import figures, html, markdown
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +127,9 @@ def seed_table(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    """Numbers rounded to 4 digits; override values shown as typed (no number parsing: ``1e-4`` stays ``1e-4``)."""
-    return frame.round(4).to_markdown(index=False, disable_numparse=True)
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path, suffix=".csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    """Numbers rounded to 4 digits; override values shown as typed (no number parsing: ``1e-4`` stays ``1e-4``) and
+    as text (escaped)."""
+    return markdown.frame_table(frame.round(4), disable_numparse=True)
 
 
 def comparison_rows(jobs: pd.DataFrame, keys: list[str]) -> tuple[str, list[tuple]]:
@@ -163,7 +159,7 @@ def _number(value) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
 
-def write_comparison_figure(jobs: pd.DataFrame, keys: list[str], path: Path) -> Path | None:
+def write_comparison_figure(jobs: pd.DataFrame, keys: list[str], path: Path, sweep: str) -> Path | None:
     """``summary.png`` (see the module doc); None when no job has a headline metric with a value."""
     if "metric" not in jobs or jobs["metric"].isna().all():
         return None
@@ -171,45 +167,49 @@ def write_comparison_figure(jobs: pd.DataFrame, keys: list[str], path: Path) -> 
     same = jobs[jobs["metric"] == metric]
     single = same["best_baseline"].nunique() == 1
     reference = float(same["baseline_value"].mean()) if single else None
-    title = f"{path.parent.name}: {metric} (95% interval{', mean over seeds' if 'seed' in keys else ''})"
+    title = f"{sweep}: {metric} (95% interval{', mean over seeds' if 'seed' in keys else ''})"
     figure = figures.interval_bars_figure(rows, title, metric, reference,
                                           f"best baseline: {same['best_baseline'].iloc[0]}" if single else "")
     return figures.save_figure(figure, path)
 
 
 def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Write summary.csv/.md/.html/.png (and summary_seeds.csv when seed varies); returns the tables written."""
+    """Write summary.csv/.md/.html/.png (and summary_seeds.csv when seed varies), together: a failure leaves the
+    previous report whole; returns the tables written."""
     sweep_dir = Path(sweep_dir)
     finished, failed = read_sweep(sweep_dir)
     keys = varying_keys(finished + failed)
-    lines = [f"# Sweep {sweep_dir.name}", "", f"{len(finished)} finished, {len(failed)} failed job(s).", ""]
+    counts = f"{len(finished)} finished, {len(failed)} failed job(s)."
+    lines = [f"# Sweep {markdown.escape(sweep_dir.name)}", "", counts, ""]
     tables = {}
-    if finished:
-        tables["jobs"] = job_table(finished, keys)
-        _write_csv(tables["jobs"], sweep_dir / "summary.csv")
-        lines += ["## Jobs (best first)", "", _markdown(tables["jobs"]), ""]
-        if "seed" in keys:
-            tables["seeds"] = seed_table(tables["jobs"], keys)
-            _write_csv(tables["seeds"], sweep_dir / "summary_seeds.csv")
-            lines += ["## Over seeds (mean, std; delta interval averaged over seeds)", "",
-                      _markdown(tables["seeds"]), ""]
-    if failed:
-        tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
-                                          **{k: f["override_values"].get(k) for k in keys}} for f in failed])
-        lines += ["## Failed", "", _markdown(tables["failed"]), ""]
-        log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
-                    ", ".join(f["job"] for f in failed))
-    markdown = "\n".join(lines)
-    write_text(sweep_dir / "summary.md", markdown)
-    picture = write_comparison_figure(tables["jobs"], keys, sweep_dir / "summary.png") if finished else None
-    parts = [html.section(title, html.table(tables[name].round(4).to_dict("records")))
-             for name, title in (("jobs", "Jobs (best first)"), ("seeds", "Over seeds (mean, std; delta interval "
-                                                                            "averaged over seeds)"),
-                                 ("failed", "Failed")) if name in tables]
-    html.write_page(sweep_dir / "summary.html", f"Sweep {sweep_dir.name}",
-                    ([html.figure(picture, "headline test metric per job")] if picture else []) + parts,
-                    f"{len(finished)} finished, {len(failed)} failed job(s).")
-    print(f"\nsweep summary ({sweep_dir / 'summary.md'}):\n\n{markdown}")
+    replaced = [sweep_dir / name for name in ("summary.csv", "summary_seeds.csv", "summary.png")]
+    with output_set(sweep_dir, replace=replaced, last=["summary.html"]) as staged:
+        if finished:
+            tables["jobs"] = job_table(finished, keys)
+            write_csv(tables["jobs"], staged / "summary.csv")
+            lines += ["## Jobs (best first)", "", _markdown(tables["jobs"]), ""]
+            if "seed" in keys:
+                tables["seeds"] = seed_table(tables["jobs"], keys)
+                write_csv(tables["seeds"], staged / "summary_seeds.csv")
+                lines += ["## Over seeds (mean, std; delta interval averaged over seeds)", "",
+                          _markdown(tables["seeds"]), ""]
+        if failed:
+            tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
+                                              **{k: f["override_values"].get(k) for k in keys}} for f in failed])
+            lines += ["## Failed", "", _markdown(tables["failed"]), ""]
+            log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
+                        ", ".join(f["job"] for f in failed))
+        text = "\n".join(lines)
+        write_text(staged / "summary.md", text)
+        picture = write_comparison_figure(tables["jobs"], keys, staged / "summary.png", sweep_dir.name) \
+            if finished else None
+        parts = [html.section(title, html.table(tables[name].round(4).to_dict("records")))
+                 for name, title in (("jobs", "Jobs (best first)"), ("seeds", "Over seeds (mean, std; delta interval "
+                                                                                "averaged over seeds)"),
+                                     ("failed", "Failed")) if name in tables]
+        html.write_page(staged / "summary.html", f"Sweep {sweep_dir.name}",
+                        ([html.figure(picture, "headline test metric per job")] if picture else []) + parts, counts)
+    print(f"\nsweep summary ({sweep_dir / 'summary.md'}):\n\n{text}")
     return tables
 
 

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cts.io import atomic_path, write_text
-from cts.report import SUMMARY, _markdown, _write_csv, read_job, read_sweep
+from cts.io import atomic_path, write_csv, write_text
+from cts.report import SUMMARY, _markdown, read_job, read_sweep
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ def write_transfer_report(paths, out_dir: str | Path) -> dict[str, pd.DataFrame]
     table, diffs = arm_table(rows), paired_differences(rows)
     model_runs = rows[rows["predictor"] == "model"].drop_duplicates("job")
     counts = model_runs.groupby(["task", "arm"]).size().to_dict()
-    _write_csv(table, out_dir / "transfer.csv")
-    _write_csv(diffs, out_dir / "transfer_diff.csv")
+    write_csv(table, out_dir / "transfer.csv")
+    write_csv(diffs, out_dir / "transfer_diff.csv")
     _bar_chart(table, out_dir / "transfer.png")
     lines = ["# Transfer: base vs cts-initialised", "",
              f"{len(finished)} finished run(s) ({', '.join(f'{t} {a}: {n}' for (t, a), n in sorted(counts.items()))}), "

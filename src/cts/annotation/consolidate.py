@@ -1,5 +1,6 @@
-"""Per-admission outputs → one table: the event table (Parquet + released-format CSV), chunk contexts or
-summaries, plus every rejected model line in ``rejects.csv`` for inspection."""
+"""Per-admission outputs → one table: the event table (Parquet + released-format CSV, data kept byte-compatible),
+chunk contexts or summaries, plus every rejected model line in ``rejects.csv`` for people to inspect (its cells
+spreadsheet-safe). The files of one consolidation are committed together (``cts.io.output_set``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from cts.annotation.outputs import AnnotationError, annotation_files, file_id, r
 from cts.data.event_table import sort_events, write_event_table
 from cts.data.ids import parse_id
 from cts.data.time_bins import time_bin
-from cts.io import atomic_path, refuse_overwrite
+from cts.io import output_set, refuse_overwrite, write_csv
 from cts.utils import announce
 
 log = logging.getLogger(__name__)
@@ -76,17 +77,20 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
     if kind == "events":
         targets.append(targets[0].with_name("rejects.csv"))
     refuse_overwrite(files, targets)
-    if kind == "events":
-        frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time", "note_id"]).astype(
-            {"hadm_id": "int64", "event": "category", "time": "float64", "note_id": "string"})
-        frame = sort_events(frame)
-        frame["time_bin"] = time_bin(frame["time"].to_numpy())
-        written = [write_event_table(frame, p) for p in _output_paths(kind, output)]
-    else:
-        frame = pd.DataFrame(rows)
-        with atomic_path(output) as temp:
-            frame.to_parquet(temp, index=False)
-        written = [output]
+    written = _output_paths(kind, output)
+    with output_set(output.parent) as staged:  # the table, its CSV and rejects.csv appear together or not at all
+        if kind == "events":
+            frame = pd.DataFrame(rows, columns=["hadm_id", "event", "time", "note_id"]).astype(
+                {"hadm_id": "int64", "event": "category", "time": "float64", "note_id": "string"})
+            frame = sort_events(frame)
+            frame["time_bin"] = time_bin(frame["time"].to_numpy())
+            for path in written:
+                write_event_table(frame, staged / path.name)
+            write_csv(pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]),
+                      staged / targets[-1].name)
+        else:
+            frame = pd.DataFrame(rows)
+            frame.to_parquet(staged / output.name, index=False)
     if len(provenance) > 1:
         log.warning("%s mixes %d (model, prompt hash) combinations: %s", input, len(provenance), dict(provenance))
     report = {"kind": kind, "admissions": len(files), "rows": len(frame), "outputs": [str(p) for p in written],
@@ -94,8 +98,6 @@ def consolidate(input: str | Path, output: str | Path | None = None) -> dict:
     message = f"consolidate: {len(files)} admissions → {len(frame)} rows ({kind}); wrote {', '.join(report['outputs'])}"
     if kind == "events":
         rejects_path = targets[-1]
-        with atomic_path(rejects_path) as temp:
-            pd.DataFrame(rejects, columns=["hadm_id", "window", "reason", "line"]).to_csv(temp, index=False)
         report.update(rejects=len(rejects), reject_reasons=dict(Counter(r["reason"] for r in rejects)),
                       rejects_file=str(rejects_path))
         message += f"; {len(rejects)} rejected model lines {report['reject_reasons']} kept in {rejects_path}"

@@ -26,9 +26,9 @@ from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
-from cts.io import atomic_path, write_json, write_text
+from cts.io import output_set, write_csv, write_json, write_text
 from cts.utils import announce
-from cts.viz import html
+from cts.viz import html, markdown
 from cts.viz.figures import hours_scatter_figure, save_figure
 
 SUFFIXES = (".json", ".bsv", ".csv")  # preferred first when one note has several
@@ -301,8 +301,8 @@ def write_report(output: Path, overall: dict, table: pd.DataFrame, matched_hours
     per_note = table[list(PER_NOTE_SHOWN)]
     write_text(output / "report.md", "\n".join([
         "# Annotation evaluation", "", coverage, "", "## Overall", "",
-        pd.DataFrame(rows).round(4).to_markdown(index=False), "", "## Per note", "",
-        per_note.round(4).to_markdown(index=False), "",
+        markdown.frame_table(pd.DataFrame(rows).round(4)), "", "## Per note", "",
+        markdown.frame_table(per_note.round(4)), "",
         "![predicted vs reference hours](hours.png)" if picture else "(no matched event: no hours figure)", ""]))
     html.write_page(output / "report.html", "Annotation evaluation", [
         html.section("Overall", html.table(rows)),
@@ -322,7 +322,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
                               "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs), or an event table")
     if scorer not in SCORERS:
-        raise AnnotationError(f"evaluate.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
+        raise AnnotationError(f"stage.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
     predicted = load_timelines(predictions)
     expected = load_timelines(reference) if Path(reference).is_dir() else table_timelines(reference, predicted)
     if not expected:
@@ -347,13 +347,12 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         "ci95": {name: estimate.ci95() for name, estimate in estimates.items()},
         "bootstrap": {"unit": "note", "resamples": n_resamples, "seed": seed, "level": 0.95},
     }
-    if output is not None:
+    if output is not None:  # the files of one evaluation replace an earlier one's together (hours.png included)
         output = Path(output)
-        output.mkdir(parents=True, exist_ok=True)
-        with atomic_path(output / "per_note.csv") as temp:
-            table.to_csv(temp, index=False)
-        write_json(output / "metrics.json", overall)
-        write_report(output, overall, table, matched_hours)
+        with output_set(output, replace=[output / "hours.png"], last=["metrics.json"]) as staged:
+            write_csv(table, staged / "per_note.csv")
+            write_json(staged / "metrics.json", overall)
+            write_report(staged, overall, table, matched_hours)
     announce(f"evaluate over {overall['notes']} notes ({len(overall['missing_predictions'])} without predictions), "
              f"95% intervals over notes: precision {_shown(overall, 'precision')}, recall {_shown(overall, 'recall')}"
              f", F1 {_shown(overall, 'f1')}; time metrics on the {overall['matched']} matched of "

@@ -24,7 +24,7 @@ from cts.data.normalize import normalize_events
 from cts.data.notes import NOTE_COLUMNS, write_notes_csv
 from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
-from cts.io import atomic_path, write_json
+from cts.io import atomic_path, output_set, write_json
 from cts.utils import announce
 
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
@@ -265,22 +265,22 @@ def generate_demo(out_dir: str | Path, n_admissions: int = 500, seed: int = 0, s
     """Write notes.csv.gz, clinical_event_timestamp.csv, events.parquet, events_normalized.parquet, splits.parquet,
     admissions.csv.gz and labels/<outcome>.parquet."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    notes, raw_events = generate_corpus(n_admissions, seed)
-    write_notes_csv(notes, out_dir / "notes.csv.gz")
-    _write_released_csv(raw_events, out_dir / "clinical_event_timestamp.csv")
-    events = read_event_table(out_dir / "clinical_event_timestamp.csv", report_path=out_dir / "read_report.json")
-    ids = raw_events.drop_duplicates("hadm_id").set_index("hadm_id")
-    events["subject_id"] = ids.loc[events["hadm_id"], "subject_id"].to_numpy()
-    events["note_id"] = ids.loc[events["hadm_id"], "note_id"].to_numpy()
-    write_event_table(events, out_dir / "events.parquet")
-    normalized, counts = normalize_events(events)
-    write_event_table(normalized, out_dir / "events_normalized.parquet")
-    write_splits(make_splits(events, split_ratios, seed), out_dir / "splits.parquet")
-    outcomes = write_demo_admissions(out_dir, normalized, seed)  # admissions.csv.gz + labels/ (task=risk)
-    summary = {"admissions": n_admissions, "outcomes": outcomes, "notes": len(notes), "events": len(events),
-               "events_normalized": len(normalized), "normalization": counts, "out_dir": str(out_dir)}
-    write_json(out_dir / DEMO_MARKER, {key: value for key, value in summary.items() if key != "out_dir"})
+    with output_set(out_dir, last=[DEMO_MARKER]) as staged:  # a regenerated corpus replaces the old one whole
+        notes, raw_events = generate_corpus(n_admissions, seed)
+        write_notes_csv(notes, staged / "notes.csv.gz")
+        _write_released_csv(raw_events, staged / "clinical_event_timestamp.csv")
+        events = read_event_table(staged / "clinical_event_timestamp.csv", report_path=staged / "read_report.json")
+        ids = raw_events.drop_duplicates("hadm_id").set_index("hadm_id")
+        events["subject_id"] = ids.loc[events["hadm_id"], "subject_id"].to_numpy()
+        events["note_id"] = ids.loc[events["hadm_id"], "note_id"].to_numpy()
+        write_event_table(events, staged / "events.parquet")
+        normalized, counts = normalize_events(events)
+        write_event_table(normalized, staged / "events_normalized.parquet")
+        write_splits(make_splits(events, split_ratios, seed), staged / "splits.parquet")
+        outcomes = write_demo_admissions(staged, normalized, seed)  # admissions.csv.gz + labels/ (task=risk)
+        summary = {"admissions": n_admissions, "outcomes": outcomes, "notes": len(notes), "events": len(events),
+                   "events_normalized": len(normalized), "normalization": counts, "out_dir": str(out_dir)}
+        write_json(staged / DEMO_MARKER, {key: value for key, value in summary.items() if key != "out_dir"})
     announce(f"demo corpus: {n_admissions} admissions, {len(events):,} events "
           f"({len(normalized):,} after normalization) → {out_dir}")
     return summary

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from cts.data.ids import parse_ids
 from cts.data.time_bins import time_bin
-from cts.io import atomic_path, write_json
+from cts.io import atomic_path, final_path, write_json
 from cts.utils import announce
 
 RELEASED_HEADERS = {"hadm_id": "Hadm_id", "event": "Event", "time": "Time", "time_bin": "Time_bin"}
@@ -301,7 +301,7 @@ def read_event_table(
     table = _read_csv_table(path) if csv else _read_parquet_table(path)
     if table.num_rows == 0:
         raise EventTableError(path, "no data rows (header only)", line=2 if csv else None)
-    report = ReadReport(path=str(path), rows_read=table.num_rows, time_policy=time_policy)
+    report = ReadReport(path=str(final_path(path)), rows_read=table.num_rows, time_policy=time_policy)
     ids, valid_ids = _check_ids(path, table, report, csv)
     hadm = ids["hadm_id"]
     hours, keep = _parse_time(table, report, time_policy)

@@ -22,7 +22,7 @@ from cts import __version__
 from cts.data.admissions import read_admissions
 from cts.data.event_table import read_event_table
 from cts.data.splits import attach_splits, splits_for
-from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.io import atomic_path, output_set, refuse_overwrite, write_json
 from cts.utils import announce
 
 MEDS_SPLITS = {"train": "train", "val": "tuning", "test": "held_out"}
@@ -66,21 +66,23 @@ def export_meds(input: str | Path, output: str | Path, splits=None, anchor: str 
             f"{subject_splits.loc[torn, 'subject_id'].iloc[0]}); MEDS splits by subject: decide the splits by patient "
             f"first with `python preprocess.py stage=splits input={input} admissions={admissions}`")
     frame = frame.sort_values(["subject_id", "time"], kind="stable")
-    counts = {name: _write_split(frame[frame["split"] == name], output / "data" / name, shard_size)
-              for name in MEDS_SPLITS.values()}
-    _write_table(subject_splits.sort_values("subject_id"), SUBJECT_SPLITS_SCHEMA,
-                 output / "metadata" / "subject_splits.parquet")
-    codes = pd.DataFrame({"code": np.sort(frame["code"].unique())})
-    codes = codes.assign(description=codes["code"].str.slice(len(code_prefix)), parent_codes=None)
-    _write_table(codes, CODES_SCHEMA, output / "metadata" / "codes.parquet")
-    write_json(output / "metadata" / "dataset.json", {
-        "dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name, "etl_name": "cts",
-        "etl_version": __version__, "meds_version": MEDS_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "raw_source_id_columns": ["hadm_id"],
-        "time_anchor": "admittime (MIMIC-IV admissions)" if admissions is not None else anchor,
-        "subject": "patient (subject_id)" if admissions is not None else "admission (subject_id = hadm_id)",
-        "time_unit_note": "time = admission start + hours since admission"})
+    # one export replaces the previous one whole: no shard of an earlier, larger export stays in data/
+    with output_set(output, replace=[output / "data"], last=["metadata/dataset.json"]) as staged:
+        counts = {name: _write_split(frame[frame["split"] == name], staged / "data" / name, shard_size)
+                  for name in MEDS_SPLITS.values()}
+        _write_table(subject_splits.sort_values("subject_id"), SUBJECT_SPLITS_SCHEMA,
+                     staged / "metadata" / "subject_splits.parquet")
+        codes = pd.DataFrame({"code": np.sort(frame["code"].unique())})
+        codes = codes.assign(description=codes["code"].str.slice(len(code_prefix)), parent_codes=None)
+        _write_table(codes, CODES_SCHEMA, staged / "metadata" / "codes.parquet")
+        write_json(staged / "metadata" / "dataset.json", {
+            "dataset_name": Path(input).name.split(".")[0], "dataset_version": Path(input).name, "etl_name": "cts",
+            "etl_version": __version__, "meds_version": MEDS_VERSION,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "raw_source_id_columns": ["hadm_id"],
+            "time_anchor": "admittime (MIMIC-IV admissions)" if admissions is not None else anchor,
+            "subject": "patient (subject_id)" if admissions is not None else "admission (subject_id = hadm_id)",
+            "time_unit_note": "time = admission start + hours since admission"})
     announce(f"export_meds: {len(frame):,} events of {subject_splits.shape[0]:,} subjects "
              f"({'patients, real admission times' if admissions is not None else 'one per admission, anchored at ' + anchor}) "  # noqa: E501
              f"{counts} → {output}")

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cts.data.event_table import canonical_order, compact_categories, read_event_table, write_event_table
-from cts.io import refuse_overwrite, write_json
+from cts.io import output_set, refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
 GENDER_EVENTS = ("Female", "Male", "F", "M")
@@ -97,14 +97,16 @@ def normalize_file(input: str | Path, output: str | Path, time_policy: str = "dr
     read_report, counts_path = (output.with_name(output.name + ".read.json"),
                                 output.with_name(output.name + ".counts.json"))
     refuse_overwrite([input], [output, read_report, counts_path])
-    with StepProgress("normalize", ["read", "apply recipe", "write"]) as progress:
-        events = read_event_table(input, time_policy=time_policy, report_path=read_report)
+    # the table and both reports appear together: a report never describes another run's table
+    with StepProgress("normalize", ["read", "apply recipe", "write"]) as progress, \
+            output_set(output.parent) as staged:
+        events = read_event_table(input, time_policy=time_policy, report_path=staged / read_report.name)
         progress.advance()
         normalized, counts = normalize_events(events)
         progress.advance()
-        write_event_table(normalized, output)
+        write_event_table(normalized, staged / output.name)
+        write_json(staged / counts_path.name, counts)
         progress.advance()
     removed = ", ".join(f"{rule} {counts[rule]:,}" for rule in RULES)
     announce(f"normalize: {counts['input']:,} → {counts['output']:,} rows (removed: {removed}) → {output}")
-    write_json(counts_path, counts)
     return counts

@@ -2,7 +2,8 @@
 and a self-contained HTML page (``card.html``) with PNG figures, each titled with the dataset's name and N: events
 per admission, the time histogram, the share before/at/after admission, top events, the rows normalization removed
 and the split sizes (when the normalization counts and ``splits.parquet`` are found), and a line saying so when the
-data is the synthetic demo."""
+data is the synthetic demo. The files of one run replace the previous run's together (``cts.io.output_set``), and
+event text is escaped in both pages."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from cts.data.event_table import read_event_table
 from cts.data.normalize import RULES as NORMALIZATION_RULES
 from cts.data.splits import SPLITS, read_splits
 from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES
-from cts.io import refuse_overwrite, write_json, write_text
+from cts.io import output_set, refuse_overwrite, write_json, write_text
 from cts.utils import announce
-from cts.viz import figures, html
+from cts.viz import figures, html, markdown
 
 FIGURES = ("events_per_admission", "time_histogram", "admission_share", "top_events", "normalization", "split_sizes")
 SYNTHETIC_NOTE = ("This is the synthetic demo corpus (preprocess.py stage=demo): generated text, no patient data; "
@@ -60,7 +61,7 @@ def _sources(input: Path, normalization: str | Path | None, splits: str | Path |
     ``demo.json`` beside the input marks the synthetic corpus."""
     demo = input.parent / DEMO_MARKER
     if normalization and not Path(normalization).exists():
-        raise FileNotFoundError(f"normalization={normalization}: no such file (stage=normalize writes "
+        raise FileNotFoundError(f"stage.normalization={normalization}: no such file (stage=normalize writes "
                                 "<output>.counts.json)")
     counts = Path(normalization) if normalization else input.with_name(input.name + ".counts.json")
     if counts.exists():
@@ -144,16 +145,8 @@ def _tables(stats: dict) -> dict[str, list[dict]]:
     return tables
 
 
-def _markdown_table(rows: list[dict]) -> list[str]:
-    def cell(value) -> str:
-        return f"{value:,}" if isinstance(value, int) else str(value).replace("|", "\\|")
-
-    return ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0]),
-            *("| " + " | ".join(cell(v) for v in row.values()) + " |" for row in rows)]
-
-
 def write_card_markdown(path: Path, stats: dict, figure_files: dict[str, Path]) -> Path:
-    lines = [f"# Dataset card: {_name_line(stats)}", ""]
+    lines = [f"# Dataset card: {markdown.escape(_name_line(stats))}", ""]
     if stats["synthetic_demo"]:
         lines += [f"> **{SYNTHETIC_NOTE}**", ""]
     lines += ["## Overview", "", *(f"- {line}" for line in _overview(stats)), ""]
@@ -162,7 +155,7 @@ def write_card_markdown(path: Path, stats: dict, figure_files: dict[str, Path]) 
         lines += [f"Normalization (the authors' 1M recipe): {counts.get('input', 0):,} rows in, "
                   f"{counts.get('output', 0):,} out.", ""]
     for title, rows in _tables(stats).items():
-        lines += [f"## {title}", "", *_markdown_table(rows), ""]
+        lines += [f"## {title}", "", *markdown.table(rows), ""]
     lines += ["## Figures", "", *(f"![{name.replace('_', ' ')}]({file.name})" for name, file in figure_files.items()),
               "", "The same card with the figures inlined: `card.html`; the numbers: `stats.json`.", ""]
     return write_text(path, "\n".join(lines))
@@ -199,9 +192,11 @@ def write_stats(input: str | Path, output: str | Path, top: int = 20, time_polic
         stats["normalization"] = removed
     if splits_path is not None:
         stats["splits"] = split_sizes(events, splits_path)
-    figure_files = card_figures(events, stats, output)
-    write_json(output / "stats.json", stats)
-    write_card_markdown(output / "card.md", stats, figure_files)
-    write_card_html(output / "card.html", stats, figure_files)
+    figures_before = [output / f"{f}.png" for f in FIGURES]  # one this run does not draw must not stay beside it
+    with output_set(output, replace=figures_before, last=["stats.json"]) as staged:
+        figure_files = card_figures(events, stats, staged)
+        write_card_markdown(staged / "card.md", stats, figure_files)
+        write_card_html(staged / "card.html", stats, figure_files)
+        write_json(staged / "stats.json", stats)
     announce(f"stats: {stats['rows']:,} events, {stats['admissions']:,} admissions → {output}/card.md, card.html")
     return stats

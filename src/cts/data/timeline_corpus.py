@@ -29,7 +29,7 @@ from cts.data.notes import NOTE_COLUMNS, hadm_id_from_name, write_notes_csv
 from cts.data.splits import SPLITS, write_splits
 from cts.errors import UserError
 from cts.hashing import hash_unit
-from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.io import atomic_path, output_set, refuse_overwrite, write_json
 from cts.utils import announce
 
 MARKER = "import_report.json"  # written last: its presence says the corpus is complete
@@ -73,8 +73,8 @@ def split_by_count(ids: np.ndarray, val: int, test: int, seed: int) -> np.ndarra
     """``test`` ids to test and ``val`` to val, the rest to train, drawn by a seeded hash of each id, so the same
     ids get the same split whatever their order or whatever else is in the folder's listing."""
     if val < 0 or test < 0 or val + test >= len(ids):
-        raise CorpusError(f"split counts val={val}, test={test} must be >= 0 and leave train reports "
-                          f"({len(ids)} reports)")
+        raise CorpusError(f"split counts stage.val={val}, stage.test={test} must be >= 0 and leave train reports "
+                          f"({len(ids)} reports); lower them")
     order = np.argsort(hash_unit(ids, seed), kind="stable")
     split = np.full(len(ids), SPLITS[0], dtype=object)
     split[order[:test]] = SPLITS[2]
@@ -148,37 +148,36 @@ def import_timeline_corpus(input: str | Path | None, output: str | Path, reports
     written = [output / name for name in ("notes.csv.gz", "events.parquet", "events_normalized.parquet",
                                           "splits.parquet", "ids.parquet", MARKER)]
     refuse_overwrite([*report_files.values(), *timeline_files.values()], written)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / MARKER).unlink(missing_ok=True)  # the corpus is incomplete until the marker is written again
-
-    ids = pd.DataFrame({"hadm_id": hadm_ids, "source_id": kept,
-                        "report": [str(report_files[k].relative_to(source)) for k in kept],
-                        "timeline": [str(timeline_files[k].relative_to(source)) for k in kept]})
-    # A case report describes one patient: its subject is itself, so the splits are by patient.
-    write_notes_csv(pd.DataFrame({"note_id": kept, "subject_id": hadm_ids,
-                                  "hadm_id": hadm_ids, "note_type": "report", "note_seq": 1, "charttime": "",
-                                  "storetime": "", "text": notes})[NOTE_COLUMNS], output / "notes.csv.gz")
-    lengths = np.array([len(found) for found in events])
-    table = pd.DataFrame({"hadm_id": np.repeat(hadm_ids, lengths),
-                          "event": [event for found in events for event, _ in found],
-                          "time": np.array([hours for found in events for _, hours in found], dtype=np.float64),
-                          "note_id": np.repeat(np.array(kept, dtype=object), lengths)})
-    table = sort_events(table)
-    table["event"] = table["event"].astype("category")
-    write_event_table(table, output / "events.parquet")
-    normalized, normalization = normalize_events(table)
-    write_event_table(normalized, output / "events_normalized.parquet")
-    write_json(output / "events_normalized.parquet.counts.json", normalization)
-    split = pd.Categorical(split_by_count(hadm_ids, val, test, seed), categories=list(SPLITS))
-    splits = pd.DataFrame({"hadm_id": hadm_ids, "subject_id": hadm_ids, "split": split})
-    write_splits(splits, output / "splits.parquet")
-    write_ids(ids, output / "ids.parquet")
-    per_split = splits["split"].value_counts().reindex(list(SPLITS)).astype(int).to_dict()
-    summary = {"input": str(source), "reports": len(report_files), "timelines": len(timeline_files),
-               "imported": len(kept), "events": int(len(table)), "events_normalized": int(len(normalized)),
-               "normalization": normalization, "splits": per_split, "split_seed": seed, "id_rule": id_rule,
-               "skipped": dict(counts.counts), "examples": counts.examples}
-    write_json(output / MARKER, summary)
+    # the corpus's files replace the previous import's together, its marker last (cts.io.output_set)
+    with output_set(output, last=[MARKER]) as staged:
+        ids = pd.DataFrame({"hadm_id": hadm_ids, "source_id": kept,
+                            "report": [str(report_files[k].relative_to(source)) for k in kept],
+                            "timeline": [str(timeline_files[k].relative_to(source)) for k in kept]})
+        # A case report describes one patient: its subject is itself, so the splits are by patient.
+        write_notes_csv(pd.DataFrame({"note_id": kept, "subject_id": hadm_ids,
+                                      "hadm_id": hadm_ids, "note_type": "report", "note_seq": 1, "charttime": "",
+                                      "storetime": "", "text": notes})[NOTE_COLUMNS], staged / "notes.csv.gz")
+        lengths = np.array([len(found) for found in events])
+        table = pd.DataFrame({"hadm_id": np.repeat(hadm_ids, lengths),
+                              "event": [event for found in events for event, _ in found],
+                              "time": np.array([hours for found in events for _, hours in found], dtype=np.float64),
+                              "note_id": np.repeat(np.array(kept, dtype=object), lengths)})
+        table = sort_events(table)
+        table["event"] = table["event"].astype("category")
+        write_event_table(table, staged / "events.parquet")
+        normalized, normalization = normalize_events(table)
+        write_event_table(normalized, staged / "events_normalized.parquet")
+        write_json(staged / "events_normalized.parquet.counts.json", normalization)
+        split = pd.Categorical(split_by_count(hadm_ids, val, test, seed), categories=list(SPLITS))
+        splits = pd.DataFrame({"hadm_id": hadm_ids, "subject_id": hadm_ids, "split": split})
+        write_splits(splits, staged / "splits.parquet")
+        write_ids(ids, staged / "ids.parquet")
+        per_split = splits["split"].value_counts().reindex(list(SPLITS)).astype(int).to_dict()
+        summary = {"input": str(source), "reports": len(report_files), "timelines": len(timeline_files),
+                   "imported": len(kept), "events": int(len(table)), "events_normalized": int(len(normalized)),
+                   "normalization": normalization, "splits": per_split, "split_seed": seed, "id_rule": id_rule,
+                   "skipped": dict(counts.counts), "examples": counts.examples}
+        write_json(staged / MARKER, summary)
     skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(counts.counts.items())) or "nothing"
     announce(f"import: {len(kept):,} of {len(report_files):,} reports with {len(table):,} events "
              f"({len(normalized):,} after normalization) → {output}; splits {per_split} by report (seed {seed}); "

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cts.data.notes import Note, NotesError, ReadStats, read_notes
-from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.io import atomic_path, output_set, recover, refuse_overwrite, write_json
 from cts.progress import progress as progress_bar
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.passages import passage_of
@@ -41,20 +41,32 @@ SETTINGS_KEY = b"cts.settings"
 
 
 class PartStore:
-    """The output file and its in-progress parts: what is done, atomic part writes, the final merge."""
+    """The output file and its in-progress parts: what is done, atomic part writes, the final merge.
+
+    ``overwrite`` marks the parts folder as a fresh start (``FRESH``): the earlier output is ignored, not deleted,
+    so it stays whole until the merge replaces it, and a killed overwrite resumed without ``overwrite`` still starts
+    from scratch. The merged output, the run summary and the parts' removal are one commit (``cts.io.output_set``):
+    a run killed or out of disk space leaves the earlier output and the parts, never both merged rows and their
+    parts (which a rerun would merge twice)."""
+
+    FRESH = "FRESH"
 
     def __init__(self, output: Path, settings: dict, overwrite: bool = False):
         self.output = output
         self.parts = output.with_name(output.name + ".parts")
         self.metadata = {SETTINGS_KEY: json.dumps(settings, sort_keys=True).encode()}
+        recover(output.parent)  # finish a merge that was killed after its commit record
         if overwrite:
-            output.unlink(missing_ok=True)
             shutil.rmtree(self.parts, ignore_errors=True)
         self.parts.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            (self.parts / self.FRESH).touch()
+        self.fresh = (self.parts / self.FRESH).exists()
         self.next_part = len(list(self.parts.glob("part-*.parquet")))
 
     def _existing(self) -> list[Path]:
-        return ([self.output] if self.output.exists() else []) + sorted(self.parts.glob("part-*.parquet"))
+        earlier = [self.output] if self.output.exists() and not self.fresh else []
+        return earlier + sorted(self.parts.glob("part-*.parquet"))
 
     def done(self) -> set[str]:
         """Note ids already written; refuses files made with other settings (they would mix silently)."""
@@ -64,10 +76,10 @@ class PartStore:
                 file = pq.ParquetFile(path)
             except (OSError, pa.ArrowInvalid) as err:
                 raise NotesError(f"{path}: unreadable earlier output ({err}); "
-                                 "delete it or run with overwrite=true") from None
+                                 "delete it or run with stage.overwrite=true") from None
             if (file.schema_arrow.metadata or {}).get(SETTINGS_KEY) != self.metadata[SETTINGS_KEY]:
                 raise ValueError(f"{path} was written with other chunk/retrieval settings; "
-                                 "use another output or overwrite=true")
+                                 "use another output= or stage.overwrite=true")
             done.update(file.read(columns=["note_id"]).column(0).unique().to_pylist())
         return done
 
@@ -77,17 +89,18 @@ class PartStore:
         with atomic_path(path) as temporary:
             pq.write_table(table.replace_schema_metadata(self.metadata), temporary, row_group_size=max(1, len(table)))
 
-    def merge(self) -> None:
-        """Output ← earlier output + parts, one row group per batch; then the parts go."""
-        parts = sorted(self.parts.glob("part-*.parquet"))
-        if parts or not self.output.exists():
-            with atomic_path(self.output) as temporary, \
-                    pq.ParquetWriter(temporary, SCHEMA.with_metadata(self.metadata)) as writer:
-                for path in self._existing():
-                    file = pq.ParquetFile(path)
-                    for group in range(file.num_row_groups):
-                        writer.write_table(file.read_row_group(group).replace_schema_metadata(self.metadata))
-        shutil.rmtree(self.parts, ignore_errors=True)
+    def merge(self, summary_path: Path, summary: dict) -> None:
+        """Output ← earlier output + parts, one row group per batch, and the summary beside it; the parts go in the
+        same commit."""
+        sources = self._existing()
+        with output_set(self.output.parent, replace=[self.parts]) as staged:
+            if sources != [self.output]:  # parts to add, a fresh start, or no output yet
+                with pq.ParquetWriter(staged / self.output.name, SCHEMA.with_metadata(self.metadata)) as writer:
+                    for path in sources:
+                        file = pq.ParquetFile(path)
+                        for group in range(file.num_row_groups):
+                            writer.write_table(file.read_row_group(group).replace_schema_metadata(self.metadata))
+            write_json(staged / summary_path.name, summary)
 
 
 def candidates_table(ranked: list[Ranked]) -> pa.Table:
@@ -248,7 +261,6 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
         while pending:
             finish(pending.popleft().get())
     bar.close()
-    store.merge()
     seconds = time.perf_counter() - started
     summary = {
         "input": str(input), "output": str(output), "shard": [shard.index, shard.count], "settings": settings,
@@ -257,7 +269,7 @@ def run_notes(input: str | Path, output: str | Path, retrieval: Retriever, chunk
         "seconds": round(seconds, 3), "notes_per_s": round(counts["notes_written"] / seconds, 2) if seconds else None,
         "error": str(error) if error else None,
     }
-    write_json(summary_path, summary)
+    store.merge(summary_path, summary)
     log.info("notes: wrote %d notes, %d of %d chunks kept, skipped %s, %.1f notes/s; summary %s",
              counts["notes_written"], counts["kept"], counts["chunks"], dict(stats.skipped),
              summary["notes_per_s"] or 0, summary_path)

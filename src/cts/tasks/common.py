@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from cts.data.event_table import event_strings, read_event_table  # noqa: F401  (event_strings: builders' import)
 from cts.data.splits import SPLITS, attach_splits, split_unit, splits_for
-from cts.io import atomic_path, refuse_overwrite, write_json
+from cts.io import atomic_path, output_set, refuse_overwrite, write_json
 from cts.utils import StepProgress, announce
 
 
@@ -61,15 +61,16 @@ def run_build(task: str, builder, input: str, output: str, splits=None, time_pol
     output = Path(output)
     refuse_overwrite([input, splits], [*(output / f"{s}.parquet" for s in SPLITS), output / "meta.json",
                                        output / "read_report.json"])
-    with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress:
-        events = read_event_table(input, time_policy=time_policy, report_path=output / "read_report.json")
+    with StepProgress(f"build {task}", ["read", "splits", "build", "write"]) as progress, \
+            output_set(output, last=["meta.json"]) as staged:  # the splits and their reports appear together
+        events = read_event_table(input, time_policy=time_policy, report_path=staged / "read_report.json")
         progress.advance()
         split_table = splits_for(events, input, splits, ratios=split_ratios, seed=seed)
         progress.advance()
         rows = builder(events)
         rows.insert(1, "split", attach_splits(rows, split_table, source=str(input)))
         progress.advance()
-        meta = write_task_dataset(rows, output, task, dict(getattr(builder, "keywords", {})), input,
+        meta = write_task_dataset(rows, staged, task, dict(getattr(builder, "keywords", {})), input,
                                   split_by=split_unit(split_table))
         progress.advance()
     announce(f"{task}: wrote {meta['rows']} rows to {output}")
