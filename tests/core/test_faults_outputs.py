@@ -387,3 +387,17 @@ def test_an_error_with_its_own_message_keeps_it_and_names_the_stage_key(tmp_path
     with pytest.raises(FileNotFoundError) as caught:
         write_stats(demo_dir / "events_normalized.parquet", tmp_path / "card", normalization=tmp_path / "x.json")
     assert user_message(caught.value).startswith(f"stage.normalization={tmp_path / 'x.json'}: no such file")
+
+
+def test_timeline_page_shows_hostile_event_and_note_text_as_text(tmp_path):
+    from cts.data.timeline_view import write_timeline
+
+    events = tmp_path / "events.parquet"
+    pd.DataFrame([(5, text, float(k)) for k, text in enumerate(HOSTILE)],
+                 columns=["hadm_id", "event", "time"]).to_parquet(events)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "5.txt").write_text("Admitted. " + " ".join(HOSTILE) + " </pre><script>alert(9)</script>\n")
+    page = write_timeline(events, 5, tmp_path / "5.html", notes=notes).read_text()
+    assert_inert(page, scripts=1)
+    assert "&lt;script&gt;alert(9)&lt;/script&gt;" in page
