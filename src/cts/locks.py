@@ -85,6 +85,11 @@ def stage_output(stage: DictConfig) -> Path | None:
 def run_stage(cfg: DictConfig):
     """Call ``cfg.stage`` holding the lock on what it writes (``cfg.lock_wait_s``: how long to wait for another run
     that holds it)."""
+    try:
+        wait_s = float(cfg.get("lock_wait_s", 0))
+    except (TypeError, ValueError):
+        raise UserError(f"lock_wait_s={cfg.lock_wait_s!r}: give seconds to wait for another run (0 = stop at "
+                        "once)") from None
     output = stage_output(cfg.stage)
-    with output_lock(output, cfg.get("lock_wait_s", 0)) if output is not None else contextlib.nullcontext():
+    with output_lock(output, wait_s) if output is not None else contextlib.nullcontext():
         return hydra.utils.call(cfg.stage)

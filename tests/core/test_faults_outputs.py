@@ -25,7 +25,7 @@ from cts.annotation.outputs import write_atomic
 from cts.data import normalize, stats
 from cts.data.normalize import normalize_file
 from cts.data.stats import write_stats
-from cts.errors import user_message
+from cts.errors import UserError, user_message
 from cts.io import atomic_open, output_set, recover, spreadsheet_safe, write_csv, write_text
 from cts.locks import LockedError, output_lock, run_stage, stage_output
 from cts.report import write_sweep_report
@@ -401,3 +401,10 @@ def test_timeline_page_shows_hostile_event_and_note_text_as_text(tmp_path):
     page = write_timeline(events, 5, tmp_path / "5.html", notes=notes).read_text()
     assert_inert(page, scripts=1)
     assert "&lt;script&gt;alert(9)&lt;/script&gt;" in page
+
+
+def test_a_lock_wait_that_is_not_a_number_is_one_line_naming_the_key(tmp_path):
+    stage = OmegaConf.create({"_target_": "cts.io.write_text", "path": str(tmp_path / "x"), "text": "x"})
+    with pytest.raises(UserError, match=r"lock_wait_s='soon': give seconds"):
+        run_stage(OmegaConf.create({"stage": stage, "lock_wait_s": "soon"}))
+    assert not (tmp_path / "x").exists()
