@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -180,7 +181,7 @@ def output_set(folder: str | os.PathLike, replace: Iterable[str | os.PathLike] =
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     recover(folder)
-    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".staged.{os.getpid()}."))
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=f"{_staging_prefix()}{os.getpid()}."))
     try:
         yield staging
         files = [p for p in staging.rglob("*") if p.is_file()]
@@ -196,6 +197,11 @@ def output_set(folder: str | os.PathLike, replace: Iterable[str | os.PathLike] =
         _name_output(error, folder, staging)
         raise
     _commit(staging, folder)
+
+
+def _staging_prefix() -> str:
+    """``.staged.<host>.``: a pid means something only on its own host (folders shared over NFS)."""
+    return f".staged.{socket.gethostname()}."
 
 
 def final_path(path: str | os.PathLike) -> Path:
@@ -230,11 +236,12 @@ def _commit(staging: Path, folder: Path) -> None:
 
 def recover(folder: str | os.PathLike) -> None:
     """Finish the output sets of runs that were killed in ``folder`` after their commit record (their files are
-    complete), and remove the staging folders of killed runs that never committed. Live runs' folders are left."""
+    complete), and remove the staging folders of killed runs that never committed. Live runs' folders, and those
+    of runs on other hosts, are left."""
     folder = Path(folder)
     if not folder.is_dir():
         return
-    for staging in folder.glob(".staged.*"):
+    for staging in folder.glob(f"{_staging_prefix()}*"):  # another host's are its own to finish
         if not owner_gone(staging):
             continue
         if (staging / COMMIT).exists():
