@@ -22,7 +22,9 @@ log = logging.getLogger("cts")
 
 _FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
 _DISK_ERRNOS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
-                errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied"}
+                errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied",
+                errno.EFBIG: "the file is larger than the file system or a limit (ulimit -f) allows"}
+_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class UserError(Exception):
@@ -43,13 +45,14 @@ def user_message(error: BaseException) -> str | None:
         if error.strerror is None and error.filename is None:
             return str(error)  # raised with a message of its own: FileNotFoundError("stage.normalization=X: ...")
         what = error.strerror or _DISK_ERRNOS.get(error.errno, type(error).__name__)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename:
+        if error.errno in _SPACE_ERRNOS and error.filename:
             what += f" ({_free_space(Path(error.filename))})"
         where = error.filename or "(no file named)"
         fix = {FileNotFoundError: "check the path (input=, data.dir=, ckpt_path=, …)",
                NotADirectoryError: "check the path (input=, data.dir=, ckpt_path=, …)"}.get(
-            type(error), "free some space there or choose another location (output=, paths.log_dir=)"
-            if error.errno in (errno.ENOSPC, errno.EDQUOT) else
+            type(error), "raise the file size limit (ulimit -f) or choose another location (output=, paths.log_dir=)"
+            if error.errno == errno.EFBIG else "free some space there or choose another location (output=, "
+            "paths.log_dir=)" if error.errno in _SPACE_ERRNOS else
             "choose a writable location (output=, paths.log_dir=) or fix its permissions")
         return f"{where}: {what}; {fix}"
     return None

@@ -408,3 +408,27 @@ def test_a_lock_wait_that_is_not_a_number_is_one_line_naming_the_key(tmp_path):
     with pytest.raises(UserError, match=r"lock_wait_s='soon': give seconds"):
         run_stage(OmegaConf.create({"stage": stage, "lock_wait_s": "soon"}))
     assert not (tmp_path / "x").exists()
+
+
+def test_a_real_write_failure_on_the_command_line_keeps_the_old_set_and_is_one_line(tmp_path):
+    """Not a patched writer: the kernel refuses the write (a file size limit, EFBIG), as a full disk would."""
+    import resource
+
+    source, output = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_text("Hadm_id,Event,Time\n1,fever,-24\n1,cough,3\n")
+    normalize_file(source, output)
+    before = digests(tmp_path)
+    source.write_text("Hadm_id,Event,Time\n" + "".join(f"{k},event number {k},{k}\n" for k in range(20_000)))
+    before["in.csv"] = digests(tmp_path)["in.csv"]
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    done = subprocess.run([sys.executable, str(ROOT / "preprocess.py"), "stage=normalize", f"input={source}",
+                           f"output={output}", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=ENV,
+                          capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: {output}: File too large (")
+    assert "ulimit -f" in done.stderr
+    assert {k: v for k, v in digests(tmp_path).items() if not k.startswith("run/")} == before
