@@ -432,3 +432,14 @@ def test_a_real_write_failure_on_the_command_line_keeps_the_old_set_and_is_one_l
     assert done.stderr.strip().splitlines()[-1].startswith(f"error: {output}: File too large (")
     assert "ulimit -f" in done.stderr
     assert {k: v for k, v in digests(tmp_path).items() if not k.startswith("run/")} == before
+
+
+def test_a_smaller_meds_export_leaves_no_shard_of_the_earlier_one(tmp_path, demo_dir):
+    from cts.data.meds import export_meds
+
+    events, output = demo_dir / "events_normalized.parquet", tmp_path / "meds"
+    export_meds(events, output, shard_size=50)
+    many = sorted(output.rglob("*.parquet"))
+    export_meds(events, output)
+    few = sorted(output.rglob("*.parquet"))
+    assert len(few) < len(many) and {p.name for p in (output / "data" / "train").iterdir()} == {"0.parquet"}
