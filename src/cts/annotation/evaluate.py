@@ -288,8 +288,7 @@ PER_NOTE_SHOWN = ("note", "predicted", "reference", "matched", "precision", "rec
 def write_report(output: Path, overall: dict, table: pd.DataFrame, matched_hours: np.ndarray) -> None:
     """overall.csv, report.md, report.html and hours.png (left out, and said so, without matched events)."""
     rows = overall_rows(overall)
-    with atomic_path(output / "overall.csv", suffix=".csv") as temp:
-        pd.DataFrame(rows).to_csv(temp, index=False)
+    write_csv(pd.DataFrame(rows), output / "overall.csv")
     picture = None
     if len(matched_hours):
         picture = save_figure(hours_scatter_figure(matched_hours[:, 0], matched_hours[:, 1],
