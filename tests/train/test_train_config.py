@@ -7,11 +7,14 @@ import zipfile
 
 import hydra
 import pytest
+import torch
 import yaml
 from hydra.errors import ConfigCompositionException, InstantiationException
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import OmegaConf
 from train_helpers import ROOT, compose_train, tiny
 
+from cts.training.checkpoints import RESUME_KEYS, CheckpointError
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
@@ -176,22 +179,21 @@ def test_rerunning_a_finished_run_asks_for_resume_or_a_new_name(train_data, tmp_
     cfg = compose_train(tiny(train_data, "relation", tmp_path), tmp_path)
     check_config(cfg)  # a fresh run dir
     (tmp_path / "checkpoints").mkdir()
-    with zipfile.ZipFile(tmp_path / "checkpoints" / "last.ckpt", "w") as archive:  # torch.save's format
-        archive.writestr("last/data.pkl", b"x" * 100)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    torch.save({key: {} for key in RESUME_KEYS}, last)
     with pytest.raises(ConfigError, match=r"already holds this run \(last.ckpt\): add ckpt_path=last .* or name=NEW"):
         check_config(cfg)
     resume = compose_train(tiny(train_data, "relation", tmp_path, "bert", "ckpt_path=last"), tmp_path)
     check_config(resume)
-    last = tmp_path / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:60])  # a copy cut short
-    with pytest.raises(ConfigError, match=r"last.ckpt: not a complete checkpoint \(truncated"):
+    with pytest.raises(CheckpointError, match=r"last.ckpt: not a complete checkpoint \(truncated"):
         check_config(resume)
 
 
 def test_default_checkpoints_are_weights_only_best_and_a_resumable_last(tmp_path):
     cfg = compose_train([], tmp_path)
     callbacks = instantiate_callbacks(cfg, has_logger=True)
-    best, last = [c for c in callbacks if type(c).__name__ == "ModelCheckpoint"]
+    best, last = [c for c in callbacks if isinstance(c, ModelCheckpoint)]
     assert (best.save_weights_only, best.save_top_k, best.save_last, best.filename) == (True, 1, False, "best")
     assert (last.save_weights_only, last.monitor, last.save_top_k, last.filename) == (False, None, 1, "last")
     assert not best._enable_version_counter and not last._enable_version_counter  # never -v1, -v2 copies

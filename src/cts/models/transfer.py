@@ -20,12 +20,13 @@ names the file and examples; the counts loaded / missing / unexpected are logged
 from __future__ import annotations
 
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import PreTrainedModel
+
+from cts.training.checkpoints import CheckpointError, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +62,10 @@ def read_backbone_state(path: str | Path) -> tuple[dict[str, torch.Tensor], int]
     """The backbone tensors of a cts checkpoint, keyed without the module prefix (rule 1), and how many other
     tensors (task heads, time encodings, metric states) the checkpoint holds."""
     path = Path(path)
-    if not path.is_file():
-        raise TransferError(f"model.init_from={path}: no such file; give a checkpoint written by train.py "
-                            "(<run dir>/checkpoints/best.ckpt or last.ckpt)")
-    if not zipfile.is_zipfile(path):
-        raise TransferError(f"model.init_from={path}: not a complete torch checkpoint (truncated or another format)")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise TransferError(f"model.init_from={path}: no 'state_dict': not a Lightning checkpoint written by train.py")
+    try:
+        state = read_checkpoint(path, "model.init_from", map_location="cpu", weights_only=True)["state_dict"]
+    except CheckpointError as error:  # missing, truncated, corrupted, unreadable, no state_dict
+        raise TransferError(str(error)) from None
     prefix = next((p for p in MODULE_PREFIXES if any(k.startswith(p) for k in state)), None)
     if prefix is None:
         raise TransferError(f"model.init_from={path}: no tensor under {' or '.join(MODULE_PREFIXES)}: not a cts task "

@@ -40,8 +40,17 @@ def build_corpus_task(task: str, builder, corpus_dir: str | Path, output: str | 
                       table: str = "events_normalized.parquet", ready: str | None = None) -> None:
     """A corpus's task data as ``preprocess.py stage=build task=TASK input=<corpus>/<table>`` writes it, after
     ``create(corpus_dir)`` makes the corpus when its file ``ready`` (default: the table) is missing. Builders that
-    read notes (task=extract) read the corpus's own."""
+    read notes (task=extract) read the corpus's own.
+
+    Only into the corpus's own folder (``<corpus>/tasks/<task>``): any other ``output`` is a ``data.dir`` of the
+    user's (perhaps mistyped), where the corpus's data would be trained on as if it were theirs."""
     corpus = Path(corpus_dir)
+    own = corpus / "tasks" / task
+    if Path(output).resolve() != own.resolve():
+        raise MissingDataError(f"data.dir={output}: no {task} splits (train/val/test.parquet) there; only "
+                               f"{own} is built on first use. Check data.dir, or build it with `python preprocess.py "
+                               f"stage=build task={task} input=EVENTS output={output}`")
+    log.info("%s: no task data yet; building the %s data from %s (deterministic, once)", output, task, corpus)
     events = corpus / table
     if not (corpus / (ready or table)).exists():
         create(corpus)
@@ -124,11 +133,14 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     Without shuffling, batches follow length order (deterministic evaluation). Under torch.distributed each rank
     takes every world-th batch, padded to an equal count, so Lightning's DistributedSampler is not needed.
+
+    The order is a function of (seed, epoch) alone, so a resumed run draws the epochs the uninterrupted run drew.
     """
 
     def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int = 0, group_factor: int = 50):
         self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), int(batch_size), shuffle
         self.seed, self.group_factor, self.epoch = int(seed), int(group_factor), 0
+        self.sampler = self  # Lightning sets each epoch through ``batch_sampler.sampler.set_epoch``, never ours
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -149,12 +161,14 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def __iter__(self):
+        # a generator: the order is drawn at the first batch, after Lightning's set_epoch (a resumed run builds its
+        # first iterator before that)
         batches = self._batches()
         world, rank = world_rank()
         if world > 1:
             per_rank = -(-len(batches) // world)
             batches = (batches * world)[: per_rank * world][rank::world]
-        return iter([b.tolist() for b in batches])
+        yield from (b.tolist() for b in batches)
 
     def __len__(self) -> int:
         n_batches = -(-len(self.lengths) // self.batch_size)
@@ -252,12 +266,10 @@ class TaskDataModule(L.LightningDataModule):
         return frame.sample(n=n, random_state=seed).sort_index()
 
     def prepare_data(self) -> None:
-        """Build missing task data when the config says how (``data.build``: the demo, t2s2; on local rank 0);
-        else ``read`` fails naming the command that builds it."""
+        """Build missing task data when the config says how (``data.build``: the demo's or t2s2's own folder; on
+        local rank 0); else ``read`` fails naming the command that builds it."""
         missing = [s for s in SPLITS if not (self.data_dir / f"{s}.parquet").exists()]
         if missing and self.build is not None and int(os.environ.get("LOCAL_RANK", 0)) == 0:
-            log.info("%s: %s missing; building the %s data (deterministic, once)", self.data_dir,
-                     "/".join(missing), self.task)
             self.build()
 
     # -- tokenizing --------------------------------------------------------------------------------------------
@@ -319,8 +331,11 @@ class TaskDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         dataset = self.datasets[split]
         sampler = LengthGroupedBatchSampler(dataset.lengths, batch_size, shuffle=shuffle, seed=self.seed)
+        # each iterator draws its worker seed from this generator, not torch's global one (dropout's): a resumed run
+        # builds its iterators at other moments, and must find the global generator where the saved run left it
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=PadCollator(self.tokenizer.pad_token_id),
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.batch_size)

@@ -12,9 +12,9 @@ import json
 import logging
 import math
 import os
+import signal
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import hydra
@@ -24,18 +24,25 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger, WandbLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from cts.errors import UserError, log_to_files, user_message
 from cts.io import write_json
+from cts.models.offline import check_downloaded
 from cts.training import run_name
+from cts.training.checkpoints import RESUME_KEYS, read_checkpoint
 from cts.training.progress import PlainProgress
 from cts.training.run_report import best_baseline_line, test_rows, write_run_report
 from cts.utils import quiet_known_noise
 
 log = logging.getLogger(__name__)
 TEST_CHECKPOINTS = ("best", "last")  # which weights test reads after training (cfg.test_checkpoint)
+SIGTERM_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process ended by SIGTERM: a run that did not finish
+# trainer keys that must be whole numbers (Lightning compares them with ints only once training is under way)
+WHOLE_TRAINER_KEYS = ("max_epochs", "min_epochs", "max_steps", "accumulate_grad_batches", "check_val_every_n_epoch",
+                      "log_every_n_steps", "num_sanity_val_steps", "num_nodes")
 
 
 class ConfigError(UserError, ValueError):
@@ -46,13 +53,21 @@ def task_wrapper(function):
     """Run ``function(cfg)``; on any exit close every W&B run (marked failed on error) so sweeps never merge runs.
 
     The error itself is reported by the entry point (``cts.errors``): once, without a traceback for a user error.
-    The final metrics go to the run's log file (the console shows them as a table)."""
+    A run stopped by SIGTERM exits with 143 (Lightning would exit 0, as if it had finished), after ``last.ckpt``
+    saved the moment's state. The final metrics go to the run's log file (the console shows them as a table)."""
 
     @functools.wraps(function)
     def wrapped(cfg: DictConfig):
         quiet_known_noise()
         try:
             metrics = function(cfg)
+        except SIGTERMException:
+            last = _last_checkpoint(cfg)
+            log.warning("stopped by SIGTERM before the run finished (exit %d); %s", SIGTERM_EXIT,
+                        f"the same command with ckpt_path=last resumes from {last}" if last else
+                        "no checkpoint was saved (callbacks without last_checkpoint)")
+            _finish_wandb(exit_code=SIGTERM_EXIT)
+            raise SystemExit(SIGTERM_EXIT) from None
         except Exception as error:
             if user_message(error) is None:  # a bug: its traceback goes to the log file, Hydra prints it once
                 log_to_files(f"run failed; its outputs are in {_output_dir(cfg)}", exc_info=error)
@@ -95,6 +110,9 @@ def check_config(cfg: DictConfig) -> None:
                           f"(supported: {', '.join(supported)})")
     if cfg.test_checkpoint not in TEST_CHECKPOINTS:
         raise ConfigError(f"test_checkpoint={cfg.test_checkpoint}: must be one of {', '.join(TEST_CHECKPOINTS)}")
+    _check_whole_numbers(cfg)
+    if not cfg.model.get("preset"):
+        check_downloaded(cfg.model.name_or_path, "model.name_or_path")
     if not cfg.train and not cfg.ckpt_path:
         raise ConfigError("train=false (evaluation only) needs ckpt_path=PATH/TO/checkpoint.ckpt")
     if not cfg.train and cfg.ckpt_path == "last":
@@ -103,21 +121,22 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.ckpt_path:
         checkpoint = last if cfg.ckpt_path == "last" else cfg.ckpt_path
         if checkpoint is not None:  # ckpt_path=last with nothing saved yet starts fresh (a first requeued job)
-            check_checkpoint(checkpoint)
+            # the whole file checked now, not after minutes of tokenizing; tensors mapped, not read
+            read_checkpoint(checkpoint, "ckpt_path", RESUME_KEYS if cfg.train else ("state_dict",),
+                            map_location="cpu", mmap=True, weights_only=True)
     if cfg.train and not cfg.ckpt_path and last is not None:
         raise ConfigError(f"{last.parent.parent} already holds this run ({last.name}): add ckpt_path=last to resume "
                           "or continue it, or name=NEW for a separate run (or delete the folder)")
 
 
-def check_checkpoint(path) -> None:
-    """A checkpoint file that exists and is a complete torch archive (a truncated copy fails here, not in torch)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path={path}: no such file; give a .ckpt written by train.py "
-                          "(<run dir>/checkpoints/best.ckpt or last.ckpt)")
-    if not zipfile.is_zipfile(path):
-        raise ConfigError(f"ckpt_path={path}: not a complete checkpoint (truncated or not written by torch.save); "
-                          "copy it again or choose another checkpoint")
+def _check_whole_numbers(cfg: DictConfig) -> None:
+    """``seed`` and the trainer's counts are whole numbers (``seed=abc`` failed deep in NumPy,
+    ``trainer.max_epochs=abc`` in Lightning's loop)."""
+    keys = {"seed": cfg.seed, **{f"trainer.{k}": cfg.trainer.get(k) for k in WHOLE_TRAINER_KEYS}}
+    for key, value in keys.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            example = {"seed": 1234, "trainer.max_epochs": 2}.get(key, 1)
+            raise ConfigError(f"{key}={value}: must be a whole number, e.g. {key}={example}")
 
 
 def _last_checkpoint(cfg: DictConfig) -> Path | None:
