@@ -14,9 +14,12 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from hydra.errors import CompactHydraException, InstantiationException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("cts")
 
@@ -125,3 +128,34 @@ def _remove_empty_run_dir() -> None:
                 root.removeHandler(handler)
                 handler.close()
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+class LogDirCheck(Callback):
+    """Before Hydra makes the run (or sweep) folder under ``paths.log_dir``: a file there, or a folder that cannot be
+    written, is one line naming the key and the fix (Hydra's own report is a traceback from its ``mkdir``)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        _check_writable(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        _check_writable(config)
+
+
+def _check_writable(config: DictConfig) -> None:
+    log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
+    if log_dir is None:
+        return
+    path = Path(log_dir)
+    if path.exists() and not path.is_dir():
+        reason = "a file, not a folder"
+    else:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=path).close()
+            return
+        except OSError as error:
+            reason = error.strerror or str(error)
+    # printed here and exited: Hydra turns a callback's exception into a warning and goes on to its mkdir
+    print(f"error: paths.log_dir={log_dir}: {reason}; every run writes its folder under it: choose a writable folder "
+          "with paths.log_dir=DIR", file=sys.stderr)
+    raise SystemExit(1)

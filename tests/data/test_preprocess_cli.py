@@ -144,3 +144,15 @@ def test_admission_ids_beyond_double_precision_stay_exact(tmp_path):
     frame = read_admissions(tmp_path / "a.csv")
     assert frame["hadm_id"].tolist() == [9007199254740993, 9007199254740992]
     assert frame["subject_id"].tolist() == [9007199254740993, 1]
+
+
+@pytest.mark.parametrize(("script", "stage"), [("preprocess.py", "stats"), ("annotate.py", "summary")])
+def test_a_log_dir_that_is_a_file_is_one_line_naming_the_key(tmp_path, script, stage):
+    a_file = tmp_path / "logs"
+    a_file.write_text("not a folder")
+    run = subprocess.run([sys.executable, str(ROOT / script), f"stage={stage}", f"paths.log_dir={a_file}"], cwd=tmp_path,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == (f"error: paths.log_dir={a_file}: a file, not a folder; every run writes its folder "
+                                  "under it: choose a writable folder with paths.log_dir=DIR")
+    assert a_file.read_text() == "not a folder"

@@ -1,13 +1,9 @@
-"""Hydra callbacks of train.py: a writable ``paths.log_dir`` checked before Hydra makes the run folder in it; for
-multiruns, the sweep summary when a multirun ends (``cts.report``, from the jobs' ``summary.json``), and
-``dry_run=true``: print the resolved launcher (sbatch) settings and submit nothing."""
+"""Hydra callbacks of train.py: for multiruns, the sweep summary when a multirun ends (``cts.report``, from the
+jobs' ``summary.json``), and ``dry_run=true``: print the resolved launcher (sbatch) settings and submit nothing."""
 
 from __future__ import annotations
 
 import logging
-import sys
-import tempfile
-from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -38,32 +34,3 @@ class LauncherDryRun(Callback):
         raise SystemExit(0)
 
 
-class LogDirCheck(Callback):
-    """Before Hydra makes the run (or sweep) folder under ``paths.log_dir``: a file there, or a folder that cannot be
-    written, is one line naming the key and the fix (Hydra's own report is a traceback from its ``mkdir``)."""
-
-    def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        _check_writable(config)
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        _check_writable(config)
-
-
-def _check_writable(config: DictConfig) -> None:
-    log_dir = OmegaConf.select(config, "paths.log_dir", default=None)
-    if log_dir is None:
-        return
-    path = Path(log_dir)
-    if path.exists() and not path.is_dir():
-        reason = "a file, not a folder"
-    else:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            tempfile.TemporaryFile(dir=path).close()
-            return
-        except OSError as error:
-            reason = error.strerror or str(error)
-    # printed here and exited: Hydra turns a callback's exception into a warning and goes on to its mkdir
-    print(f"error: paths.log_dir={log_dir}: {reason}; every run writes its folder under it: choose a writable folder "
-          "with paths.log_dir=DIR", file=sys.stderr)
-    raise SystemExit(1)
