@@ -14,7 +14,8 @@ from cts.tasks.relation.baselines import (
     predict_baselines,
     time_bin_majority,
 )
-from cts.tasks.relation.module import classification_statistics
+from cts.tasks.relation.build import LABELS
+from cts.training.evaluation import classification_statistics
 
 COLUMNS = ["hadm_id", "event_a", "event_b", "time_a", "time_b", "label"]
 SAME, AFTER, BEFORE = 0, 1, 2
@@ -89,7 +90,7 @@ def test_every_baseline_predicts_each_test_row():
 def test_classification_statistics_match_counts_by_hand():
     truth = np.array([SAME, SAME, AFTER, BEFORE])
     predicted = np.array([SAME, AFTER, AFTER, AFTER])
-    stats = classification_statistics(predicted, truth)
+    stats = classification_statistics(predicted, truth, LABELS)
     boot = ClusterBootstrap(np.array([1, 1, 2, 3]), n_resamples=50, seed=0)
     # same: tp 1, predicted 1, true 2 → F1 2/3; after: tp 1, predicted 3, true 1 → 1/2; before: 0
     expected = {"acc": 0.5, "f1_same": 2 / 3, "f1_after": 0.5, "f1_before": 0.0, "macro_f1": (2 / 3 + 0.5) / 3}

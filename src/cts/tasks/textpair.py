@@ -21,9 +21,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from cts.hashing import file_hash, fingerprint
 from cts.models.heads import ClassificationHead, pool
-from cts.tasks.relation.module import classification_statistics
 from cts.training.data import TaskDataModule
-from cts.training.evaluation import Statistic, TestEvaluation
+from cts.training.evaluation import Statistic, TestEvaluation, classification_statistics
 from cts.training.module import TaskModule
 from cts.viz.figures import confusion_figure
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cts.bootstrap import ClusterBootstrap, summary_block
+from cts.bootstrap import ClusterBootstrap, macro_f1, mean, one_hot, ratio, summary_block
 
 Statistic = Callable[[ClusterBootstrap], np.ndarray]
 
@@ -33,3 +33,18 @@ class TestEvaluation:
         baselines = {name: {metric: statistic(boot) for metric, statistic in metrics.items()}
                      for name, metrics in self.baselines.items()}
         return summary_block(model, baselines, self.headline, self.higher_is_better)
+
+
+def classification_statistics(predicted: np.ndarray, truth: np.ndarray, labels) -> dict[str, Statistic]:
+    """acc, macro_f1 and f1_<label> of label-id predictions, as bootstrap statistics (same names as the logged
+    epoch metrics); shared by every classification task (relation, pubmedqa, trials)."""
+    n = len(labels)
+    pred, true = one_hot(predicted, n), one_hot(truth, n)
+
+    def class_f1(index: int) -> Statistic:
+        return lambda boot: ratio(2 * boot.sums(pred[:, index] * true[:, index]),
+                                  boot.sums(pred[:, index]) + boot.sums(true[:, index]))
+
+    return {"acc": lambda boot: mean(boot, predicted == truth),
+            "macro_f1": lambda boot: macro_f1(boot, predicted, truth, n),
+            **{f"f1_{name}": class_f1(i) for i, name in enumerate(labels)}}

@@ -13,11 +13,10 @@ import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from cts.bootstrap import macro_f1, mean, one_hot, ratio
 from cts.models.heads import TIME_ENCODINGS, ClassificationHead, TimeEncoding, pool
 from cts.tasks.relation.baselines import predict_baselines
 from cts.tasks.relation.build import LABELS
-from cts.training.evaluation import Statistic, TestEvaluation
+from cts.training.evaluation import TestEvaluation, classification_statistics
 from cts.training.module import TaskModule
 from cts.viz.figures import confusion_figure
 
@@ -27,21 +26,6 @@ def _scores() -> MetricCollection:
     return MetricCollection({"acc": MulticlassAccuracy(n, average="micro"),
                              "macro_f1": MulticlassF1Score(n, average="macro"),
                              "f1": MulticlassF1Score(n, average="none")})
-
-
-def classification_statistics(predicted: np.ndarray, truth: np.ndarray, labels=LABELS) -> dict[str, Statistic]:
-    """acc, macro_f1 and f1_<label> of label-id predictions, as bootstrap statistics (same names as the logged
-    epoch metrics)."""
-    n = len(labels)
-    pred, true = one_hot(predicted, n), one_hot(truth, n)
-
-    def class_f1(index: int) -> Statistic:
-        return lambda boot: ratio(2 * boot.sums(pred[:, index] * true[:, index]),
-                                  boot.sums(pred[:, index]) + boot.sums(true[:, index]))
-
-    return {"acc": lambda boot: mean(boot, predicted == truth),
-            "macro_f1": lambda boot: macro_f1(boot, predicted, truth, n),
-            **{f"f1_{name}": class_f1(i) for i, name in enumerate(labels)}}
 
 
 def class_weight_vector(class_weights, label_counts=None) -> list[float] | None:
@@ -136,8 +120,9 @@ class RelationModule(TaskModule):
         test = datamodule.frames["test"].iloc[rows].reset_index(drop=True)
         truth = test["label"].to_numpy(np.int64)
         baselines = predict_baselines(datamodule.frames["train"], test)
-        return TestEvaluation(groups=test["hadm_id"].to_numpy(), model=classification_statistics(predicted, truth),
-                              baselines={name: classification_statistics(labels, truth)
+        return TestEvaluation(groups=test["hadm_id"].to_numpy(),
+                              model=classification_statistics(predicted, truth, LABELS),
+                              baselines={name: classification_statistics(labels, truth, LABELS)
                                          for name, labels in baselines.items()},
                               headline=self.monitor.removeprefix("val/"), higher_is_better=self.mode == "max")
 
