@@ -18,7 +18,7 @@ def demo_dir(tmp_path_factory) -> Path:
     from functools import partial
 
     from cts.data.demo import generate_demo
-    from cts.tasks.common import run_build
+    from cts.data.task_dataset import run_build
     from cts.tasks.forecast.build import build_forecast_windows
     from cts.tasks.nextevent.build import build_sequences
     from cts.tasks.relation.build import build_relation_pairs

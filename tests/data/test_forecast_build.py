@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cts.tasks.common import run_build
+from cts.data.task_dataset import run_build
 from cts.tasks.forecast.build import build_forecast_windows
 
 

@@ -15,8 +15,8 @@ from cts.data.event_table import EventTableError
 from cts.data.normalize import normalize_file
 from cts.data.splits import write_splits_for_file
 from cts.data.stats import write_stats
+from cts.data.task_dataset import run_build
 from cts.io import OverwriteError
-from cts.tasks.common import run_build
 from cts.tasks.nextevent.build import build_sequences
 from cts.tasks.relation.build import build_relation_pairs
 

@@ -10,7 +10,7 @@ import pytest
 def train_data(tmp_path_factory) -> Path:
     """``<dir>/tasks/<task>/{train,val,test}.parquet`` for every task, from a 48-admission demo corpus."""
     from cts.data.demo import generate_demo
-    from cts.tasks.common import run_build
+    from cts.data.task_dataset import run_build
     from cts.tasks.forecast.build import build_forecast_windows
     from cts.tasks.nextevent.build import build_sequences
     from cts.tasks.relation.build import build_relation_pairs
@@ -30,7 +30,7 @@ def train_data(tmp_path_factory) -> Path:
 def risk_demo(tmp_path_factory) -> Path:
     """A 60-admission demo corpus with its admissions, outcome labels and the risk task dataset (task=risk tests)."""
     from cts.data.demo import generate_demo
-    from cts.tasks.common import run_build
+    from cts.data.task_dataset import run_build
     from cts.tasks.risk.build import build_risk_sequences
 
     root = tmp_path_factory.mktemp("risk_demo")

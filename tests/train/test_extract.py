@@ -26,7 +26,7 @@ from cts.training.run import train
 def extract_data(tmp_path_factory):
     """A 40-admission demo corpus and its extract dataset (one row per note with the admission's events)."""
     from cts.data.demo import generate_demo
-    from cts.tasks.common import run_build
+    from cts.data.task_dataset import run_build
 
     root = tmp_path_factory.mktemp("extract_data")
     generate_demo(root, n_admissions=40, seed=3)

@@ -298,7 +298,7 @@ def test_demo_task_data_is_built_on_first_use_as_the_documented_commands_would(t
     from functools import partial
 
     from cts.data.demo import generate_demo
-    from cts.tasks.common import run_build
+    from cts.data.task_dataset import run_build
     from cts.tasks.nextevent.build import build_sequences
 
     cfg = compose_train(["task=nextevent", "model=gpt", f"paths.demo_dir={tmp_path / 'demo'}", "seed=99"], tmp_path)

@@ -19,11 +19,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cts.data.splits import BY_ADMISSION_NOTE, SPLITS
+from cts.data.task_dataset import run_build
 from cts.hashing import file_hash, fingerprint
 from cts.io import atomic_path
 from cts.models.spec import ModelSpec
 from cts.models.tokenizers import tokenizer_fingerprint
-from cts.tasks.common import run_build
 
 log = logging.getLogger(__name__)
 
