@@ -14,7 +14,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import OmegaConf
 from train_helpers import ROOT, compose_train, tiny
 
-from cts.training.checkpoints import RESUME_KEYS, CheckpointError
+from cts.models.checkpoint_file import CheckpointError
+from cts.training.checkpoints import RESUME_KEYS
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")

@@ -19,9 +19,10 @@ import torch
 from train_helpers import ROOT, compose_train, tiny
 
 from cts.errors import user_message
+from cts.models.checkpoint_file import CheckpointError, read_checkpoint
 from cts.models.offline import ModelNotDownloaded
 from cts.models.transfer import TransferError, read_backbone_state
-from cts.training.checkpoints import RESUME_KEYS, CheckpointError, read_checkpoint
+from cts.training.checkpoints import RESUME_KEYS
 from cts.training.data import MissingDataError
 from cts.training.run import SIGTERM_EXIT, ConfigError, check_config, train
 

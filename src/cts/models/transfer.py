@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-from cts.training.checkpoints import CheckpointError, read_checkpoint
+from cts.models.checkpoint_file import CheckpointError, read_checkpoint
 
 log = logging.getLogger(__name__)
 
