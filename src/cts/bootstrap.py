@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cts.io import nan_to_none
+
 LEVEL = 0.95
 _CHUNK = 200  # resamples per matrix product: bounds memory to _CHUNK × n_groups floats
 
@@ -35,12 +37,7 @@ class Estimate:
     hi: float
 
     def ci95(self) -> list[float | None]:
-        return [_finite_or_none(self.lo), _finite_or_none(self.hi)]
-
-
-def _finite_or_none(value: float) -> float | None:
-    """JSON-safe: NaN/inf become null so strict parsers read summary files."""
-    return float(value) if np.isfinite(value) else None
+        return [nan_to_none(self.lo), nan_to_none(self.hi)]
 
 
 class ClusterBootstrap:
@@ -136,7 +133,7 @@ def summary_block(model: dict[str, np.ndarray], baselines: dict[str, dict[str, n
     """
     def block(samples: dict[str, np.ndarray]) -> tuple[dict, dict]:
         estimates = {prefix + name: interval(values, level) for name, values in samples.items()}
-        return ({k: _finite_or_none(e.value) for k, e in estimates.items()},
+        return ({k: nan_to_none(e.value) for k, e in estimates.items()},
                 {k: e.ci95() for k, e in estimates.items()})
 
     metrics, ci95 = block(model)
@@ -151,6 +148,6 @@ def summary_block(model: dict[str, np.ndarray], baselines: dict[str, dict[str, n
         best = pick(candidates, key=candidates.get)
         delta = difference(model[monitored], baselines[best][monitored], level)
         out["best_baseline"] = {"metric_name": prefix + monitored, "name": best,
-                                "value": _finite_or_none(candidates[best]), "delta": _finite_or_none(delta.value),
+                                "value": nan_to_none(float(candidates[best])), "delta": nan_to_none(delta.value),
                                 "delta_ci95": delta.ci95()}
     return out

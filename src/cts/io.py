@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -111,9 +112,22 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return Path(path)
 
 
+def nan_to_none(value):
+    """``value`` with every NaN or infinite float as None, through dicts, lists and tuples: an undefined number (a
+    metric with nothing to average) is null in JSON, which strict parsers (``jq``, browsers) read, and blank in
+    tables."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(item) for item in value]
+    return value
+
+
 def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> Path:
-    """Strict JSON (NaN and infinities refused: convert them to null first), newline-terminated."""
-    return write_text(path, json.dumps(obj, indent=indent, allow_nan=False, default=str) + "\n")
+    """Strict JSON, NaN and infinities written as null (:func:`nan_to_none`), newline-terminated."""
+    return write_text(path, json.dumps(nan_to_none(obj), indent=indent, allow_nan=False, default=str) + "\n")
 
 
 def spreadsheet_safe(value):

@@ -39,10 +39,9 @@ def test_kill_9_mid_write_never_leaves_a_partial_file(tmp_path):
     assert all(p.name.startswith(".big.csv.") for p in tmp_path.iterdir())
 
 
-def test_json_is_strict(tmp_path):
-    with pytest.raises(ValueError):
-        write_json(tmp_path / "m.json", {"x": float("nan")})
-    assert not (tmp_path / "m.json").exists()
+def test_json_is_strict_with_undefined_numbers_as_null(tmp_path):
+    path = write_json(tmp_path / "m.json", {"x": float("nan"), "rows": [1.5, float("-inf")], "pair": (float("inf"),)})
+    assert path.read_text() == '{\n  "x": null,\n  "rows": [\n    1.5,\n    null\n  ],\n  "pair": [\n    null\n  ]\n}\n'
 
 
 def test_atomic_dir_swaps_whole_folders(tmp_path):

@@ -26,7 +26,7 @@ from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
-from cts.io import output_set, write_csv, write_json, write_text
+from cts.io import nan_to_none, output_set, write_csv, write_json, write_text
 from cts.utils import announce
 from cts.viz import html, markdown
 from cts.viz.figures import hours_scatter_figure, save_figure
@@ -248,10 +248,6 @@ def score_table(scores: list[NoteScore]) -> pd.DataFrame:
     return pd.DataFrame([asdict(s) for s in scores], columns=list(NoteScore.__dataclass_fields__))
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 def hour_errors(matched: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Every note's ``(predicted, reference)`` hours of matched events (:func:`score_note`'s second output) as one
     ``(n, 2)`` array, and their absolute errors."""
@@ -261,7 +257,7 @@ def hour_errors(matched: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 def median_error(errors: np.ndarray) -> float | None:
     """The median absolute hour error (not bootstrapped), None when nothing matched."""
-    return _finite(float(np.median(errors))) if errors.size else None
+    return nan_to_none(float(np.median(errors))) if errors.size else None
 
 
 def _shown(overall: dict, key: str) -> str:
@@ -341,7 +337,7 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
                              "reference": sum(n for _, n in expected.values())},
         "predicted": int(table.predicted.sum()), "reference": int(table.reference.sum()),
         "matched": int(table.matched.sum()),
-        **{name: _finite(estimate.value) for name, estimate in estimates.items()},
+        **{name: nan_to_none(estimate.value) for name, estimate in estimates.items()},
         "median_ae_hours": median_error(errors),
         "ci95": {name: estimate.ci95() for name, estimate in estimates.items()},
         "bootstrap": {"unit": "note", "resamples": n_resamples, "seed": seed, "level": 0.95},

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 import os
 import signal
 import sys
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from cts.errors import UserError, log_to_files, user_message
-from cts.io import write_json
+from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
 from cts.models.offline import check_downloaded
 from cts.training import run_name
@@ -252,7 +251,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if cfg.test:
             summary.update(_test_block(cfg, module, datamodule, summary["metrics"]))
         _write_summary(cfg, summary, trainer.loggers)
-        write_run_report(_output_dir(cfg), _json_safe(summary), module, datamodule, trainer.loggers, bool(cfg.test))
+        write_run_report(_output_dir(cfg), nan_to_none(summary), module, datamodule, trainer.loggers, bool(cfg.test))
     return metrics
 
 
@@ -306,7 +305,7 @@ def _wandb_summary(summary: dict) -> dict:
 def _write_summary(cfg: DictConfig, summary: dict, loggers: list[Logger]) -> None:
     out = Path(_output_dir(cfg))
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "summary.json", _json_safe(summary))
+    write_json(out / "summary.json", summary)
     log.info("%s · %s · %s: trained %.0f s; summary in %s", cfg.task.name, summary["model"], cfg.data.name,
              summary["train_time_s"], out / "summary.json")
     if summary.get("ci95"):
@@ -318,14 +317,3 @@ def _write_summary(cfg: DictConfig, summary: dict, loggers: list[Logger]) -> Non
         for name, value in sorted(summary["metrics"].items()):
             if name.startswith("test/"):
                 log.info("  %-28s %.4f", name, value)
-
-
-def _json_safe(value):
-    """NaN/inf → null (strict JSON), recursively."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
