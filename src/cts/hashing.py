@@ -1,14 +1,16 @@
 """The one home for hashing: a vectorized 64-bit mix for seeded assignment (splits, pair orientation, held-out
-positions) and short content hashes for cache keys (fingerprints of values, hashes of files).
+positions), short content hashes for cache keys (fingerprints of values, hashes of files) and the hash of a
+settings record written into outputs (a prompt's, in every annotation manifest).
 
 ``mix64`` is splitmix64, chosen because it is portable (same bits on every platform and NumPy version), so a split
 decided today is the split decided on any machine; ``fingerprint``/``file_hash`` are sha1 prefixes: cache keys, not
-security.
+security; ``record_hash`` hashes canonical JSON, not ``repr``, so outputs made anywhere compare equal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +49,8 @@ def file_hash(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def record_hash(record: dict) -> str:
+    """First 12 hex digits of the SHA-256 of ``record`` as canonical JSON (sorted keys)."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:12]

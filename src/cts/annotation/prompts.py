@@ -5,10 +5,10 @@ The hash goes into every output manifest, so annotations made with different wor
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass
+
+from cts.hashing import record_hash
 
 _FIELD = re.compile(r"\{(\w+)\}")
 PASSAGE_SEPARATOR = "\n[...]\n"  # between two excerpts of a note: text was left out here
@@ -35,8 +35,8 @@ class Prompt:
 
     @property
     def hash(self) -> str:
-        """First 12 hex digits of the SHA-256 of the template (all fields, canonical JSON)."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """The template's :func:`~cts.hashing.record_hash` (all fields)."""
+        return record_hash(asdict(self))
 
     @property
     def chunk_fields(self) -> set[str]:
