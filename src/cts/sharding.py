@@ -56,8 +56,9 @@ class Shard:
             raise ShardError(f"shard.index must be in [0, shard.count={count}), got {index}")
         return Shard(index, count)
 
-    def owns(self, hadm_id: int) -> bool:
-        """Whether admission ``hadm_id`` is this shard's (``hadm_id mod count == index``)."""
+    def owns(self, hadm_id):
+        """Whether admission ``hadm_id`` is this shard's (``hadm_id mod count == index``); of an array or column of
+        ids, the mask of those that are."""
         return hadm_id % self.count == self.index
 
     def path(self, output: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cts.sharding import Shard, ShardError
@@ -41,3 +42,8 @@ def test_admission_h_is_in_shard_h_mod_count():
     assert owners == {20000000: [2], 20000001: [0], 20000002: [1], 9007199254740993: [0]}
     assert Shard(3, 8).path(Path("d/c.parquet")) == Path("d/c-00003-of-00008.parquet")
     assert Shard(0, 1).path(Path("d/c.parquet")) == Path("d/c.parquet")
+
+
+def test_a_column_of_admissions_gets_the_same_rule_as_one():
+    ids = np.array([20000000, 20000001, 20000002, 9007199254740993], dtype=np.int64)
+    assert Shard(0, 3).owns(ids).tolist() == [Shard(0, 3).owns(int(h)) for h in ids] == [False, True, False, True]

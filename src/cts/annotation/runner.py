@@ -87,7 +87,7 @@ class Candidates:
         frame = pq.read_table(path, columns=[*wanted, *optional]).to_pandas()
         if "rank" not in frame:
             frame["rank"] = range(len(frame))
-        frame = frame[frame["hadm_id"] % shard.count == shard.index]
+        frame = frame[shard.owns(frame["hadm_id"])]
         if self.by_note and frame["note_id"].isna().any():
             row = int(frame["note_id"].isna().to_numpy().argmax())
             raise AnnotationError(f"{path}: column 'note_id' is empty for admission {frame['hadm_id'].iloc[row]} "
