@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: setup demo extractor test clean
+.PHONY: setup demo extractor test mutation clean
 
 # The demo's annotator: the distilled extractor once trained (`make extractor`, ~15 min on 2 cores), else the rules
 # baseline (`llm=rules`: event phrases learned from the demo's train timelines, dated by time rules; no model, a
@@ -49,6 +49,12 @@ extractor: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 -q
+
+# Mutation testing (slow, not in CI): the modules and tests in pyproject's [tool.mutmut]; resumable (a rerun keeps
+# earlier verdicts). Writes bench/results/mutation.json (kill rate per package); docs/testing.md reads it.
+mutation: setup
+	$(VENV)/bin/mutmut run --max-children 2
+	$(PY) bench/mutation.py
 
 clean:
 	rm -rf $(VENV) logs data/demo
