@@ -14,7 +14,6 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
-import cts.training  # noqa: E402,F401  (registers cts.run_name and cts.offline_model)
 from cts.errors import report_user_errors  # noqa: E402
 from cts.training.run import train  # noqa: E402
 

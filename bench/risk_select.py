@@ -38,7 +38,7 @@ from bench_io import machine, write_result
 from hydra import compose, initialize_config_dir
 from sklearn.metrics import roc_auc_score
 
-import cts.training  # noqa: F401
+import cts  # noqa: F401  (registers the config resolvers)
 from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.training.data import TokenizedDataset
 

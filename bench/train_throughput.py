@@ -34,7 +34,6 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-import cts.training  # noqa: E402,F401
 from cts.models.offline import SMOLLM2_GGUF, offline_model  # noqa: E402
 from cts.models.spec import ModelSpec  # noqa: E402
 from cts.tasks.relation.datamodule import RelationDataModule  # noqa: E402

@@ -1,11 +1,20 @@
-"""OmegaConf resolvers shared by every entry point (registered when ``cts`` is imported), and the check that
-points a stage's setting given as a top-level key (``stage=stats name=X``) to its real key (``stage.name``)."""
+"""The OmegaConf resolvers of every entry point, registered once (when ``cts`` is imported); which command-line
+overrides name a run; and the check that points a stage's setting given as a top-level key (``stage=stats name=X``)
+to its real key (``stage.name``)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from cts.hashing import fingerprint
+from cts.models.offline import offline_gguf, offline_model
+
+# Overrides that say where a run is kept or what it does (train, test, resume), not what it computes: left out of
+# run names, W&B groups and tags, and the overrides a summary records.
+NOT_SETTINGS = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
 
 
 def _first_set(value, default):
@@ -28,10 +37,29 @@ def _required(key, what):
     raise MissingSetting(f"this experiment needs {key}={what} on the command line")
 
 
+def setting_overrides(overrides) -> list[str]:
+    """Hydra's ``key=value`` overrides less those in :data:`NOT_SETTINGS`."""
+    return [o for o in overrides or [] if not o.lstrip("+~").startswith(NOT_SETTINGS)]
+
+
+def run_name(name, overrides) -> str:
+    """``${cts.run_name:NAME,OVERRIDES}``: ``name`` if set, else a file-safe name built from the setting overrides
+    (never a timestamp, so a requeued or resumed run finds its own directory and ``last.ckpt``); long names are
+    shortened with a hash."""
+    if name not in (None, "", "null"):
+        return str(name)
+    kept = [o.lstrip("+~") for o in setting_overrides(overrides)]
+    text = re.sub(r"[^A-Za-z0-9_.=,+-]+", "_", ",".join(sorted(kept))) or "default"
+    return text if len(text) <= 80 else f"{text[:63]}-{fingerprint(text)}"
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("cts.required", _required, replace=True)
     OmegaConf.register_new_resolver("cts.or", _first_set, replace=True)
     OmegaConf.register_new_resolver("cts.slurm_gres", _slurm_gres, replace=True)
+    OmegaConf.register_new_resolver("cts.run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("cts.offline_model", offline_model, replace=True)
+    OmegaConf.register_new_resolver("cts.offline_gguf", offline_gguf, replace=True)
 
 
 def _stage_keys(folder: Path, name: str) -> set[str]:

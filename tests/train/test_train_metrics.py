@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from cts.bootstrap import ClusterBootstrap
+from cts.config import run_name
 from cts.data.time_bins import log_bucket, log_bucket_tokens, time_bin
 from cts.models.heads import TimeEncoding, pool
 from cts.tasks.forecast.module import ForecastModule
 from cts.tasks.nextevent.module import NextEventModule
-from cts.training import run_name
 from cts.training.metrics import (
     bucket_hours,
     event_statistics,

@@ -12,7 +12,6 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 import cts  # noqa: F401
-import cts.training  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = ("relation", "nextevent", "forecast")

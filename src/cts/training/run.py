@@ -27,11 +27,11 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from cts.config import run_name, setting_overrides
 from cts.errors import UserError, log_to_files, user_message
 from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
 from cts.models.offline import check_downloaded
-from cts.training import run_name
 from cts.training.checkpoints import RESUME_KEYS
 from cts.training.progress import PlainProgress
 from cts.training.run_report import best_baseline_line, test_rows, write_run_report
@@ -149,11 +149,8 @@ def _last_checkpoint(cfg: DictConfig) -> Path | None:
 
 
 def _overrides() -> list[str]:
-    """The run's command-line overrides (without paths and launcher plumbing): W&B tags, summaries."""
-    if not HydraConfig.initialized():
-        return []
-    skip = ("paths.", "hydra", "ckpt_path", "logger", "name=")
-    return [o for o in HydraConfig.get().overrides.task if not o.lstrip("+~").startswith(skip)]
+    """The run's command-line settings (:func:`cts.config.setting_overrides`): W&B tags, summaries."""
+    return setting_overrides(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
