@@ -1,9 +1,10 @@
-"""Progress off a terminal (SLURM logs): plain log lines with count, total, rate and ETA, not tqdm frames."""
+"""Progress off a terminal (SLURM logs): plain log lines with count, total, rate and ETA, not tqdm frames; nothing
+when progress is off."""
 
 import logging
 
 from cts import progress as progress_module
-from cts.progress import PlainProgress, progress
+from cts.progress import PlainProgress, Silent, StepProgress, progress
 
 
 def test_plain_lines_every_interval_with_total_rate_and_eta(monkeypatch, caplog):
@@ -25,4 +26,17 @@ def test_plain_lines_every_interval_with_total_rate_and_eta(monkeypatch, caplog)
 def test_progress_is_plain_when_stdout_is_not_a_terminal(monkeypatch):
     monkeypatch.setattr("sys.stdout.isatty", lambda: False)
     assert isinstance(progress(10, "notes", "note"), PlainProgress)
-    assert not isinstance(progress(10, "notes", "note", enabled=False), PlainProgress)  # silent tqdm
+    assert isinstance(progress(10, "notes", "note", enabled=False), Silent)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert type(progress(10, "notes", "note")).__module__.startswith("tqdm")
+    assert isinstance(progress(10, "notes", "note", enabled=False), Silent)  # off on a terminal too
+
+
+def test_steps_off_a_terminal_are_a_line_each(monkeypatch, caplog):
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    caplog.set_level(logging.INFO, logger="cts.progress")
+    with StepProgress("normalize", ["read", "apply recipe"]) as steps:
+        steps.advance()
+        steps.advance()
+    assert [m.rsplit(", ", 1)[1] for m in caplog.messages] == ["read", "apply recipe", "done"]
+    assert caplog.messages[0].startswith("normalize: 1/2 steps (50.0%)")

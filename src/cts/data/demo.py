@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from cts.data import demo_bank as bank
 from cts.data.demo_admissions import write_demo_admissions
@@ -25,6 +24,7 @@ from cts.data.notes import NOTE_COLUMNS, write_notes_csv
 from cts.data.splits import make_splits, write_splits
 from cts.data.time_bins import time_bin
 from cts.io import atomic_path, output_set, write_json
+from cts.progress import progress
 from cts.utils import announce
 
 HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
@@ -229,8 +229,8 @@ def generate_corpus(n_admissions: int = 500, seed: int = 0) -> tuple[pd.DataFram
     rng.shuffle(subjects)
     notes, events = [], []
     seq_per_subject: dict[int, int] = {}
-    for hadm_id, subject_id in tqdm(zip(hadm_ids.tolist(), subjects.tolist()), total=n_admissions, desc="demo notes",
-                                    unit="note"):
+    bar = progress(n_admissions, "demo notes", "note")
+    for hadm_id, subject_id in zip(hadm_ids.tolist(), subjects.tolist()):
         adm = Admission(rng=rng, sex=str(rng.choice(["F", "M"])), age=int(rng.integers(28, 90)),
                         scenario=bank.SCENARIOS[int(rng.integers(len(bank.SCENARIOS)))])
         los_days = int(rng.integers(4, 11))
@@ -243,6 +243,8 @@ def generate_corpus(n_admissions: int = 500, seed: int = 0) -> tuple[pd.DataFram
         for event, hours in adm.events:
             assert event in text, event  # the corpus promise: every event is in its note
             events.append((hadm_id, event, np.nan if hours is None else float(hours), subject_id, notes[-1][0]))
+        bar.update()
+    bar.close()
     note_frame = pd.DataFrame(notes, columns=NOTE_COLUMNS)
     event_frame = pd.DataFrame(events, columns=["hadm_id", "event", "time", "subject_id", "note_id"])
     return note_frame, event_frame

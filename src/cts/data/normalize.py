@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 
 from cts.data.event_table import canonical_order, compact_categories, read_event_table, write_event_table
 from cts.io import output_set, refuse_overwrite, write_json
-from cts.utils import StepProgress, announce
+from cts.progress import StepProgress
+from cts.utils import announce
 
 GENDER_EVENTS = ("Female", "Male", "F", "M")
 NUMBER = r"^\s*[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*$"

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 from cts.data.event_table import read_event_table
 from cts.data.splits import SPLITS, attach_splits, split_unit, splits_for
 from cts.io import atomic_path, output_set, refuse_overwrite, write_json
-from cts.utils import StepProgress, announce
+from cts.progress import StepProgress
+from cts.utils import announce
 
 
 def write_task_dataset(frame: pd.DataFrame, out_dir: str | Path, task: str, params: dict, source: str,

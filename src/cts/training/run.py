@@ -32,8 +32,8 @@ from cts.errors import UserError, log_to_files, user_message
 from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
 from cts.models.offline import check_downloaded
+from cts.progress.trainer import PlainProgressBar
 from cts.training.checkpoints import RESUME_KEYS
-from cts.training.progress import PlainProgress
 from cts.training.run_report import best_baseline_line, test_rows, write_run_report
 from cts.utils import quiet_known_noise
 
@@ -193,7 +193,7 @@ def instantiate_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]
             if isinstance(callback, LearningRateMonitor) and not has_logger:
                 continue  # Lightning refuses an LR monitor without a logger (logger=none)
             if isinstance(callback, (RichProgressBar, TQDMProgressBar)) and not sys.stdout.isatty():
-                callback = PlainProgress()
+                callback = PlainProgressBar()
             callbacks.append(callback)
     return callbacks
 

@@ -1,5 +1,5 @@
-"""A plain-text progress line for logs that are not a terminal (SLURM ``.out`` files, pipes): no carriage returns, no
-bars redrawn thousands of times; one line every ``every_s`` seconds and one per finished epoch."""
+"""The Lightning trainer's progress for logs that are not a terminal (SLURM ``.out`` files, pipes): no carriage
+returns, no bars redrawn thousands of times; one line every ``every_s`` seconds and one per finished epoch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from lightning.pytorch.callbacks import ProgressBar
 
 
-class PlainProgress(ProgressBar):
+class PlainProgressBar(ProgressBar):
     """``epoch 1/3 · step 120/400 (30%) · 2.1 it/s · eta 2m13s · loss 0.512`` (through the logging console handler)."""
 
     def __init__(self, every_s: float = 30.0):
