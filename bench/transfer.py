@@ -1,5 +1,5 @@
 """The transfer protocol (docs/training.md "Transfer"): base vs cts-initialised encoder on PubMedQA and trial
-matching, over folds × seeds, then ``python -m cts.report transfer``.
+matching, over folds × seeds, then ``python -m cts.reports transfer``.
 
     python bench/transfer.py                                   # full protocol, offline MiniLM, on this machine
     python bench/transfer.py --source RUN/checkpoints/best.ckpt --seeds 1,2,3 --tasks pubmedqa
@@ -58,7 +58,7 @@ def main() -> None:
             _run("train.py", "-m", f"experiment=transfer/{task}_{arm}", *init, f"data.fold={folds}",
                  f"seed={args.seeds}", f"name={name}", *args.overrides)
             sweeps.append(str(ROOT / "logs/train/multiruns" / name))
-    _run("-m", "cts.report", "transfer", *sweeps, "--out", args.out)
+    _run("-m", "cts.reports", "transfer", *sweeps, "--out", args.out)
 
 
 if __name__ == "__main__":

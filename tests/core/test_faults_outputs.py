@@ -22,13 +22,14 @@ from omegaconf import OmegaConf
 
 from cts.annotation.consolidate import consolidate
 from cts.annotation.outputs import write_atomic
-from cts.data import normalize, stats
+from cts.data import normalize
 from cts.data.normalize import normalize_file
-from cts.data.stats import write_stats
 from cts.errors import UserError, user_message
 from cts.io import atomic_open, output_set, recover, spreadsheet_safe, write_csv, write_text
 from cts.locks import LockedError, output_lock, run_stage, stage_output
-from cts.report import write_sweep_report
+from cts.reports import card
+from cts.reports.card import write_stats
+from cts.reports.sweep import write_sweep_report
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
@@ -184,7 +185,7 @@ def test_stats_on_a_full_disk_keeps_the_previous_card_whole(tmp_path, demo_dir, 
     events = demo_dir / "events_normalized.parquet"
     write_stats(events, tmp_path / "card", name="old run")
     before = digests(tmp_path / "card")
-    monkeypatch.setattr(stats, "write_json", disk_full_after(20))  # stats.json, the card's manifest
+    monkeypatch.setattr(card, "write_json", disk_full_after(20))  # stats.json, the card's manifest
     with pytest.raises(OSError) as caught:
         write_stats(events, tmp_path / "card", name="new run")
     assert digests(tmp_path / "card") == before
@@ -390,7 +391,7 @@ def test_an_error_with_its_own_message_keeps_it_and_names_the_stage_key(tmp_path
 
 
 def test_timeline_page_shows_hostile_event_and_note_text_as_text(tmp_path):
-    from cts.data.timeline_view import write_timeline
+    from cts.reports.timeline import write_timeline
 
     events = tmp_path / "events.parquet"
     pd.DataFrame([(5, text, float(k)) for k, text in enumerate(HOSTILE)],

@@ -1,4 +1,4 @@
-"""``python -m cts.report sweep``: finished jobs summarized from summary.json alone, failed ones listed, only the
+"""``python -m cts.reports sweep``: finished jobs summarized from summary.json alone, failed ones listed, only the
 overrides that vary shown, sorted by the optimized metric, seeds aggregated (numbers worked out by hand)."""
 
 import json
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from cts.report import main, write_sweep_report
+from cts.reports.__main__ import main
+from cts.reports.sweep import write_sweep_report
 
 
 def _job(sweep, name, overrides, optimized, value, delta, delta_ci):

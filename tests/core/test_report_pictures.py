@@ -1,4 +1,4 @@
-"""``python -m cts.report sweep`` on fixture runs also writes summary.png (headline metric per job, or per setting
+"""``python -m cts.reports sweep`` on fixture runs also writes summary.png (headline metric per job, or per setting
 over seeds, with intervals) and a self-contained summary.html."""
 
 import re
@@ -6,7 +6,8 @@ import re
 import pytest
 from test_report import _job
 
-from cts.report import comparison_rows, job_table, main, read_sweep, varying_keys
+from cts.reports.__main__ import main
+from cts.reports.sweep import comparison_rows, job_table, read_sweep, varying_keys
 
 
 def _png_ok(path) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from cts.data.demo import NOTE_COLUMNS, generate_demo
 from cts.data.event_table import read_event_table
 from cts.data.meds import export_meds
-from cts.data.stats import write_stats
+from cts.reports.card import write_stats
 
 DEMO_FILES = ["notes.csv.gz", "clinical_event_timestamp.csv", "events.parquet", "events_normalized.parquet",
               "splits.parquet"]

@@ -14,9 +14,9 @@ import pytest
 from cts.data.event_table import EventTableError
 from cts.data.normalize import normalize_file
 from cts.data.splits import write_splits_for_file
-from cts.data.stats import write_stats
 from cts.data.task_dataset import run_build
 from cts.io import OverwriteError
+from cts.reports.card import write_stats
 from cts.tasks.nextevent.build import build_sequences
 from cts.tasks.relation.build import build_relation_pairs
 

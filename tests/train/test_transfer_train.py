@@ -16,7 +16,7 @@ from train_helpers import FAMILIES, compose_train
 from cts.models.offline import minilm_path
 from cts.models.spec import ModelSpec
 from cts.models.transfer import TransferError, load_backbone
-from cts.report import main as report_main
+from cts.reports.__main__ import main as report_main
 from cts.training.run import train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -15,12 +15,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.data.stats import FIGURES, write_stats
-from cts.data.timeline_view import TimelineError, admission_events, event_spans, timeline_page, write_timeline
 from cts.data.timelines import format_hours
 from cts.io import OverwriteError
-from cts.training.run_report import learning_curves, report_page, run_figures
-from cts.viz import figures, html
+from cts.reports import escape, html
+from cts.reports.card import FIGURES, write_stats
+from cts.reports.run import learning_curves, report_page, run_figures
+from cts.reports.timeline import TimelineError, admission_events, event_spans, timeline_page, write_timeline
+from cts.viz import figures
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 SUMMARY = {"run_name": "fixture", "task": "relation", "data": "demo", "model": "bert-tiny", "family": "bert",
@@ -141,7 +142,7 @@ def test_timeline_stage_png_and_page_hold_every_event(demo_dir, tmp_path, offlin
     assert sorted(parsed.events) == sorted(e for e, _ in events)
     text = page.read_text()
     for event, hours in events:  # the hover text of every event carries its hours
-        assert html.escape(f"{event} — {format_hours(hours)} h") in text
+        assert escape.html(f"{event} — {format_hours(hours)} h") in text
     assert "Discharge summary" in text and "events highlighted" in text and "<mark" in text
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
 
@@ -185,7 +186,7 @@ def test_timeline_stage_composes_and_defaults_beside_the_input(demo_dir):
     with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
         cfg = compose(config_name="preprocess", overrides=["stage=timeline", "hadm_id=5", f"input={demo_dir}/x.parquet",
                                                            "notes=n.csv.gz"])
-    assert cfg.stage._target_ == "cts.data.timeline_view.write_timeline"
+    assert cfg.stage._target_ == "cts.reports.timeline.write_timeline"
     assert (cfg.stage.hadm_id, cfg.stage.notes, cfg.stage.candidates, cfg.stage.output) == (5, "n.csv.gz", None, None)
 
 
@@ -203,7 +204,7 @@ def test_dataset_card_figures_pages_and_json(demo_dir, tmp_path, offline):
     assert page.count("data:image/png;base64,") == len(FIGURES)
     for text in (markdown, page):
         assert "synthetic demo corpus" in text and f"N={stats['rows']:,} events" in text
-        assert all(html.escape(event) in text or event in text for event in stats["top_events"])
+        assert all(escape.html(event) in text or event in text for event in stats["top_events"])
 
 
 def test_card_of_another_table_has_no_demo_line_and_says_what_is_missing(demo_dir, tmp_path):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cts.data.stats import write_stats
-from cts.data.timeline_view import admission_events, write_timeline
 from cts.data.timelines import format_hours
+from cts.reports.card import write_stats
+from cts.reports.timeline import admission_events, write_timeline
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CTS_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

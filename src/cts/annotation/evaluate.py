@@ -27,8 +27,8 @@ from cts.data import timelines
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
 from cts.io import nan_to_none, output_set, write_csv, write_json, write_text
+from cts.reports import html, markdown
 from cts.utils import announce
-from cts.viz import html, markdown
 from cts.viz.figures import hours_scatter_figure, save_figure
 
 SUFFIXES = (".json", ".bsv", ".csv")  # preferred first when one note has several

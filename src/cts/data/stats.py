@@ -1,9 +1,6 @@
-"""A dataset card for an event table (``stage=stats``): the numbers in ``stats.json``, a Markdown page (``card.md``)
-and a self-contained HTML page (``card.html``) with PNG figures, each titled with the dataset's name and N: events
-per admission, the time histogram, the share before/at/after admission, top events, the rows normalization removed
-and the split sizes (when the normalization counts and ``splits.parquet`` are found), and a line saying so when the
-data is the synthetic demo. The files of one run replace the previous run's together (``cts.io.output_set``), and
-event text is escaped in both pages."""
+"""The numbers of a dataset card (``stage=stats``, drawn by ``cts.reports.card``): sizes, events per admission, event
+times and their bins, the share before/at/after admission, top events, and the rows normalization removed and the
+split sizes when their files are found beside the event table."""
 
 from __future__ import annotations
 
@@ -13,20 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from cts.data.demo import DEMO_MARKER
-from cts.data.event_table import read_event_table
-from cts.data.normalize import RULES as NORMALIZATION_RULES
 from cts.data.splits import SPLITS, read_splits
 from cts.data.time_bins import N_PAPER_BINS, PAPER_BIN_EDGES
-from cts.io import output_set, refuse_overwrite, write_json, write_text
-from cts.utils import announce
-from cts.viz import figures, html, markdown
-
-FIGURES = ("events_per_admission", "time_histogram", "admission_share", "top_events", "normalization", "split_sizes")
-SYNTHETIC_NOTE = ("This is the synthetic demo corpus (preprocess.py stage=demo): generated text, no patient data; "
-                  "its numbers describe the generator, not MIMIC.")
 
 
-def _bin_labels() -> list[str]:
+def bin_labels() -> list[str]:
     edges = ["-inf", *(f"{e:g}" for e in PAPER_BIN_EDGES), "inf"]
     return [f"[{edges[i]}, {edges[i + 1]})" for i in range(N_PAPER_BINS)]
 
@@ -47,7 +35,7 @@ def describe_events(events, top: int = 20) -> dict:
         "share_of_events": {"before_admission": float((time < 0).mean()), "at_admission": float((time == 0).mean()),
                             "after_admission": float((time > 0).mean())},
         "time_hours": {"min": float(time.min()), "median": float(np.median(time)), "max": float(time.max())},
-        "time_bins": dict(zip(_bin_labels(), np.bincount(events["time_bin"], minlength=N_PAPER_BINS).tolist())),
+        "time_bins": dict(zip(bin_labels(), np.bincount(events["time_bin"], minlength=N_PAPER_BINS).tolist())),
         "top_events": {str(k): int(v) for k, v in counts.head(top).items()},
     }
     if "subject_id" in events.columns:
@@ -55,7 +43,7 @@ def describe_events(events, top: int = 20) -> dict:
     return stats
 
 
-def _sources(input: Path, normalization: str | Path | None, splits: str | Path | None):
+def sources(input: Path, normalization: str | Path | None, splits: str | Path | None):
     """(normalization counts, splits path, synthetic) found beside the input when not given: ``<input>.counts.json``
     from ``stage=normalize``, or the demo's ``demo.json`` for its normalized table; ``splits.parquet``; a
     ``demo.json`` beside the input marks the synthetic corpus."""
@@ -83,120 +71,3 @@ def split_sizes(events, splits_path: Path) -> dict:
     per_admission = split.groupby(events["hadm_id"]).first()
     return {name: {"admissions": int((per_admission == name).sum()), "events": int((split == name).sum())}
             for name in [*SPLITS, "unassigned"] if (per_admission == name).any()}
-
-
-def _name_line(stats: dict) -> str:
-    return f"{stats['dataset']} (N={stats['rows']:,} events, {stats['admissions']:,} admissions)"
-
-
-def card_figures(events, stats: dict, output: Path) -> dict[str, Path]:
-    """The card's PNGs (name → path), each titled with the dataset's name and N."""
-    name = _name_line(stats)
-    per_admission = events.groupby("hadm_id", sort=False).size().to_numpy()
-    low, high = per_admission.min(), per_admission.max()
-    bins = np.arange(low, high + 2) - 0.5 if high - low <= 60 else 40  # one bar per count when few
-    share = stats["share_of_events"]
-    drawn = {
-        "events_per_admission": figures.histogram_figure(per_admission, f"events per admission\n{name}",
-                                                         "events in the admission", bins),
-        "time_histogram": figures.time_histogram_figure(events["time"].to_numpy(), PAPER_BIN_EDGES, _bin_labels(),
-                                                        f"event times\n{name}"),
-        "admission_share": figures.bar_figure({"before": share["before_admission"], "at": share["at_admission"],
-                                               "after": share["after_admission"]},
-                                              f"events before / at / after admission\n{name}", "share of events",
-                                              percent=True),
-        "top_events": figures.bar_figure(stats["top_events"], f"top {len(stats['top_events'])} events\n{name}",
-                                         "occurrences", horizontal=True),
-    }
-    if stats.get("normalization"):
-        counts = stats["normalization"]
-        drawn["normalization"] = figures.bar_figure(
-            {rule: counts[rule] for rule in NORMALIZATION_RULES if rule in counts},
-            f"rows removed by normalization\n{stats['dataset']} (N={counts.get('input', 0):,} rows in, "
-            f"{counts.get('output', 0):,} out)", "rows removed")
-    if stats.get("splits"):
-        drawn["split_sizes"] = figures.bar_figure({k: v["admissions"] for k, v in stats["splits"].items()},
-                                                  f"admissions per split\n{name}", "admissions")
-    return {file: figures.save_figure(figure, output / f"{file}.png") for file, figure in drawn.items()}
-
-
-def _overview(stats: dict) -> list[str]:
-    epa, share, hours = stats["events_per_admission"], stats["share_of_events"], stats["time_hours"]
-    return [f"rows (events): {stats['rows']:,}", f"admissions: {stats['admissions']:,}",
-            *([f"subjects: {stats['subjects']:,}"] if "subjects" in stats else []),
-            f"distinct event strings: {stats['distinct_events']:,}",
-            f"events per admission: mean {epa['mean']:.1f}, median {epa['median']:g}, p10–p90 {epa['p10']:g}–"
-            f"{epa['p90']:g}, range {epa['min']}–{epa['max']}",
-            f"events before admission {share['before_admission']:.1%}, at admission {share['at_admission']:.1%}, "
-            f"after admission {share['after_admission']:.1%}",
-            f"time (hours): min {hours['min']:g}, median {hours['median']:g}, max {hours['max']:g}"]
-
-
-def _tables(stats: dict) -> dict[str, list[dict]]:
-    """The card's tables (title → rows), shared by card.md and card.html."""
-    tables = {"Time bins": [{"bin (hours)": k, "events": v} for k, v in stats["time_bins"].items()],
-              "Top events": [{"event": k, "count": v} for k, v in stats["top_events"].items()]}
-    if stats.get("normalization"):
-        counts = stats["normalization"]
-        tables["Noise removed by normalization"] = [
-            {"rule": rule, "rows removed": counts[rule]} for rule in NORMALIZATION_RULES if rule in counts]
-    if stats.get("splits"):
-        tables["Splits"] = [{"split": k, **v} for k, v in stats["splits"].items()]
-    return tables
-
-
-def write_card_markdown(path: Path, stats: dict, figure_files: dict[str, Path]) -> Path:
-    lines = [f"# Dataset card: {markdown.escape(_name_line(stats))}", ""]
-    if stats["synthetic_demo"]:
-        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
-    lines += ["## Overview", "", *(f"- {line}" for line in _overview(stats)), ""]
-    if stats.get("normalization"):
-        counts = stats["normalization"]
-        lines += [f"Normalization (the authors' 1M recipe): {counts.get('input', 0):,} rows in, "
-                  f"{counts.get('output', 0):,} out.", ""]
-    for title, rows in _tables(stats).items():
-        lines += [f"## {title}", "", *markdown.table(rows), ""]
-    lines += ["## Figures", "", *(f"![{name.replace('_', ' ')}]({file.name})" for name, file in figure_files.items()),
-              "", "The same card with the figures inlined: `card.html`; the numbers: `stats.json`.", ""]
-    return write_text(path, "\n".join(lines))
-
-
-def write_card_html(path: Path, stats: dict, figure_files: dict[str, Path]) -> Path:
-    """The same card as one self-contained page (figures inlined as data)."""
-    parts = [html.paragraph(SYNTHETIC_NOTE, "warn")] if stats["synthetic_demo"] else []
-    parts.append(html.section("Overview", "<ul>" + "".join(f"<li>{html.escape(line)}</li>"
-                                                            for line in _overview(stats)) + "</ul>"))
-    parts.append(html.section("Figures", html.figures(*(html.figure(file, name.replace("_", " "))
-                                                        for name, file in figure_files.items()))))
-    parts += [html.section(title, html.table(rows)) for title, rows in _tables(stats).items()]
-    return html.write_page(path, f"Dataset card: {_name_line(stats)}", parts,
-                           f"Source: {stats['source']}. The numbers are also in stats.json, the figures are PNG files "
-                           "beside this page.")
-
-
-def write_stats(input: str | Path, output: str | Path, top: int = 20, time_policy: str = "drop",
-                name: str | None = None, normalization: str | Path | None = None,
-                splits: str | Path | None = None) -> dict:
-    """Stage ``stats``: ``stats.json``, ``card.md``, ``card.html`` and the card's PNGs under ``output``.
-
-    ``normalization`` (a ``stage=normalize`` ``.counts.json``) and ``splits`` (``splits.parquet``) default to the
-    files beside ``input``; their sections and figures are left out when there are none."""
-    input, output = Path(input), Path(output)
-    removed, splits_path, synthetic = _sources(input, normalization, splits)
-    refuse_overwrite([input, splits_path], [output / n for n in ("stats.json", "card.md", "card.html",
-                                                                 *(f"{f}.png" for f in FIGURES))])
-    events = read_event_table(input, time_policy=time_policy)
-    stats = {"dataset": name or ("synthetic demo" if synthetic else input.name), "source": input.name,
-             "synthetic_demo": synthetic, **describe_events(events, top)}
-    if removed:
-        stats["normalization"] = removed
-    if splits_path is not None:
-        stats["splits"] = split_sizes(events, splits_path)
-    figures_before = [output / f"{f}.png" for f in FIGURES]  # one this run does not draw must not stay beside it
-    with output_set(output, replace=figures_before, last=["stats.json"]) as staged:
-        figure_files = card_figures(events, stats, staged)
-        write_card_markdown(staged / "card.md", stats, figure_files)
-        write_card_html(staged / "card.html", stats, figure_files)
-        write_json(staged / "stats.json", stats)
-    announce(f"stats: {stats['rows']:,} events, {stats['admissions']:,} admissions → {output}/card.md, card.html")
-    return stats

@@ -1,17 +1,18 @@
 """Self-contained HTML pages: CSS and JavaScript inline, figures as base64 PNG data, and a Content-Security-Policy
 that forbids every request (no CDN, no font, no image from anywhere), so a page opens offline and cannot leak what it
-shows. Text is always escaped. Hover text: any element with ``data-tip`` shows it in a tooltip (and ``title``).
+shows. Text is always escaped (``cts.reports.escape``). Hover text: any element with ``data-tip`` shows it in a
+tooltip (and ``title``).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cts.io import write_text
+from cts.reports import escape
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 STYLE = """
@@ -49,10 +50,6 @@ document.addEventListener('mousemove',function(e){tip.style.left=(e.clientX+12)+
 TICKS = {-87600: "-10y", -720: "-1mo", -24: "-1d", 0: "0", 24: "1d", 720: "1mo", 87600: "10y"}  # ~2 decades apart
 
 
-def escape(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def png_data_uri(path: str | Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
@@ -60,8 +57,8 @@ def png_data_uri(path: str | Path) -> str:
 def figure(path: str | Path, caption: str = "") -> str:
     """A PNG file inlined as data (the page keeps working when moved or opened offline)."""
     caption = caption or Path(path).stem.replace("_", " ")
-    return (f'<figure><img alt="{escape(caption)}" src="{png_data_uri(path)}">'
-            f"<figcaption>{escape(caption)}</figcaption></figure>")
+    return (f'<figure><img alt="{escape.html(caption)}" src="{png_data_uri(path)}">'
+            f"<figcaption>{escape.html(caption)}</figcaption></figure>")
 
 
 def _cell(value) -> str:
@@ -69,7 +66,7 @@ def _cell(value) -> str:
         return f'<td class="num">{"" if math.isnan(value) else f"{value:,.4g}"}</td>'
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="num">{value:,}</td>'
-    return f"<td>{'' if value is None else escape(value)}</td>"
+    return f"<td>{'' if value is None else escape.html(value)}</td>"
 
 
 def table(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
@@ -77,7 +74,7 @@ def table(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
     if not rows:
         return '<p class="note">(none)</p>'
     columns = list(columns or rows[0])
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    head = "".join(f"<th>{escape.html(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(_cell(row.get(c)) for c in columns) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -88,7 +85,7 @@ def key_values(values: Mapping) -> str:
 
 
 def section(title: str, *parts: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>"
+    return f"<section><h2>{escape.html(title)}</h2>{''.join(parts)}</section>"
 
 
 def figures(*parts: str) -> str:
@@ -98,7 +95,7 @@ def figures(*parts: str) -> str:
 
 
 def paragraph(text: str, css: str = "") -> str:
-    return f'<p class="{css}">{escape(text)}</p>' if css else f"<p>{escape(text)}</p>"
+    return f'<p class="{css}">{escape.html(text)}</p>' if css else f"<p>{escape.html(text)}</p>"
 
 
 def page(title: str, parts: Iterable[str], subtitle: str = "") -> str:
@@ -106,8 +103,8 @@ def page(title: str, parts: Iterable[str], subtitle: str = "") -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-            f"<h1>{escape(title)}</h1>{paragraph(subtitle, 'note') if subtitle else ''}{''.join(parts)}"
+            f"<title>{escape.html(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{escape.html(title)}</h1>{paragraph(subtitle, 'note') if subtitle else ''}{''.join(parts)}"
             f'<div id="tip" role="tooltip"></div><script>{TOOLTIP_SCRIPT}</script></body></html>\n')
 
 
@@ -146,12 +143,12 @@ def timeline(events: Sequence[tuple[str, float]], hours_text) -> str:
         side = "before" if hours < 0 else "at" if hours == 0 else "after"
         shown = hours_text(hours)
         when = "at admission" if hours == 0 else f"{_span(hours)} {side} admission"
-        tip = escape(f"{event} — {shown} h ({when})")
-        rows.append(f'<div class="event" id="event-{index}" data-hours="{escape(shown)}" data-tip="{tip}" '
-                    f'title="{tip}">{escape(event)}</div>'
+        tip = escape.html(f"{event} — {shown} h ({when})")
+        rows.append(f'<div class="event" id="event-{index}" data-hours="{escape.html(shown)}" data-tip="{tip}" '
+                    f'title="{tip}">{escape.html(event)}</div>'
                     f'<div class="track"><span class="zero" style="left:{left(0):.2f}%"></span>'
                     f'<span class="dot {side}" style="left:{left(hours):.2f}%" data-tip="{tip}"></span></div>'
-                    f'<div class="hours">{escape(shown)} h</div>')
+                    f'<div class="hours">{escape.html(shown)} h</div>')
     axis = f'<div class="axis"><div>event</div><div class="ticks">{ticks}</div><div>hours</div></div>'
     return f'{axis}<div class="timeline">{"".join(rows)}</div>'
 
@@ -164,9 +161,9 @@ def highlighted_text(text: str, spans: Sequence[tuple[int, int, str, bool]]) -> 
         start = max(start, position)
         if start >= end:
             continue
-        out.append(escape(text[position:start]))
+        out.append(escape.html(text[position:start]))
         css = ' class="top"' if top else ""
-        out.append(f'<mark{css} data-tip="{escape(tip)}">{escape(text[start:end])}</mark>')
+        out.append(f'<mark{css} data-tip="{escape.html(tip)}">{escape.html(text[start:end])}</mark>')
         position = end
-    out.append(escape(text[position:]))
+    out.append(escape.html(text[position:]))
     return f'<pre class="notetext">{"".join(out)}</pre>'

@@ -18,19 +18,13 @@ import pandas as pd
 from lightning.pytorch.loggers import Logger, WandbLogger
 from matplotlib.figure import Figure
 
-from cts.viz import figures, html
+from cts.reports import html
+from cts.reports.intervals import with_interval
+from cts.viz import figures
 
 log = logging.getLogger(__name__)
 
 REPORT = "report.html"
-
-
-def with_interval(value, interval, sign: str = "") -> str:
-    """``0.812 [0.790, 0.833]``; ``n/a`` for a missing value."""
-    if value is None:
-        return "n/a"
-    lo, hi = interval or (None, None)
-    return f"{value:{sign}.3f}" + (f" [{lo:{sign}.3f}, {hi:{sign}.3f}]" if lo is not None and hi is not None else "")
 
 
 def test_rows(summary: dict) -> list[dict]:
@@ -49,7 +43,7 @@ def best_baseline_line(summary: dict) -> str | None:
     if not best:
         return None
     return (f"model − best baseline ({best['name']}) on {best['metric_name']}: "
-            f"{with_interval(best['delta'], best['delta_ci95'], sign='+')}")
+            f"{with_interval(best['delta'], best['delta_ci95'], '+.3f')}")
 
 
 def learning_curves(run_dir: Path, monitor: str | None = None,

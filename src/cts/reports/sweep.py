@@ -1,6 +1,7 @@
-"""Reports built only from the ``summary.json`` files runs write (DESIGN.md "Run summary").
+"""The sweep report, built only from the ``summary.json`` files runs write (DESIGN.md "Run summary").
 
-``python -m cts.report sweep SWEEP_DIR`` (also run by Hydra when a multirun ends) writes into SWEEP_DIR:
+``python -m cts.reports sweep SWEEP_DIR`` (also run when a multirun ends: ``SweepSummary``, a Hydra callback of
+train.py) writes into SWEEP_DIR:
 
 - ``summary.csv`` / ``summary.md``: one row per finished job — the overrides that vary across the sweep, the
   optimized metric (the table is sorted by it), the task's headline test metric with its 95% interval, the best
@@ -12,23 +13,22 @@
 - ``summary.png``: the headline test metric of each job (of each setting, averaged over seeds, when seed varies)
   with its 95% interval, the best baseline as a line; ``summary.html``: the tables and that figure in one
   self-contained page.
-
-``python -m cts.report transfer RUN_DIRS... --out DIR`` compares runs without and with ``model.init_from`` on the
-same task (``cts.transfer_report``): per arm mean ± std over folds and seeds, and the paired difference.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 from cts.io import output_set, write_csv, write_text
-from cts.viz import figures, html, markdown
+from cts.reports import escape, html, markdown
+from cts.viz import figures
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +126,6 @@ def seed_table(jobs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return table.reset_index() if groups else table.reset_index(drop=True)
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    """Numbers rounded to 4 digits; override values shown as typed (no number parsing: ``1e-4`` stays ``1e-4``) and
-    as text (escaped)."""
-    return markdown.frame_table(frame.round(4), disable_numparse=True)
-
-
 def comparison_rows(jobs: pd.DataFrame, keys: list[str]) -> tuple[str, list[tuple]]:
     """(headline metric, ``(label, value, lo, hi)`` per job — per setting averaged over seeds when seed varies,
     ordered by the setting's best job) in ``jobs``' order (best first), for the jobs scored on the sweep's most
@@ -180,23 +174,23 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
     finished, failed = read_sweep(sweep_dir)
     keys = varying_keys(finished + failed)
     counts = f"{len(finished)} finished, {len(failed)} failed job(s)."
-    lines = [f"# Sweep {markdown.escape(sweep_dir.name)}", "", counts, ""]
+    lines = [f"# Sweep {escape.markdown(sweep_dir.name)}", "", counts, ""]
     tables = {}
     replaced = [sweep_dir / name for name in ("summary.csv", "summary_seeds.csv", "summary.png")]
     with output_set(sweep_dir, replace=replaced, last=["summary.html"]) as staged:
         if finished:
             tables["jobs"] = job_table(finished, keys)
             write_csv(tables["jobs"], staged / "summary.csv")
-            lines += ["## Jobs (best first)", "", _markdown(tables["jobs"]), ""]
+            lines += ["## Jobs (best first)", "", markdown.rounded_table(tables["jobs"]), ""]
             if "seed" in keys:
                 tables["seeds"] = seed_table(tables["jobs"], keys)
                 write_csv(tables["seeds"], staged / "summary_seeds.csv")
                 lines += ["## Over seeds (mean, std; delta interval averaged over seeds)", "",
-                          _markdown(tables["seeds"]), ""]
+                          markdown.rounded_table(tables["seeds"]), ""]
         if failed:
             tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
                                               **{k: f["override_values"].get(k) for k in keys}} for f in failed])
-            lines += ["## Failed", "", _markdown(tables["failed"]), ""]
+            lines += ["## Failed", "", markdown.rounded_table(tables["failed"]), ""]
             log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
                         ", ".join(f["job"] for f in failed))
         text = "\n".join(lines)
@@ -213,27 +207,8 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cts.report", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    sweep = commands.add_parser("sweep", help="summarize a multirun folder from its jobs' summary.json")
-    sweep.add_argument("sweep_dir", type=Path)
-    transfer = commands.add_parser("transfer", help="base vs cts-initialised runs: mean ± std over folds and seeds, "
-                                   "paired difference with a 95%% t interval (Markdown, CSV, PNG)")
-    transfer.add_argument("run_dirs", type=Path, nargs="+", help="run folders or multirun folders")
-    transfer.add_argument("--out", type=Path, default=Path("transfer_report"), help="output folder")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "sweep":
-            write_sweep_report(args.sweep_dir)
-        else:
-            from cts.transfer_report import write_transfer_report
+class SweepSummary(Callback):
+    """Writes the sweep report when a multirun ends (all launchers, SLURM included); failed jobs are listed."""
 
-            write_transfer_report(args.run_dirs, args.out)
-    except (FileNotFoundError, ValueError) as error:
-        parser.error(str(error))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        write_sweep_report(config.hydra.sweep.dir)

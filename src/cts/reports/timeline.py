@@ -20,8 +20,8 @@ from cts.data.notes import NotesError, read_notes
 from cts.data.timelines import format_hours
 from cts.errors import UserError
 from cts.io import refuse_overwrite
+from cts.reports import html
 from cts.utils import announce
-from cts.viz import html
 from cts.viz.figures import save_figure, timeline_figure
 
 FORMATS = (".png", ".html")

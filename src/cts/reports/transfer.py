@@ -1,6 +1,6 @@
-"""``python -m cts.report transfer RUN_DIRS... --out DIR``: does initialising from a cts checkpoint help?
+"""``python -m cts.reports transfer RUN_DIRS... --out DIR``: does initialising from a cts checkpoint help?
 
-Reads only the runs' ``summary.json`` (run folders, or multirun folders whose jobs are read as ``cts.report sweep``
+Reads only the runs' ``summary.json`` (run folders, or multirun folders whose jobs are read as the sweep report
 reads them). A run is in arm ``cts`` when its overrides set ``model.init_from``, else ``base``; runs pair up by task,
 ``data.fold`` and seed. Written into DIR (atomically, ``cts.io``):
 
@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cts.io import atomic_path, write_csv, write_text
-from cts.report import SUMMARY, _markdown, read_job, read_sweep
+from cts.io import write_csv, write_text
+from cts.reports.markdown import rounded_table
+from cts.reports.sweep import SUMMARY, read_job, read_sweep
+from cts.viz import figures
 
 log = logging.getLogger(__name__)
 
@@ -95,29 +97,18 @@ def paired_differences(rows: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _bar_chart(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = sorted(table["task"].unique())
-    figure, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.8), squeeze=False)
-    for axis, task in zip(axes[0], tasks):
+def arm_panels(table: pd.DataFrame) -> dict:
+    """``transfer.png``'s panels: per task, its metrics and each arm's (mean, std) on them (base and cts first)."""
+    panels = {}
+    for task in sorted(table["task"].unique()):
         part = table[table["task"] == task]
-        metrics, arms = sorted(part["metric"].unique()), sorted(part["arm"].unique(), key=lambda a: (a not in ARMS, a))
-        width = 0.8 / len(arms)
-        for i, arm in enumerate(arms):
+        metrics = sorted(part["metric"].unique())
+        arms = {}
+        for arm in sorted(part["arm"].unique(), key=lambda a: (a not in ARMS, a)):
             values = part[part["arm"] == arm].set_index("metric").reindex(metrics)
-            axis.bar(np.arange(len(metrics)) + i * width, values["mean"], width, yerr=values["std"].fillna(0),
-                     label=arm, capsize=3)
-        axis.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
-        axis.set(title=task, ylim=(0, 1), ylabel="test (mean ± std over folds × seeds)")
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    with atomic_path(path, suffix=".png") as temp:
-        figure.savefig(temp, dpi=100)
-    plt.close(figure)
+            arms[arm] = (values["mean"].to_numpy(), values["std"].fillna(0).to_numpy())
+        panels[task] = (metrics, arms)
+    return panels
 
 
 def write_transfer_report(paths, out_dir: str | Path) -> dict[str, pd.DataFrame]:
@@ -132,17 +123,19 @@ def write_transfer_report(paths, out_dir: str | Path) -> dict[str, pd.DataFrame]
     counts = model_runs.groupby(["task", "arm"]).size().to_dict()
     write_csv(table, out_dir / "transfer.csv")
     write_csv(diffs, out_dir / "transfer_diff.csv")
-    _bar_chart(table, out_dir / "transfer.png")
+    figures.save_figure(figures.grouped_bars_figure(arm_panels(table), "test (mean ± std over folds × seeds)"),
+                        out_dir / "transfer.png", dpi=100)
     lines = ["# Transfer: base vs cts-initialised", "",
              f"{len(finished)} finished run(s) ({', '.join(f'{t} {a}: {n}' for (t, a), n in sorted(counts.items()))}), "
-             f"{len(failed)} failed.", "", "## Test metrics (mean ± std over folds × seeds)", "", _markdown(table), "",
+             f"{len(failed)} failed.", "", "## Test metrics (mean ± std over folds × seeds)", "",
+             rounded_table(table), "",
              "## cts − base, paired by (fold, seed) (95% paired t interval)", "",
-             _markdown(diffs) if len(diffs) else "no (fold, seed) is in both arms: nothing to pair", "",
+             rounded_table(diffs) if len(diffs) else "no (fold, seed) is in both arms: nothing to pair", "",
              "![bar chart](transfer.png)", ""]
     if failed:
-        lines += ["## Failed", "", _markdown(pd.DataFrame([{"job": f["job"], "reason": f["reason"]} for f in failed])),
-                  ""]
-    markdown = "\n".join(lines)
-    write_text(out_dir / "transfer.md", markdown)
-    print(f"\ntransfer report ({out_dir / 'transfer.md'}):\n\n{markdown}")
+        failures = pd.DataFrame([{"job": f["job"], "reason": f["reason"]} for f in failed])
+        lines += ["## Failed", "", rounded_table(failures), ""]
+    text = "\n".join(lines)
+    write_text(out_dir / "transfer.md", text)
+    print(f"\ntransfer report ({out_dir / 'transfer.md'}):\n\n{text}")
     return {"arms": table, "differences": diffs}

@@ -33,8 +33,8 @@ from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
 from cts.models.offline import check_downloaded
 from cts.progress.trainer import PlainProgressBar
+from cts.reports.run import best_baseline_line, test_rows, write_run_report
 from cts.training.checkpoints import RESUME_KEYS
-from cts.training.run_report import best_baseline_line, test_rows, write_run_report
 from cts.utils import quiet_known_noise
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
-"""Pictures and pages: matplotlib figures (``figures``) and self-contained HTML (``html``).
+"""Pictures: every matplotlib figure cts draws, in one style (``figures``), and the one way a figure reaches disk.
 
-Both only draw what they are given (numbers, or a timeline's events) and import nothing of ours but ``cts.io``, so
-every layer (data stages, annotation evaluation, training reports) can use them.
+It only draws what it is given (numbers, or a timeline's events) and imports nothing of ours but ``cts.io``, so the
+task modules (their test figures) and ``cts.reports`` (which saves and embeds them) can both use it.
 """

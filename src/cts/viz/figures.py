@@ -268,7 +268,21 @@ def error_histogram_figure(errors: Mapping[str, np.ndarray], title: str) -> Figu
     return figure
 
 
-# -- sweeps and annotation evaluation ------------------------------------------------------------------------------
+# -- sweeps, transfer and annotation evaluation --------------------------------------------------------------------
+def grouped_bars_figure(panels: Mapping[str, tuple[Sequence[str], Mapping[str, tuple[np.ndarray, np.ndarray]]]],
+                        ylabel: str) -> Figure:
+    """One panel per title, side by side: for each group label, a bar per named series (height ± error, 0–1)."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for axis, (title, (labels, series)) in zip(axes[0], panels.items()):
+        width = 0.8 / len(series)
+        for index, (name, (heights, errors)) in enumerate(series.items()):
+            axis.bar(np.arange(len(labels)) + index * width, heights, width, yerr=errors, label=name, capsize=3)
+        axis.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels)
+        axis.set(title=title, ylim=(0, 1), ylabel=ylabel)
+        axis.legend(fontsize=7)
+    return figure
+
+
 def interval_bars_figure(rows: Sequence[tuple[str, float, float | None, float | None]], title: str, xlabel: str,
                          reference: float | None = None, reference_label: str = "") -> Figure:
     """Horizontal bars ``(name, value, lo, hi)`` with their intervals, best first as given; an optional vertical

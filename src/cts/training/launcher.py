@@ -1,23 +1,10 @@
-"""Hydra callbacks of train.py: for multiruns, the sweep summary when a multirun ends (``cts.report``, from the
-jobs' ``summary.json``), and ``dry_run=true``: print the resolved launcher (sbatch) settings and submit nothing."""
+"""``dry_run=true`` for train.py's multiruns (a Hydra callback): print the resolved launcher (sbatch) settings and
+submit nothing. (The sweep report written when a multirun ends is ``cts.reports.sweep.SweepSummary``.)"""
 
 from __future__ import annotations
 
-import logging
-
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-
-from cts.report import write_sweep_report
-
-log = logging.getLogger(__name__)
-
-
-class SweepSummary(Callback):
-    """Writes the sweep summary when a multirun ends (all launchers, SLURM included); failed jobs are listed."""
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        write_sweep_report(config.hydra.sweep.dir)
 
 
 class LauncherDryRun(Callback):
@@ -32,5 +19,3 @@ class LauncherDryRun(Callback):
         print(f"# dry run: resolved hydra.launcher ({launcher.get('_target_', '?').rsplit('.', 1)[-1]}); "
               f"sweep dir {config.hydra.sweep.dir}; nothing submitted\n" + OmegaConf.to_yaml(launcher), flush=True)
         raise SystemExit(0)
-
-
