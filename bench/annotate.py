@@ -76,9 +76,9 @@ def evaluate_annotation(backend, notes: Path, reference: Path, limit: int, work:
     runner, then score against the reference timelines; rejects and tokens per note from the runner's counts."""
     from omegaconf import OmegaConf
 
-    from cts.annotation.evaluate import evaluate
     from cts.annotation.runner import Runner
     from cts.annotation.tasks import EventsTask
+    from cts.reports.evaluation import evaluate
     from cts.sharding import Shard
 
     runner = Runner("events", work / "predictions", OmegaConf.create({}),

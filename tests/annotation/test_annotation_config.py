@@ -17,7 +17,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
     ("annotate", "cts.annotation.runner.run", "timeline"), ("context", "cts.annotation.runner.run", "context"),
     ("summary", "cts.annotation.runner.run", "summary"),
     ("consolidate", "cts.annotation.consolidate.consolidate", "timeline"),
-    ("evaluate", "cts.annotation.evaluate.evaluate", "timeline"),
+    ("evaluate", "cts.reports.evaluation.evaluate", "timeline"),
 ])
 @pytest.mark.parametrize("llm", ["hf", "vllm", "openai"])
 def test_every_stage_composes(monkeypatch, stage, target, prompt, llm):

@@ -14,8 +14,9 @@ from rapidfuzz import fuzz
 from shared_data import require_shared
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.annotation.evaluate import evaluate, load_timelines, match_events, normalize
+from cts.annotation.evaluate import load_timelines, match_events, normalize
 from cts.annotation.outputs import AnnotationError
+from cts.reports.evaluation import evaluate
 
 METRIC_KEYS = {"precision", "recall", "f1", "mae_hours", "median_ae_hours", "sign_agreement", "order_concordance",
                "matched", "predicted", "reference"}

@@ -18,10 +18,10 @@ from omegaconf import OmegaConf
 
 from cts.annotation.backends import BackendError
 from cts.annotation.consolidate import consolidate
-from cts.annotation.evaluate import evaluate
 from cts.annotation.outputs import AnnotationError
 from cts.annotation.runner import run
 from cts.data.event_table import read_event_table
+from cts.reports.evaluation import evaluate
 
 pytest_plugins = ["annotation_support"]  # fixtures: notes_dir, fake_server, tiny_llama
 

@@ -8,11 +8,11 @@ import pytest
 from annotation_notes import write_notes
 from omegaconf import OmegaConf
 
-from cts.annotation.evaluate import evaluate
 from cts.annotation.outputs import AnnotationError
 from cts.annotation.runner import run
 from cts.data.event_table import write_event_table
 from cts.data.splits import write_splits
+from cts.reports.evaluation import evaluate
 
 pytest_plugins = ["annotation_support"]  # fixtures: fake_server
 

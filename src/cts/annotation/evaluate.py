@@ -5,7 +5,8 @@ among the pairs whose similarity reaches the threshold and that are not opposite
 matches as many events as possible, then maximizes the total similarity, then — among equally similar pairs, such
 as a name that occurs several times — prefers the closest times. On matched events: mean and median absolute error
 in hours, agreement of sign (before / at / after admission) and pairwise order concordance (pairs with different
-reference times; a predicted tie counts half). Overall numbers get 95% bootstrap intervals over notes.
+reference times; a predicted tie counts half). Overall numbers get 95% bootstrap intervals over notes. The stage
+that writes them (``annotate.py stage=evaluate``) is ``cts.reports.evaluation.evaluate``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ from cts.bootstrap import ClusterBootstrap, interval, mean, ratio
 from cts.data import timelines
 from cts.data.event_table import read_event_table
 from cts.data.notes import hadm_id_from_name
-from cts.io import nan_to_none, output_set, write_csv, write_json, write_text
-from cts.reports import html, markdown
+from cts.io import nan_to_none
 from cts.utils import announce
-from cts.viz.figures import hours_scatter_figure, save_figure
 
 SUFFIXES = (".json", ".bsv", ".csv")  # preferred first when one note has several
 SCORERS = {"ratio": fuzz.ratio, "token_sort_ratio": fuzz.token_sort_ratio, "token_set_ratio": fuzz.token_set_ratio,
@@ -260,62 +259,13 @@ def median_error(errors: np.ndarray) -> float | None:
     return nan_to_none(float(np.median(errors))) if errors.size else None
 
 
-def _shown(overall: dict, key: str) -> str:
-    value, (lo, hi) = overall[key], overall["ci95"].get(key, [None, None])
-    text = "n/a" if value is None else f"{value:.3f}"
-    return text + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else "")
-
-
-def overall_rows(overall: dict) -> list[dict]:
-    """Each overall metric with its 95% interval (over notes) and what it covers."""
-    rows = []
-    for name in ("precision", "recall", "f1", "macro_f1", *METRICS[3:]):
-        lo, hi = overall["ci95"].get(name, [None, None])
-        rows.append({"metric": name, "value": overall.get(name), "ci95_lo": lo, "ci95_hi": hi,
-                     "over": f"{overall['matched']} matched events" if name in METRICS[3:] else
-                     f"{overall['notes']} notes"})
-    return rows
-
-
-PER_NOTE_SHOWN = ("note", "predicted", "reference", "matched", "precision", "recall", "f1", "mae_hours",
-                  "median_ae_hours", "sign_agreement", "order_concordance")
-
-
-def write_report(output: Path, overall: dict, table: pd.DataFrame, matched_hours: np.ndarray) -> None:
-    """overall.csv, report.md, report.html and hours.png (left out, and said so, without matched events)."""
-    rows = overall_rows(overall)
-    write_csv(pd.DataFrame(rows), output / "overall.csv")
-    picture = None
-    if len(matched_hours):
-        picture = save_figure(hours_scatter_figure(matched_hours[:, 0], matched_hours[:, 1],
-                                                   f"predicted vs reference hours, {overall['notes']} notes"),
-                              output / "hours.png")
-    coverage = (f"{overall['notes']} notes ({len(overall['missing_predictions'])} without predictions); time metrics "
-                f"on the {overall['matched']} matched of {overall['reference']} reference events (recall "
-                f"{_shown(overall, 'recall')}); intervals: 95% bootstrap over notes.")
-    per_note = table[list(PER_NOTE_SHOWN)]
-    write_text(output / "report.md", "\n".join([
-        "# Annotation evaluation", "", coverage, "", "## Overall", "",
-        markdown.frame_table(pd.DataFrame(rows).round(4)), "", "## Per note", "",
-        markdown.frame_table(per_note.round(4)), "",
-        "![predicted vs reference hours](hours.png)" if picture else "(no matched event: no hours figure)", ""]))
-    html.write_page(output / "report.html", "Annotation evaluation", [
-        html.section("Overall", html.table(rows)),
-        *([html.section("Predicted vs reference hours", html.figure(picture, "matched events"))] if picture else []),
-        html.section("Per note", html.table(per_note.round(4).to_dict("records")))], coverage)
-
-
-def evaluate(predictions: str | Path, reference: str | Path | None, output: str | Path | None = None,
-             threshold: float = 80.0, scorer: str = "token_sort_ratio", n_resamples: int = 1000,
-             seed: int = 0) -> dict:
-    """Score every reference note (a note without predictions scores zero recall); write to ``output`` when given:
-    metrics.json (NaN as null), per_note.csv, overall.csv, report.md and report.html (the tables) and hours.png
-    (predicted against reference hours of the matched events). ``reference`` may also be an event table (the demo's
-    ``events_normalized.parquet``, a released CSV): then its admissions that were annotated are scored (a run over a
-    few notes is not charged with the rest of the table), and how many that is, is said."""
-    if reference is None:
-        raise AnnotationError("stage=evaluate needs reference=DIR: a folder of reference timelines "
-                              "(*.bsv 'event | hours', *.csv 'event,time' or our *.json outputs), or an event table")
+def score(predictions: str | Path, reference: str | Path, threshold: float = 80.0, scorer: str = "token_sort_ratio",
+          n_resamples: int = 1000, seed: int = 0) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    """(overall numbers with 95% intervals over notes, one row per reference note, the ``(predicted, reference)``
+    hours of every matched event). Every reference note is scored (a note without predictions scores zero recall);
+    ``reference`` may also be an event table (the demo's ``events_normalized.parquet``, a released CSV): then its
+    admissions that were annotated are scored (a run over a few notes is not charged with the rest of the table), and
+    how many that is, is said."""
     if scorer not in SCORERS:
         raise AnnotationError(f"stage.scorer must be one of {sorted(SCORERS)}, got {scorer!r}")
     predicted = load_timelines(predictions)
@@ -324,8 +274,8 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         raise AnnotationError(f"{reference}: no reference timelines (*.bsv, *.csv, *.json)")
     scores, matched_hours = [], []
     for note, (ref_events, _) in expected.items():
-        score, hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
-        scores.append(score)
+        note_score, hours = score_note(note, predicted.get(note, ([], 0))[0], ref_events, threshold, scorer)
+        scores.append(note_score)
         matched_hours.append(hours)
     table = score_table(scores)
     matched_hours, errors = hour_errors(matched_hours)
@@ -342,16 +292,4 @@ def evaluate(predictions: str | Path, reference: str | Path | None, output: str 
         "ci95": {name: estimate.ci95() for name, estimate in estimates.items()},
         "bootstrap": {"unit": "note", "resamples": n_resamples, "seed": seed, "level": 0.95},
     }
-    if output is not None:  # the files of one evaluation replace an earlier one's together (hours.png included)
-        output = Path(output)
-        with output_set(output, replace=[output / "hours.png"], last=["metrics.json"]) as staged:
-            write_csv(table, staged / "per_note.csv")
-            write_json(staged / "metrics.json", overall)
-            write_report(staged, overall, table, matched_hours)
-    announce(f"evaluate over {overall['notes']} notes ({len(overall['missing_predictions'])} without predictions), "
-             f"95% intervals over notes: precision {_shown(overall, 'precision')}, recall {_shown(overall, 'recall')}"
-             f", F1 {_shown(overall, 'f1')}; time metrics on the {overall['matched']} matched of "
-             f"{overall['reference']} reference events (recall {overall['recall']:.3f}): MAE "
-             f"{_shown(overall, 'mae_hours')} h, median AE {_shown(overall, 'median_ae_hours')} h, sign agreement "
-             f"{_shown(overall, 'sign_agreement')}, order concordance {_shown(overall, 'order_concordance')}")
-    return {"overall": overall, "per_note": table.to_dict("records")}
+    return overall, table, matched_hours
