@@ -4,19 +4,16 @@ Each ``stage=NAME`` selects ``conf/stage/NAME.yaml``, a ``_target_`` function in
 (``stage.KEY=VALUE`` sets one); it runs holding the lock on its output (``cts.locks``).
 """
 
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
+import hydra
+from omegaconf import DictConfig
 
-import hydra  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-
-import cts  # noqa: E402,F401  (registers the config resolvers)
-from cts.config import misplaced_stage_key  # noqa: E402
-from cts.errors import report_user_errors  # noqa: E402
-from cts.locks import run_stage  # noqa: E402
+import cts  # noqa: F401  (registers the config resolvers)
+from cts.config import misplaced_stage_key
+from cts.errors import report_user_errors
+from cts.locks import run_stage
 
 CONF = Path(__file__).resolve().parent / "conf"
 

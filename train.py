@@ -5,9 +5,7 @@ All logic lives in ``cts.training``; ``python train.py --help`` lists the config
 """
 
 import os
-from pathlib import Path
 
-os.environ.setdefault("CTS_ROOT", str(Path(__file__).resolve().parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra  # noqa: E402

@@ -1,7 +1,7 @@
 """Annotation throughput: batched generation versus one prompt at a time (the authors' way), and SmolLM2's scores.
 
     python bench/annotate.py [--prompts 8] [--batch-size 8] [--max-new-tokens 128] [--threads 1] [--eval-limit 10]
-                             [--eval-max-prompt-tokens 2048] [--skip-eval] [--out bench/results/annotate.json]
+                             [--eval-max-prompt-tokens 2048] [--skip-eval] [--out logs/bench/annotate.json]
                              [--vllm-serve] [--tokens-notes 50] [--skip-tokens]
     python bench/annotate.py --vllm [--vllm-prompts 256]      # on a GPU with vLLM installed (see docs/annotation.md)
 
@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_io import write_result
+from bench_io import RESULTS, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("CTS_ROOT", str(ROOT))
 T2S2 = ROOT.parent / "shared" / "data" / "timelines" / "t2s2_sepsis10"
 # Llama-3.1-8B's shape (config.json of meta-llama/Llama-3.1-8B-Instruct), for dummy-weight throughput runs.
 LLAMA_8B = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096,
@@ -292,7 +291,7 @@ def main() -> None:
     parser.add_argument("--vllm-prompts", type=int, default=256)
     parser.add_argument("--vllm-serve", action="store_true",
                         help="also time `vllm serve` (CPU, .venv-vllm; see bench/vllm_serve.py) beside hf batched")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/annotate.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "annotate.json")
     args = parser.parse_args()
     machine = {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count(),
                "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}

@@ -1,5 +1,10 @@
-"""What every benchmark shares: the machine's description and load, and writing a result as strict JSON (through
-``cts.io.write_json``: NaN and infinities as null, and a killed run leaves no partial file)."""
+"""What every benchmark shares: where results go, the machine's description and load, and writing a result as strict
+JSON (through ``cts.io.write_json``: NaN and infinities as null, and a killed run leaves no partial file).
+
+A run writes under ``logs/bench/`` of the repository root (``cts.config.repository_root``: CTS_ROOT moves it, as
+every output), outside git: ``bench/results/`` holds the published results that ``bench/tables.py`` turns into the
+docs' tables; copy a new result there to publish it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,14 @@ import os
 import platform
 from pathlib import Path
 
+from cts.config import repository_root
 from cts.io import write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = repository_root() / "logs" / "bench"
 
 
 def write_result(path: str | Path, result: dict) -> Path:
-    """A benchmark's result file (``bench/results/<name>.json``), strict JSON, written atomically."""
+    """A benchmark's result file (by default ``RESULTS/<name>.json``), strict JSON, written atomically."""
     return write_json(path, result)
 
 

@@ -2,7 +2,7 @@
 
     python bench/demo_runs.py [--log-dir logs/bench] [-- EXTRA TRAIN OVERRIDES]
 
-Runs ``train.py`` as a user does, reads each run's ``summary.json`` and writes bench/results/demo_runs.json (with the
+Runs ``train.py`` as a user does, reads each run's ``summary.json`` and writes logs/bench/demo_runs.json (with the
 machine and its load), from which ``python bench/tables.py`` fills the table in docs/training.md.
 """
 
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_io import machine, write_result
+from bench_io import RESULTS, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
@@ -87,7 +87,7 @@ def main() -> None:
                                                                "train_time_s", "metrics", "ci95", "best_baseline")}
                                         for s in summaries(args.log_dir, name)]}
     result["machine"]["load_average_after"] = list(os.getloadavg())
-    out = write_result(ROOT / "bench" / "results" / "demo_runs.json", result)
+    out = write_result(RESULTS / "demo_runs.json", result)
     print(f"wrote {out}")
 
 

@@ -7,7 +7,7 @@ note, and event P/R/F1 against the demo's own timelines.
 
 Both annotators see the same test admissions (``split=test`` of the demo's ``splits.parquet``), whole-note windows
 with the same prompt and budgets, one after the other in one process (the ratio is the robust number on a shared
-machine; the machine's load is recorded). Writes ``bench/results/extractor.json``.
+machine; the machine's load is recorded). Writes ``logs/bench/extractor.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from bench_io import RESULTS, annotate_and_score, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("CTS_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 

@@ -2,11 +2,11 @@
 
     python bench/normalize.py ROWS [--baseline-rows 2000000] [--pairs-baseline-rows 200000] [--seed 0]
 
-Generates a 22MCTS-shaped CSV of ROWS rows (cached under bench/results/tmp/): ~85 events per admission drawn from
+Generates a 22MCTS-shaped CSV of ROWS rows (cached under logs/bench/tmp/): ~85 events per admission drawn from
 a large vocabulary of clinical phrases, a few percent noise events (sex letters, numbers, time expressions) and
 ~0.3% ``-`` times. Each side runs in its own process so peak RSS is its own. The baseline runs on the first
 ``--baseline-rows`` rows when ROWS is larger (the per-row Python loops take hours at 22.6M rows); ratios compare
-rows per second. Prints a table and writes bench/results/normalize.json.
+rows per second. Prints a table and writes logs/bench/normalize.json.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from bench_io import write_result
+from bench_io import RESULTS, write_result
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -148,7 +148,7 @@ def main() -> None:
         print(json.dumps(run_baseline(args.csv, args.rows, args.pairs_baseline_rows)))
         return
 
-    csv = HERE / "results" / "tmp" / f"mcts_{args.rows}_{args.seed}.csv"
+    csv = RESULTS / "tmp" / f"mcts_{args.rows}_{args.seed}.csv"
     if not csv.exists():
         start = time.perf_counter()
         generate_csv(csv, args.rows, args.seed)
@@ -182,7 +182,7 @@ def main() -> None:
               "load_average_before": load_before, "ours": ours, "baseline": baseline, "speedups": speedups,
               "targets": {"core_seconds_le_90": core <= 90, "peak_rss_le_8gb": ours["peak_rss_gb"] <= 8,
                           "core_speedup_ge_20x": speedups["read+normalize+forecast (seconds)"]["speedup"] >= 20}}
-    out = HERE / "results" / "normalize.json"
+    out = RESULTS / "normalize.json"
     write_result(out, result)
     print(f"wrote {out}")
 

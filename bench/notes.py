@@ -1,7 +1,7 @@
 """Benchmark stage=notes: notes/s, dense encodings, coverage and peak RSS, side by side with a naive baseline;
 coverage per token sent (the selection rules); the static encoder against the sentence-transformer.
 
-    python bench/notes.py [--notes 3000] [--dense-notes 10] [--demo-notes 40] [--out bench/results/notes.json]
+    python bench/notes.py [--notes 3000] [--dense-notes 10] [--demo-notes 40] [--out logs/bench/notes.json]
     python bench/notes.py --parts curve,static     # only these parts; the file's other parts are kept
 
 Parts: ``throughput`` (below), ``curve`` (relative coverage against the share of note tokens sent, for top_k,
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pyarrow.parquet as pq
-from bench_io import write_result
+from bench_io import RESULTS, write_result
 from rich.console import Console
 from rich.table import Table
 
@@ -317,7 +317,7 @@ def print_table(title: str, rows: list[dict], columns: list[str]) -> None:
 def throughput_part(args) -> dict:
     """notes/s, encodings and peak RSS of cts against the naive baseline, and coverage at k of each mode."""
     throughput, coverage_table = [], []
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "results") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         frame, reference = synthetic_mimic(args.notes)
         synthetic = work / "discharge.csv.gz"
@@ -386,7 +386,7 @@ def main() -> None:
     parser.add_argument("--mtsamples", type=Path, default=SHARED / "notes" / "mtsamples_discharge_summary.csv")
     parser.add_argument("--t2s2", type=Path, default=SHARED / "timelines" / "t2s2_sepsis10")
     parser.add_argument("--demo", type=Path, default=ROOT / "data" / "demo")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "notes.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "notes.json")
     args = parser.parse_args()
     parts = args.parts.split(",")
     unknown = set(parts) - set(PARTS)

@@ -1,6 +1,6 @@
 """Risk task on the demo, as users run it: ``python train.py task=risk outcome=...`` per outcome, and the family
 comparison ``python train.py -m task=risk model=bert,gpt``; each run's summary.json (test AUROC/AUPRC/Brier of the
-model and the baselines with admission-bootstrap 95% intervals) is kept in bench/results/risk_demo.json with the
+model and the baselines with admission-bootstrap 95% intervals) is kept in logs/bench/risk_demo.json with the
 wall time, the CPU time of the run and the machine's load, from which ``python bench/tables.py`` fills docs.
 
     python bench/risk_demo.py [--runs mortality,los7,readmission30,gpt,families] [--log-dir logs/bench] [-- OVERRIDES]
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench_io import machine, write_result
+from bench_io import RESULTS, machine, write_result
 from demo_runs import chosen_runs, earlier_runs, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT = ROOT / "bench" / "results" / "risk_demo.json"
+RESULT = RESULTS / "risk_demo.json"
 RUNS = {"mortality": ["task=risk", "name=bench-risk-mortality"],
         "los7": ["task=risk", "outcome=los7", "name=bench-risk-los7"],
         "readmission30": ["task=risk", "outcome=readmission30", "name=bench-risk-readmission30"],

@@ -2,7 +2,7 @@
 test split is never read).
 
     python bench/risk_select.py [--outcomes mortality,los7,readmission30] [--folds 5] [--out PATH] [-- OVERRIDES]
-                                                                         # → bench/results/risk_select.json
+                                                                         # → logs/bench/risk_select.json
 
 A demo validation split holds 33–51 admissions, so one validation AUROC moves by several hundredths between
 settings that are equally good (an earlier, validation-only selection picked settings that then lost on test). Here
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 import transformers
-from bench_io import machine, write_result
+from bench_io import RESULTS, machine, write_result
 from hydra import compose, initialize_config_dir
 from sklearn.metrics import roc_auc_score
 
@@ -44,7 +44,7 @@ from cts.training.data import TokenizedDataset
 
 GRID = {"pooling": ["cls", "mean", "events"], "head_lr": [1e-3, 3e-3], "max_epochs": [10, 20, 40],
         "time_encoding": ["none", "bins"]}
-RESULT = ROOT / "bench" / "results" / "risk_select.json"
+RESULT = RESULTS / "risk_select.json"
 
 
 def _compose(overrides: list[str]):

@@ -7,20 +7,18 @@ them (optimal one-to-one matching at token_sort_ratio 80, pooled P/R/F1, order c
     python bench/rules_select.py --corpus data/t2s2 --events events.parquet     # the 70B timelines as reference
     python bench/rules_select.py --corpus data/demo --events events_normalized.parquet
 
-Writes ``bench/results/rules_select_<corpus name>.json`` (every grid point, best first) and prints the top rows.
+Writes ``logs/bench/rules_select_<corpus name>.json`` (every grid point, best first) and prints the top rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("CTS_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402

@@ -13,7 +13,7 @@ reports' 70B events + relative-time rules), ``smollm2`` (SmolLM2-135M-Instruct o
 and ``demo_extractor`` (the extractor distilled on the synthetic demo, ``make extractor``). The two LLMs that were
 never trained on case reports are slow and far behind, so they are scored on a seeded sample of ``--sample`` test
 reports only (``--full`` names the annotators also scored on every test report; every annotator is scored on the
-sample, so its rows compare). Writes ``bench/results/t2s2_annotators.json``.
+sample, so its rows compare). Writes ``logs/bench/t2s2_annotators.json``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from bench_io import RESULTS, annotate_and_score, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("CTS_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 METRICS = ("precision", "recall", "f1", "mae_hours", "sign_agreement", "order_concordance")

@@ -1,7 +1,7 @@
 """Downstream tasks on real timelines: ``python train.py experiment=t2s2_<task> name=t2s2_<task>`` for relation,
 nextevent and forecast on the T2S2 case reports (data=t2s2), as users run them; each run's summary.json (the model
 and every baseline on the same test rows with admission-bootstrap 95% intervals, model − best baseline, rows scored)
-is kept in bench/results/t2s2_runs.json with the wall and CPU time and the machine's load, from which
+is kept in logs/bench/t2s2_runs.json with the wall and CPU time and the machine's load, from which
 ``python bench/tables.py`` fills the "Real timelines" section of docs/training.md.
 
     python bench/t2s2_runs.py [--runs relation,nextevent,forecast] [--log-dir logs] [--note TEXT] [-- OVERRIDES]
@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench_io import machine, write_result
+from bench_io import RESULTS, machine, write_result
 from demo_runs import chosen_runs, earlier_runs, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULT = ROOT / "bench" / "results" / "t2s2_runs.json"
+RESULT = RESULTS / "t2s2_runs.json"
 RUNS = {task: [f"experiment=t2s2_{task}", f"name=t2s2_{task}"] for task in ("relation", "nextevent", "forecast")}
 KEEP = ("task", "data", "model", "family", "params", "train_time_s", "overrides", "test_checkpoint", "test_rows",
         "metrics", "ci95", "baselines", "best_baseline")

@@ -120,11 +120,16 @@ def _number(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _not_measured(name: str) -> str:
+    """What a section says before ``bench/NAME.py``'s result is published."""
+    return (f"Not measured on the current code yet: `python bench/{name}.py` writes logs/bench/{name}.json; copied "
+            "to bench/results/, `python bench/tables.py` fills this section.")
+
+
 def demo_runs() -> str:
     """The documented demo runs from bench/results/demo_runs.json (written by bench/demo_runs.py)."""
     if not (RESULTS / "demo_runs.json").exists():
-        return ("Not measured on the current code yet: `python bench/demo_runs.py` runs them and writes "
-                "bench/results/demo_runs.json; `python bench/tables.py` then fills this section.")
+        return _not_measured("demo_runs")
     result = _load("demo_runs")
     source = result["machine"].get("note") or "measured by `python bench/demo_runs.py`"
     lines = [f"{source[0].upper()}{source[1:]}, on the 2-core shared CPU dev box "
@@ -216,8 +221,7 @@ def _interval(value, interval, spec: str = ".3f") -> str:
 def risk_demo() -> str:
     """The task=risk demo runs from bench/results/risk_demo.json (written by bench/risk_demo.py)."""
     if not (RESULTS / "risk_demo.json").exists():
-        return ("Not measured on the current code yet: `python bench/risk_demo.py` runs them and writes "
-                "bench/results/risk_demo.json; `python bench/tables.py` then fills this section.")
+        return _not_measured("risk_demo")
     result = _load("risk_demo")
     lines = ["Measured by `python bench/risk_demo.py` on the 2-core shared CPU dev box (wall and CPU time of the "
              "whole `train.py` process; the load is the 1-minute average when the run started). Test AUROC with "
@@ -244,8 +248,7 @@ def risk_demo() -> str:
 def risk_select() -> str:
     """How task=risk's defaults were chosen, from bench/results/risk_select.json (bench/risk_select.py)."""
     if not (RESULTS / "risk_select.json").exists():
-        return ("Not measured on the current code yet: `python bench/risk_select.py` writes "
-                "bench/results/risk_select.json; `python bench/tables.py` then fills this section.")
+        return _not_measured("risk_select")
     result = _load("risk_select")
     outcomes = list(result["outcomes"])
     sizes = ", ".join(f"{o} {r['admissions']}" for o, r in result["outcomes"].items())
@@ -283,8 +286,7 @@ def t2s2_runs() -> str:
     """The downstream tasks on the T2S2 case reports from bench/results/t2s2_runs.json (bench/t2s2_runs.py): per
     task the model and every baseline on the same test rows with 95% intervals, model − best baseline, wall time."""
     if not (RESULTS / "t2s2_runs.json").exists():
-        return ("Not measured on the current code yet: `python bench/t2s2_runs.py` runs them and writes "
-                "bench/results/t2s2_runs.json; `python bench/tables.py` then fills this section.")
+        return _not_measured("t2s2_runs")
     runs = _load("t2s2_runs")["runs"]
     lines = []
     for task in [t for t in T2S2_METRICS if t in runs] + [t for t in runs if t not in T2S2_METRICS]:
@@ -335,8 +337,7 @@ def t2s2_annotators() -> str:
     """Every offline annotator on the T2S2 test reports against the 70B timelines, from
     bench/results/t2s2_annotators.json (bench/t2s2_annotators.py)."""
     if not (RESULTS / "t2s2_annotators.json").exists():
-        return ("Not measured on the current code yet: `python bench/t2s2_annotators.py` writes "
-                "bench/results/t2s2_annotators.json; `python bench/tables.py` then fills this section.")
+        return _not_measured("t2s2_annotators")
     result = _load("t2s2_annotators")
     lines = [f"Measured by `python bench/t2s2_annotators.py` on the 2-core shared CPU dev box (notes/s: the load "
              f"average at the end of each row's run beside it; one annotator per run, so the box's load differed "

@@ -10,7 +10,7 @@ loop of forward / backward / AdamW step. Both train the same architecture (backb
 256-unit head) from the same initial weights on the same rows for the same number of samples. Each side first runs
 ``--warmup-steps`` untimed steps (allocator, thread pools, first-batch caches), then ``--repeats`` timed runs,
 alternating sides so a change in the shared machine's load hits both; the median run is reported with the range.
-Prints a table and writes bench/results/train_throughput.json (with the load average before and after).
+Prints a table and writes logs/bench/train_throughput.json (with the load average before and after).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_io import write_result
+from bench_io import RESULTS, write_result
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,8 +34,8 @@ import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from cts.models.offline import SMOLLM2_GGUF, offline_model  # noqa: E402
 from cts.models.spec import ModelSpec  # noqa: E402
+from cts.offline import SMOLLM2_GGUF, offline_model  # noqa: E402
 from cts.tasks.relation.datamodule import RelationDataModule  # noqa: E402
 from cts.tasks.relation.module import RelationModule  # noqa: E402
 
@@ -139,7 +139,7 @@ def main() -> None:
         print(f"{name:28}{result[f'{key}_samples_per_s']:>12.1f}  ({low:.1f}–{high:.1f})")
     print(f"ratio {result['ratio']:.2f}x  (mean {result['mean_tokens_per_pair']:.1f} tokens/pair vs 128 padded; "
           f"one-time tokenize+cache {prepare_s:.1f} s)")
-    out = write_result(ROOT / "bench" / "results" / "train_throughput.json", result)
+    out = write_result(RESULTS / "train_throughput.json", result)
     print(f"wrote {out}")
     sys.stdout.flush()
 

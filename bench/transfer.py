@@ -27,7 +27,7 @@ FOLDS = {"pubmedqa": "0,1,2,3,4,5,6,7,8,9", "trials": "0,1,2,3,4"}
 
 def _run(*args: str) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
-           "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "CTS_ROOT": str(ROOT)}
+           "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
     print("+", " ".join(args), flush=True)
     subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True)
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--pubmedqa-folds", default=FOLDS["pubmedqa"])
     parser.add_argument("--trials-folds", default=FOLDS["trials"])
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "transfer"))
+    parser.add_argument("--out", default=str(ROOT / "logs" / "bench" / "transfer"))
     parser.add_argument("overrides", nargs="*", help="after --: overrides for every fine-tuning run")
     args = parser.parse_args()
     source = Path(args.source) if args.source else ROOT / "logs/train/runs/transfer_source/checkpoints/best.ckpt"

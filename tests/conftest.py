@@ -9,7 +9,6 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ["CTS_ROOT"] = str(ROOT)
 
 
 @pytest.fixture(scope="session")

@@ -1,20 +1,35 @@
-"""The OmegaConf resolvers of every entry point, registered once (when ``cts`` is imported); which command-line
-overrides name a run; and the check that points a stage's setting given as a top-level key (``stage=stats name=X``)
-to its real key (``stage.name``)."""
+"""The OmegaConf resolvers of every entry point, registered once (when ``cts`` is imported); where the repository
+is; which command-line overrides name a run; and the check that points a stage's setting given as a top-level key
+(``stage=stats name=X``) to its real key (``stage.name``)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from cts.errors import UserError
 from cts.hashing import fingerprint
-from cts.models.offline import offline_gguf, offline_model
+from cts.offline import offline_gguf, offline_model
 
 # Overrides that say where a run is kept or what it does (train, test, resume), not what it computes: left out of
 # run names, W&B groups and tags, and the overrides a summary records.
 NOT_SETTINGS = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
+
+
+def repository_root() -> Path:
+    """``${cts.root:}``, under ``paths.root_dir`` (``data/``, ``logs/``, ``.cache/``): ``CTS_ROOT`` when set, else the
+    checkout this package is imported from (``src/cts`` → ``../..``), so a command, a benchmark or a library call
+    writes to the same places from any working directory."""
+    if os.environ.get("CTS_ROOT"):
+        return Path(os.environ["CTS_ROOT"]).expanduser().resolve()
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "conf" / "train.yaml").is_file():
+        raise UserError(f"cts is imported from {Path(__file__).parent}, outside a checkout of the repository (no "
+                        f"{root / 'conf'}): set CTS_ROOT to the repository folder")
+    return root
 
 
 def _first_set(value, default):
@@ -54,6 +69,7 @@ def run_name(name, overrides) -> str:
 
 
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("cts.root", lambda: str(repository_root()), replace=True)
     OmegaConf.register_new_resolver("cts.required", _required, replace=True)
     OmegaConf.register_new_resolver("cts.or", _first_set, replace=True)
     OmegaConf.register_new_resolver("cts.slurm_gres", _slurm_gres, replace=True)

@@ -20,8 +20,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
     ("evaluate", "cts.reports.evaluation.evaluate", "timeline"),
 ])
 @pytest.mark.parametrize("llm", ["hf", "vllm", "openai"])
-def test_every_stage_composes(monkeypatch, stage, target, prompt, llm):
-    monkeypatch.setenv("CTS_ROOT", str(CONF.parent))
+def test_every_stage_composes(stage, target, prompt, llm):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("annotate", overrides=[f"stage={stage}", f"llm={llm}", "input=x", "output=y"],
                       return_hydra_config=True)
@@ -32,8 +31,7 @@ def test_every_stage_composes(monkeypatch, stage, target, prompt, llm):
         assert cfg.stage.llm._target_.split(".")[-2] == llm
 
 
-def test_slurm_fan_out_composes(monkeypatch):
-    monkeypatch.setenv("CTS_ROOT", str(CONF.parent))
+def test_slurm_fan_out_composes():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("annotate", overrides=["hydra/launcher=slurm", "shard.count=11", "shard.index=3"],
                       return_hydra_config=True)

@@ -137,9 +137,8 @@ def test_interval_over_notes_matches_the_binomial(tmp_path):
     assert overall["ci95"]["order_concordance"] == [None, None]  # one event per note: no pairs to order
 
 
-def test_default_reference_is_not_outside_the_repository(monkeypatch, tmp_path):
+def test_default_reference_is_not_outside_the_repository(tmp_path):
     conf = ROOT_DIR / "conf"
-    monkeypatch.setenv("CTS_ROOT", str(ROOT_DIR))
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose("annotate", overrides=["stage=evaluate"])
     assert cfg.stage.reference is None

@@ -227,8 +227,7 @@ def test_hours_are_written_as_the_timeline_format_reads_them():
     assert [hours_text(h) for h in (-72.0, 0.0, 1.5, -876000.0, 1 / 3)] == ["-72", "0", "1.5", "-876000", "0.33"]
 
 
-def test_rules_config_composes_with_every_corpus(monkeypatch):
-    monkeypatch.setenv("CTS_ROOT", str(ROOT))
+def test_rules_config_composes_with_every_corpus():
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         demo = compose("annotate", overrides=["llm=rules"])
         t2s2 = compose("annotate", overrides=["llm=rules", "corpus=t2s2"])
