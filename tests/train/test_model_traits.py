@@ -7,8 +7,8 @@ import pytest
 import transformers
 
 from cts.models import spec as spec_module
-from cts.models.offline import SMOLLM2_GGUF, offline_gguf, offline_model
 from cts.models.spec import TRAITS, FamilyTraits, ModelSpec
+from cts.offline import SMOLLM2_GGUF, offline_gguf, offline_model
 from cts.tasks.nextevent.datamodule import NextEventDataModule
 from cts.tasks.relation.datamodule import RelationDataModule
 

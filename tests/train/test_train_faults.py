@@ -20,8 +20,8 @@ from train_helpers import ROOT, compose_train, tiny
 
 from cts.errors import user_message
 from cts.models.checkpoint_file import CheckpointError, read_checkpoint
-from cts.models.offline import ModelNotDownloaded
 from cts.models.transfer import TransferError, read_backbone_state
+from cts.offline import ModelNotDownloaded
 from cts.training.checkpoints import RESUME_KEYS
 from cts.training.data import MissingDataError
 from cts.training.run import SIGTERM_EXIT, ConfigError, check_config, train

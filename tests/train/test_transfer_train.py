@@ -13,9 +13,9 @@ from omegaconf.errors import InterpolationResolutionError
 from report_checks import assert_run_report
 from train_helpers import FAMILIES, compose_train
 
-from cts.models.offline import minilm_path
 from cts.models.spec import ModelSpec
 from cts.models.transfer import TransferError, load_backbone
+from cts.offline import minilm_path
 from cts.reports.__main__ import main as report_main
 from cts.training.run import train
 

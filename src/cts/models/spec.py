@@ -4,7 +4,7 @@
 one trained on the train split for presets) and how to build the backbone for a task's need: an ``encoder``
 (classification heads) or the family's language model (``spec.objective``: masked LM for bert, causal LM for gpt
 and llama). Real checkpoints keep their ``from_pretrained(name_or_path)`` path (bert-base-uncased, gpt2,
-meta-llama/Llama-3.1-8B-Instruct); the offline defaults come from pip packages (``cts.models.offline``).
+meta-llama/Llama-3.1-8B-Instruct); the offline defaults come from pip packages (``cts.offline``).
 
 What differs between families lives in one table, ``TRAITS``: tasks ask ``spec.objective``,
 ``spec.pair_template``… and never test the family's name, so a fourth family is one config and one row.

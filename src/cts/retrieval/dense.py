@@ -21,7 +21,7 @@ import numpy as np
 
 from cts.hashing import file_hash, fingerprint
 from cts.io import atomic_dir
-from cts.models.offline import minilm_path
+from cts.offline import minilm_path
 
 log = logging.getLogger(__name__)
 ENCODERS = ("transformer", "static")

@@ -31,7 +31,7 @@ from cts.config import run_name, setting_overrides
 from cts.errors import UserError, log_to_files, user_message
 from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
-from cts.models.offline import check_downloaded
+from cts.offline import check_downloaded
 from cts.progress.trainer import PlainProgressBar
 from cts.reports.run import best_baseline_line, test_rows, write_run_report
 from cts.training.checkpoints import RESUME_KEYS

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from cts.annotation.backends.base import Generation, TokenizerBackend
 from cts.annotation.schema import LINE_GRAMMAR
-from cts.models.offline import SMOLLM2_GGUF, smollm2_dir
+from cts.offline import SMOLLM2_GGUF, smollm2_dir
 
 log = logging.getLogger(__name__)
 

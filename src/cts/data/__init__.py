@@ -1,0 +1,1 @@
+"""Event tables, notes, splits, labels and the corpora they come from: reading, normalizing, describing."""
