@@ -5,6 +5,8 @@ docs comes from a committed result file.
     python bench/tables.py --check   exit 1 if a section differs from what the result files give (the tests run this)
 
 A section is the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; everything else is left alone.
+It is the one place that turns result files into README and docs tables; an estimate reads as on every report page
+(``cts.reports.intervals``). It stays a script beside the results it reads: the installed package knows no README.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cts.io import write_text
+from cts.reports.intervals import with_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -84,8 +87,8 @@ def extractor_row() -> str:
     result = _load("extractor")
     ours, theirs = result["results"]["distilled"], result["results"]["off_the_shelf"]
     load = _load_text(result["machine"].get("load_average"))
-    return what + (f"F1 {_interval(ours['f1']['value'], ours['f1']['ci95'])} vs "
-                   f"{_interval(theirs['f1']['value'], theirs['f1']['ci95'])} on {ours['notes']} notes; "
+    return what + (f"F1 {with_interval(ours['f1']['value'], ours['f1']['ci95'])} vs "
+                   f"{with_interval(theirs['f1']['value'], theirs['f1']['ci95'])} on {ours['notes']} notes; "
                    f"{result['notes_per_s_ratio']:.1f}× notes/s ({load}) |")
 
 
@@ -211,13 +214,6 @@ def static_encoder() -> str:
     return "\n".join(lines)
 
 
-def _interval(value, interval, spec: str = ".3f") -> str:
-    if value is None:
-        return "n/a"
-    text = format(value, spec)
-    return text + (f" [{format(interval[0], spec)}, {format(interval[1], spec)}]" if interval else "")
-
-
 def risk_demo() -> str:
     """The task=risk demo runs from bench/results/risk_demo.json (written by bench/risk_demo.py)."""
     if not (RESULTS / "risk_demo.json").exists():
@@ -237,9 +233,9 @@ def risk_demo() -> str:
             lines.append(
                 f"| `{run['command']}` | {job['model']} | {run['wall_s']:.0f} s ({run['cpu_s']:.0f} s) | "
                 f"{run['load_average_before'][0]:.1f} | "
-                f"{_interval(metrics.get('test/auroc'), ci95.get('test/auroc'))} | "
-                f"{_interval(lr.get('test/auroc'), lr.get('ci95', {}).get('test/auroc'))} | "
-                f"{_interval(best.get('delta'), best.get('delta_ci95'), '+.3f')} | "
+                f"{with_interval(metrics.get('test/auroc'), ci95.get('test/auroc'))} | "
+                f"{with_interval(lr.get('test/auroc'), lr.get('ci95', {}).get('test/auroc'))} | "
+                f"{with_interval(best.get('delta'), best.get('delta_ci95'), '+.3f')} | "
                 f"{_number(metrics.get('test/auprc'), '.3f')} / {_number(lr.get('test/auprc'), '.3f')} | "
                 f"{_number(metrics.get('test/brier'), '.3f')} / {_number(lr.get('test/brier'), '.3f')} |")
     return "\n".join(lines)
@@ -311,12 +307,12 @@ def t2s2_runs() -> str:
             for name in names:
                 key = f"test/{name}"
                 spec = ".1f" if name.startswith("hours_mae") else ".3f"
-                cells.append(_interval(values[key], intervals.get(key), spec) if values.get(key) is not None
+                cells.append(with_interval(values[key], intervals.get(key), spec) if values.get(key) is not None
                              else "—")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         if best:
             lines += ["", f"Model − best baseline (`{best['name']}`) on `{best['metric_name'].removeprefix('test/')}`: "
-                          f"**{_interval(best['delta'], best.get('delta_ci95'), '+.3f')}**."]
+                          f"**{with_interval(best['delta'], best.get('delta_ci95'), '+.3f')}**."]
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -330,7 +326,7 @@ T2S2_ANNOTATORS = {"distilled": "the distilled model: SmolLM2-135M fine-tuned on
 
 def _estimate(row: dict, metric: str, spec: str = ".3f") -> str:
     """``value [lo, hi]`` of a bench row's ``{metric: {value, ci95}}``."""
-    return _interval(row[metric]["value"], row[metric]["ci95"], spec)
+    return with_interval(row[metric]["value"], row[metric]["ci95"], spec)
 
 
 def t2s2_annotators() -> str:
@@ -359,7 +355,7 @@ def t2s2_annotators() -> str:
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     for name, value in result.get("paired", {}).items():
         lines += ["", f"Paired on the same {result['test_reports']} reports and resamples, {name}: "
-                      f"**{_interval(value['value'], value['ci95'], '+.3f')}**."]
+                      f"**{with_interval(value['value'], value['ci95'], '+.3f')}**."]
     return "\n".join(lines)
 
 
