@@ -1,1 +1,1 @@
-"""Training: shared DataModule/LightningModule machinery, the run body of train.py, sweep summaries."""
+"""Training: shared DataModule/LightningModule machinery and the run body of train.py (its reports: ``cts.reports``)."""
