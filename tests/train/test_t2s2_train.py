@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from shared_data import require_shared
@@ -56,11 +57,14 @@ def test_t2s2_fast_dev_run_builds_and_scores_every_baseline(task, family, t2s2_s
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["data"] == "t2s2"
     expected = {"relation": {"majority", "time_bin", "median_hours", "logreg_bow"},
-                "nextevent": {"most_frequent", "bigram", "bigram_unseen", "bucket", "last_time"}}[task]
+                "nextevent": {"most_frequent", "bigram", "bigram_unseen", "kneser_ney", "kneser_ney_unseen", "bucket",
+                              "last_time"}}[task]
     assert set(summary["baselines"]) == expected
     best = summary["best_baseline"]
     assert best["name"] in expected and best["delta_ci95"][0] <= best["delta"] <= best["delta_ci95"][1]
     rows = summary["test_rows"]  # fast_dev_run tests one batch: relation scores its pairs (of 1 or 2 reports)
     assert 1 <= rows["admissions"] <= 2 and rows["scored"] >= rows["admissions"]
     if task == "nextevent":
-        assert rows == {"scored": 2, "admissions": 2}  # every test report gets its prediction point
+        lengths = pd.read_parquet(corpus / "tasks" / task / "test.parquet")["events"].map(len)
+        assert rows == {"scored": int((lengths - 1).sum()), "admissions": 2}  # every position of every test report
+        assert "ceiling" not in summary  # real timelines: no generator, no ceiling

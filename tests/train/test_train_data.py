@@ -83,8 +83,9 @@ def test_nextevent_chunks_fit_and_probes_hold_the_true_next_event(family, train_
     dm.prepare()
     assert max(dm.datasets["train"].lengths) <= 48
     probes = dm.module_kwargs()["probes"]
-    assert len(probes["val"]) == 5  # val: probe_size; test: every admission with a next event
-    assert len(probes["test"]) == (dm.frames["test"]["events"].map(len) >= 2).sum()
+    assert len(probes["val"]) == 5  # val: probe_size; test: every position after the first of every admission
+    lengths = dm.frames["test"]["events"].map(len)
+    assert len(probes["test"]) == (lengths[lengths >= 2] - 1).sum()
     frame = dm.frames["val"]
     known = {(str(e), float(t)) for events, times in zip(frame["events"], frame["times"])
              for e, t in zip(events, times)}
@@ -209,20 +210,25 @@ def test_a_long_next_event_shortens_only_its_own_prompt(train_data, tmp_path):
     before = NextEventDataModule(str(directory), spec, **kwargs)
     before.prepare()
     short = before.probes("test")
+    chosen = len(short) // 2  # a position in the middle: the prompts before it must not change
     frame = pd.read_parquet(directory / "test.parquet")
-    row = frame.index[frame["hadm_id"] == short[0]["group"]][0]
+    row = frame.index[frame["hadm_id"] == short[chosen]["group"]][0]
     events = [str(e) for e in frame.at[row, "events"]]
-    position = events.index(short[0]["event"])
-    events[position] = short[0]["event"] + " with a very long description" * 6
+    position = short[chosen]["position"]
+    events[position] = short[chosen]["event"] + " with a very long description" * 6
     frame.at[row, "events"] = np.array(events, dtype=object)
     frame.at[row, "text"] = "\n".join(f"[TIME] {t:g} [EVENT] {e}" for t, e in zip(frame.at[row, "times"], events))
     frame.to_parquet(directory / "test.parquet")
     after = NextEventDataModule(str(directory), spec, **kwargs)
     after.prepare()
     long = after.probes("test")
-    assert len(long[0]["target"]) > 48  # longer than max_length itself
-    assert long[0]["prompt"] and len(long[0]["prompt"]) <= len(short[0]["prompt"])
-    assert [p["prompt"] for p in long[1:]] == [p["prompt"] for p in short[1:]]  # the others keep their history
+    assert [(p["group"], p["position"]) for p in long] == [(p["group"], p["position"]) for p in short]
+    assert len(long[chosen]["target"]) > 48  # longer than max_length itself
+    assert long[chosen]["prompt"] and len(long[chosen]["prompt"]) <= len(short[chosen]["prompt"])
+    # the other prompts keep their history: every other admission's, and this one's before the long event (test
+    # probes cover every position; the prompts after it hold the long line itself)
+    kept = [i for i, p in enumerate(short) if p["group"] != short[chosen]["group"] or p["position"] < position]
+    assert len(kept) >= 5 and [long[i]["prompt"] for i in kept] == [short[i]["prompt"] for i in kept]
 
 
 @pytest.mark.parametrize(("hours", "words"), [

@@ -108,16 +108,20 @@ class SpanLMModule(TaskModule):
         self._generators["eval"].manual_seed(0)
 
     def _predict(self, probes: list[dict]) -> list[tuple[list[Candidate], float]]:
-        """Parsed candidates (best first) and the true span's log-likelihood, for each probe."""
-        out = []
-        for start in range(0, len(probes), self.probe_batch_size):
-            chunk = probes[start:start + self.probe_batch_size]
+        """Parsed candidates (best first) and the true span's log-likelihood, for each probe. Batches are taken in
+        prompt-length order (every position of an admission gives prompts of every length: little padding)."""
+        out: list = [None] * len(probes)
+        order = sorted(range(len(probes)), key=lambda i: (len(probes[i]["prompt"]), i))
+        for start in range(0, len(order), self.probe_batch_size):
+            rows = order[start:start + self.probe_batch_size]
+            chunk = [probes[i] for i in rows]
             prompts = [p["prompt"] for p in chunk]
             spans = predict_spans(self.lm, self.tokenizer, self.kind, prompts, [len(p["target"]) for p in chunk],
                                   k=self.beams, max_new_tokens=self.max_new_tokens)
             likelihoods = span_log_likelihood(self.lm, self.tokenizer, self.kind, prompts,
                                               [p["target"] for p in chunk])
-            out.extend(([self.parse(text) for text in texts], ll) for texts, ll in zip(spans, likelihoods))
+            for i, texts, ll in zip(rows, spans, likelihoods):
+                out[i] = ([self.parse(text) for text in texts], ll)
         return out
 
     def _name(self, generic: str) -> str:

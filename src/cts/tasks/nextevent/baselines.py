@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
 
 from cts.data.time_bins import log_bucket
-from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours
+from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours, normalize_event
+from cts.training.ngram import KneserNey
+from cts.training.ngram import predict as predict_kn
 from cts.training.sequence_baselines import FollowerTable, ranked
+
+log = logging.getLogger(__name__)
 
 
 def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str, tuple[list, tuple]]:
@@ -43,3 +48,47 @@ def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str
         "bucket": ([[(bucket_hours(next_bucket(p["previous_hours"])), "")] for p in probes], TIME_METRICS),
         "last_time": ([[(p["previous_hours"], "")] for p in probes], TIME_METRICS),
     }
+
+
+KN_ORDERS = (1, 2, 3, 4)
+
+
+def _positions(frame: pd.DataFrame):
+    """(history, next event) at every position after the first of each admission of a split."""
+    for events in frame["events"]:
+        events = [str(e) for e in events]
+        for position in range(1, len(events)):
+            yield events[:position], events[position]
+
+
+def kneser_ney_baselines(train: pd.DataFrame, val: pd.DataFrame, probes: list[dict], k: int,
+                         orders=KN_ORDERS) -> dict[str, tuple[list, np.ndarray]]:
+    """Interpolated Kneser–Ney over the train admissions' event sequences, its order the one with the fewest bits
+    per event on val (every position; never test): ``kneser_ney`` (its k most probable events) and
+    ``kneser_ney_unseen`` (the events already seen in the admission removed, the rest renormalized), each with
+    −log2 P(true event) per probe (``event_bits``; an event never seen in train is the unknown bucket)."""
+    sequences = [[str(e) for e in events] for events in train["events"]]
+    held_out = list(_positions(val))
+    best, best_bits = None, np.inf
+    for order in orders:
+        model = KneserNey(sequences, order=order)
+        bits = np.mean([-model.log2_probability(h, e) for h, e in held_out]) if held_out else 0.0
+        log.info("nextevent baseline kneser_ney: order %d, val %.3f bits per event", order, bits)
+        if bits < best_bits:
+            best, best_bits = model, bits
+    log.info("nextevent baseline kneser_ney: order %d chosen on val", best.order)
+    out = {}
+    for name, unseen in (("kneser_ney", False), ("kneser_ney_unseen", True)):
+        predictions, bits = [], np.zeros(len(probes))
+        for i, probe in enumerate(probes):
+            events, distribution = predict_kn(best, probe["seen"], k, probe["seen"] if unseen else ())
+            predictions.append([(None, event) for event in events])
+            bits[i] = -np.log2(distribution[best.token(probe["event"])])
+        out[name] = (predictions, bits)
+    return out
+
+
+def unknown_share(train: pd.DataFrame, events: list[str]) -> float:
+    """Share of ``events`` never seen in the train admissions (compared as ``normalize_event``)."""
+    known = {normalize_event(e) for seq in train["events"] for e in seq}
+    return float(np.mean([normalize_event(e) not in known for e in events])) if events else 0.0

@@ -1,28 +1,41 @@
 """Event-sequence language modelling: loss and perplexity, and for the next event of held-out admissions its
 strict and tie-aware top-1/top-k accuracy over distinct events, bits per event, the accuracy of its time bucket and
-the MAE of its hours — beside most-frequent, bigram and time baselines fitted on train."""
+the MAE of its hours — beside most-frequent, bigram, Kneser–Ney and time baselines fitted on train, and on the demo
+the ceiling: the Bayes predictor of the generator that wrote the data (``ceiling.py``)."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
 
-from cts.tasks.nextevent.baselines import fit_and_predict
+from cts.data.demo import DEMO_MARKER
+from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines, unknown_share
+from cts.tasks.nextevent.ceiling import ceiling_predictions, demo_ceiling
+from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
-from cts.training.metrics import parse_hours
+from cts.training.metrics import EVENT_METRICS, event_statistics, likelihood_statistics, parse_hours, score_events
 from cts.viz import figures
 
 # Where the true next event lies, for accuracy by time (hours relative to admission).
 TIME_GROUPS = ((-np.inf, -720, "< -1mo"), (-720, -24, "-1mo…-1d"), (-24, 0, "-1d…0"), (0, 1e-9, "at 0"),
                (1e-9, 24, "0…1d"), (24, 168, "1d…1w"), (168, np.inf, "> 1w"))
 _LINE = re.compile(r"^\s*\[TIME\]\s*(.*?)\s*\[EVENT\]\s*(.*?)\s*$", re.IGNORECASE)
+UNKNOWN_LIMIT = 0.05  # above this share of test events in an unknown bucket, the summary says so
+log = logging.getLogger(__name__)
+
+
+def _bits(bits: np.ndarray):
+    """The bootstrap statistic of the mean of per-row bits."""
+    return likelihood_statistics(-np.asarray(bits, float) * np.log(2), np.ones(len(bits)))["bits_per_event"]
 
 
 class NextEventModule(SpanLMModule):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, ceiling: dict | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.metric_names = {"topk": f"top{self.top_k}", "topk_tied": f"top{self.top_k}_tied"}
+        self.ceiling_settings = dict(ceiling or {})
 
     def parse(self, text: str) -> tuple[float | None, str]:
         """``[TIME] t [EVENT] e`` → (hours of t, e); anything else → (None, the whole text)."""
@@ -31,6 +44,53 @@ class NextEventModule(SpanLMModule):
 
     def baselines(self, datamodule, probes):
         return fit_and_predict(datamodule.frames["train"], probes, self.top_k)
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """The baselines', plus Kneser–Ney n-grams (order chosen on val bits) with their event bits, the demo's
+        ceiling (when the data is the demo and ``task.module.ceiling.enabled``) and unknown-bucket warnings."""
+        evaluation = super().test_evaluation(datamodule)
+        probes, frames = self.probes["test"], datamodule.frames
+        for name, (predictions, bits) in kneser_ney_baselines(frames["train"], frames["val"], probes,
+                                                              self.top_k).items():
+            columns = score_events(predictions, probes, self.top_k)
+            statistics = {**event_statistics(columns, EVENT_METRICS), "event_bits": _bits(bits)}
+            evaluation.baselines[name] = self._renamed(statistics)
+        evaluation.warnings = self._unknown_warnings(datamodule, probes)
+        if self.ceiling_settings.get("enabled", True) and self._is_demo(datamodule):
+            mixture = demo_ceiling(int(self.ceiling_settings.get("n_admissions", 20000)),
+                                   int(self.ceiling_settings.get("seed", 1_000_003)))
+            strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frames["test"], probes, self.top_k)
+            strict_columns, tied_columns = score_events(strict, probes, self.top_k), score_events(tied, probes,
+                                                                                                     self.top_k)
+            columns = {**strict_columns, "top1_tied": tied_columns["top1_tied"],
+                       "topk_tied": tied_columns["topk_tied"]}
+            evaluation.ceiling = self._renamed({**event_statistics(columns, EVENT_METRICS),
+                                                "bits_per_event": _bits(line_bits), "event_bits": _bits(event_bits)})
+        return evaluation
+
+    @staticmethod
+    def _is_demo(datamodule) -> bool:
+        """A task dataset built from the synthetic demo (``<demo>/tasks/nextevent``, ``demo.json`` in ``<demo>``)."""
+        return (datamodule.data_dir.parent.parent / DEMO_MARKER).is_file()
+
+    def _unknown_warnings(self, datamodule, probes: list[dict]) -> list[str]:
+        """Test events a predictor cannot name: not among the train events (the n-gram baselines' unknown bucket)
+        or holding the tokenizer's unknown token; more than ``UNKNOWN_LIMIT`` of them is a warning."""
+        out = []
+        events = [p["event"] for p in probes]
+        unk = getattr(self.tokenizer, "unk_token_id", None)
+        specials = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        shares = {"the train events (n-gram baselines' unknown bucket)": unknown_share(datamodule.frames["train"],
+                                                                                       events)}
+        if unk is not None and unk not in specials:
+            shares[f"the model tokenizer's {self.tokenizer.unk_token}"] = float(np.mean(
+                [unk in p["target"] for p in probes])) if probes else 0.0
+        for what, share in shares.items():
+            if share > UNKNOWN_LIMIT:
+                out.append(f"{share:.1%} of the {len(events):,} test events fall outside {what} (over "
+                           f"{UNKNOWN_LIMIT:.0%}): predictors cannot name them, so scores there say little")
+                log.warning("nextevent: %s", out[-1])
+        return out
 
     def test_figures(self, datamodule, summary: dict) -> dict:
         """Top-1/top-k (strict and tie-aware) and time-bucket accuracy of the model and each baseline with 95%
