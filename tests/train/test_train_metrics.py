@@ -13,8 +13,12 @@ from cts.tasks.forecast.module import ForecastModule
 from cts.tasks.nextevent.module import NextEventModule
 from cts.training.metrics import (
     bucket_hours,
+    distinct_events,
     event_statistics,
+    likelihood_statistics,
+    normalize_event,
     parse_hours,
+    point_values,
     score_events,
     token_f1,
 )
@@ -99,3 +103,85 @@ def test_run_names_are_file_safe_and_bounded():
     assert run_name(None, ["data.dir=/a/b c", "paths.log_dir=/x", "model=gpt"]) == "data.dir=_a_b_c,model=gpt"
     long = run_name(None, [f"model.lora.r={i}" for i in range(40)])
     assert len(long) <= 80 and long == run_name(None, [f"model.lora.r={i}" for i in range(40)])
+
+
+# The log-bucket edges (hours), written out here so the expected middles do not come from the code under test.
+EDGES = [1, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 4320, 8760]
+
+
+@pytest.mark.parametrize("index,hours", [
+    (1, 0.5), (-1, -0.5),                                    # (0, 1): half the upper edge
+    (2, 3 ** 0.5), (-3, -(18 ** 0.5)),                       # geometric middle of (1, 3) and (3, 6)
+    (13, (4320 * 8760) ** 0.5),                              # the last bucket with two edges
+    (14, 8760 * 2 ** 0.5), (-14, -8760 * 2 ** 0.5),          # open-ended top bucket: (8760, 2 × 8760)
+])
+def test_bucket_hours_is_the_geometric_middle_of_the_bucket(index, hours):
+    assert len(EDGES) == 13
+    assert bucket_hours(index) == pytest.approx(hours, rel=1e-12)
+
+
+def test_normalize_event_lowercases_and_collapses_spaces():
+    assert normalize_event("  Chest\tPAIN \n worse ") == "chest pain worse"
+
+
+def test_distinct_events_collapses_repeats_and_skips_empty_events():
+    candidates = [(1.0, "Fever"), (2.0, " fever "), (None, ""), (3.0, "cough"), (4.0, "rash")]
+    assert distinct_events(candidates, 2) == [(1.0, "Fever"), (3.0, "cough")]
+    assert distinct_events(candidates, 5) == [(1.0, "Fever"), (3.0, "cough"), (4.0, "rash")]
+
+
+def test_score_events_columns_row_by_row():
+    predictions = [
+        [(2.0, "Fever"), (2.0, "cough")],        # 0: strict top-1 hit
+        [(1.0, "cough"), (3.0, "fever")],        # 1: top-1 is a tie of the truth; truth second
+        [(5.0, "rash"), (6.0, "rash"), (7.0, "fever")],  # 2: truth only the second distinct event
+        [(-3.0, "rash"), (9.0, "headache")],     # 3: nothing right; truth in the past
+        [],                                      # 4: no prediction
+        [(None, "chest pain")],                  # 5: time unparsed, half the words right
+    ]
+    truths = [
+        {"hours": 2.5, "event": "fever"},
+        {"hours": 0.0, "event": "fever", "ties": ["Cough"]},
+        {"hours": 0.5, "event": "fever"},
+        {"hours": -1.0, "event": "fever", "ties": ["nausea"]},
+        {"hours": 4.0, "event": "fever"},
+        {"hours": 10.0, "event": "chest tightness"},
+    ]
+    columns = score_events(predictions, truths, 1)
+    assert columns["top1"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert columns["top1_tied"].tolist() == [1, 1, 0, 0, 0, 0]
+    assert columns["topk"].tolist() == [1, 0, 0, 0, 0, 0]       # k = 1: a hit in second place is no top-k hit
+    assert columns["topk_tied"].tolist() == [1, 1, 0, 0, 0, 0]
+    assert columns["history"].tolist() == [0, 0, 0, 1, 0, 0]   # only a negative true time is history
+    assert columns["parsed"].tolist() == [1, 1, 1, 1, 0, 0]
+    assert columns["abs_error"].tolist() == [0.5, 1.0, 4.5, 2.0, 0, 0]
+    assert columns["bucket_correct"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert columns["token_f1"].tolist() == pytest.approx([1, 0, 0, 0, 0, 0.5])
+    wider = score_events(predictions, truths, 2)
+    assert wider["topk"].tolist() == [1, 1, 1, 0, 0, 0]
+    assert wider["topk_tied"].tolist() == [1, 1, 1, 0, 0, 0]
+    assert wider["top1"].tolist() == [1, 0, 0, 0, 0, 0]
+
+
+def test_hours_mae_is_split_between_history_and_stay():
+    columns = {name: np.zeros(4) for name in ("top1", "top1_tied", "topk", "topk_tied", "token_f1", "bucket_correct")}
+    columns["parsed"] = np.array([1.0, 1.0, 1.0, 0.0])
+    columns["abs_error"] = np.array([2.0, 4.0, 10.0, 0.0])
+    columns["history"] = np.array([1.0, 0.0, 0.0, 1.0])
+    boot = ClusterBootstrap([1, 2, 3, 4], n_resamples=1)
+    values = {name: float(f(boot)[0]) for name, f in event_statistics(columns).items()}
+    assert values["hours_mae"] == pytest.approx(16 / 3)
+    assert values["hours_mae_history"] == pytest.approx(2.0)   # row 0 only: row 3 is history but unparsed
+    assert values["hours_mae_stay"] == pytest.approx(7.0)      # rows 1 and 2
+    assert values["time_parsed"] == pytest.approx(0.75)
+
+
+def test_bits_per_event_and_token_perplexity_at_full_sample():
+    bits = np.array([1.0, 2.0, 3.0, 10.0])
+    log_likelihood = -bits * np.log(2.0)
+    n_tokens = np.array([2, 1, 1, 4])
+    values = point_values(likelihood_statistics(log_likelihood, n_tokens), groups=["a", "b", "c", "d"])
+    assert set(values) == {"bits_per_event", "token_perplexity"}
+    assert values["bits_per_event"] == pytest.approx(4.0)           # the full sample, not a resample
+    assert values["token_perplexity"] == pytest.approx(2.0)         # exp(16 ln 2 / 8 tokens)
+    assert all(type(value) is float for value in values.values())
