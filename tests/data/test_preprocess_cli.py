@@ -150,8 +150,9 @@ def test_admission_ids_beyond_double_precision_stay_exact(tmp_path):
 def test_a_log_dir_that_is_a_file_is_one_line_naming_the_key(tmp_path, script, stage):
     a_file = tmp_path / "logs"
     a_file.write_text("not a folder")
-    run = subprocess.run([sys.executable, str(ROOT / script), f"stage={stage}", f"paths.log_dir={a_file}"], cwd=tmp_path,
-                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(ROOT / script), f"stage={stage}", f"paths.log_dir={a_file}"]
+    run = subprocess.run(command, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True,
+                         text=True, timeout=120)
     assert run.returncode == 1
     assert run.stderr.strip() == (f"error: paths.log_dir={a_file}: a file, not a folder; every run writes its folder "
                                   "under it: choose a writable folder with paths.log_dir=DIR")
