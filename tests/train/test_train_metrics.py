@@ -183,5 +183,5 @@ def test_bits_per_event_and_token_perplexity_at_full_sample():
     values = point_values(likelihood_statistics(log_likelihood, n_tokens), groups=["a", "b", "c", "d"])
     assert set(values) == {"bits_per_event", "token_perplexity"}
     assert values["bits_per_event"] == pytest.approx(4.0)           # the full sample, not a resample
-    assert values["token_perplexity"] == pytest.approx(2.0)         # exp(16 ln 2 / 8 tokens)
+    assert values["token_perplexity"] == pytest.approx(4.0)         # exp(16 ln 2 / 8 tokens) = 2 ** 2
     assert all(type(value) is float for value in values.values())
