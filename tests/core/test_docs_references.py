@@ -33,3 +33,14 @@ def test_every_test_a_page_cites_exists(page):
         if not re.search(rf"^def {name}\(", source, re.MULTILINE):
             missing.append(f"{file}::{name}")
     assert not missing, f"{page.name} cites tests that do not exist"
+
+
+def test_the_readme_names_every_task_stage_and_config_group():
+    """Its tables (each with a one-line purpose) list every ``conf/task``, ``conf/stage`` and
+    ``conf/annotate/stage`` option and every config group (``conf/annotate/<group>`` is annotate.py's ``<group>``)."""
+    readme, conf = (ROOT / "README.md").read_text(), ROOT / "conf"
+    options = [p.stem for folder in ("task", "stage", "annotate/stage") for p in (conf / folder).glob("*.yaml")]
+    groups = {folder.relative_to(conf).as_posix().removeprefix("annotate/") for folder in conf.rglob("*")
+              if folder.is_dir() and any(folder.glob("*.yaml")) and folder.parent.name != "experiment"}
+    missing = sorted(name for name in {*options, *groups} if f"`{name}`" not in readme)
+    assert not missing, f"README.md does not name {missing}"

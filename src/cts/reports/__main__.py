@@ -1,4 +1,4 @@
-"""Reports built only from the ``summary.json`` files runs write (DESIGN.md "Run summary").
+"""Reports built only from the ``summary.json`` files runs write (their contract: docs/training.md, top).
 
 ``python -m cts.reports sweep SWEEP_DIR``: the sweep report (``cts.reports.sweep``), as written when a multirun ends.
 ``python -m cts.reports transfer RUN_DIRS... --out DIR``: runs without and with ``model.init_from`` on the same task

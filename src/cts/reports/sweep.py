@@ -1,4 +1,4 @@
-"""The sweep report, built only from the ``summary.json`` files runs write (DESIGN.md "Run summary").
+"""The sweep report, built only from the ``summary.json`` files runs write (their contract: docs/training.md, top).
 
 ``python -m cts.reports sweep SWEEP_DIR`` (also run when a multirun ends: ``SweepSummary``, a Hydra callback of
 train.py) writes into SWEEP_DIR:
