@@ -253,7 +253,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) -> dict:
-    """The run identity part of ``summary.json`` (see DESIGN.md "Run summary")."""
+    """The run identity part of ``summary.json`` (the whole contract: docs/training.md, top)."""
     counts = module.parameter_counts()
     return {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
             "family": spec.family, "params": counts["params_total"], "params_trainable": counts["params_trainable"],
