@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 import cts  # noqa: F401  (registers the config resolvers)
 from cts.annotation.backends.openai import refuse_command_line_secrets
-from cts.config import misplaced_stage_key
+from cts.config import misplaced_stage_key, refuse_unread_overrides
 from cts.errors import report_user_errors
 from cts.locks import run_stage
 
@@ -22,6 +22,7 @@ CONF = Path(__file__).resolve().parent / "conf"
 @hydra.main(version_base="1.3", config_path="conf", config_name="annotate")
 @report_user_errors
 def main(cfg: DictConfig):
+    refuse_unread_overrides(cfg, "stage", CONF / "annotate" / "stage")
     return run_stage(cfg)
 
 

@@ -20,7 +20,7 @@ from cts.training.run import train  # noqa: E402
 @report_user_errors
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
-    return metrics.get(cfg.optimized_metric)
+    return metrics.get(cfg.task.optimized_metric)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from sklearn.metrics import roc_auc_score
 import cts  # noqa: F401  (registers the config resolvers)
 from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.training.data import TokenizedDataset
+from cts.training.groups import instantiate_datamodule
 
 GRID = {"pooling": ["cls", "mean", "events"], "head_lr": [1e-3, 3e-3], "max_epochs": [10, 20, 40],
         "time_encoding": ["none", "bins"]}
@@ -59,7 +60,7 @@ def encoded_admissions(cfg):
     tokens a task adds, ``[TIME]``/``[EVENT]`` — is the one train.py reads; one pass of it serves every pooling."""
     L.seed_everything(cfg.seed, workers=True)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.get("build"))
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare_data()
     datamodule.prepare()
     modules = {pooling: hydra.utils.instantiate(cfg.task.module, spec=spec, pooling=pooling,

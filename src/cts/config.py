@@ -1,6 +1,13 @@
-"""The OmegaConf resolvers of every entry point, registered once (when ``cts`` is imported); where the repository
-is; which command-line overrides name a run; and the check that points a stage's setting given as a top-level key
-(``stage=stats name=X``) to its real key (``stage.name``)."""
+"""How the entry points' configs are composed: the OmegaConf resolvers, registered once (when ``cts`` is imported);
+where the repository is; which command-line overrides name a run; and the checks that refuse, in one line, an
+override that would do nothing: a stage's setting given as a top-level key (``stage=stats name=X``), and a setting
+that the chosen stage or task does not read (``stage=stats hadm_id=5``, ``task=relation outcome=los7``).
+
+Config groups stand alone: a group reads its own keys, the shared ``paths`` and ``trainer``, and the entry point's own
+top-level settings (``seed``, ``input``, ``outcome``, …); the one group that reads others is preprocess.py's and
+annotate.py's ``stage``, the step that runs, which names what it takes (``${corpus.dir}``, ``${task.build}``,
+``${llm}``). train.py's groups meet in code (``cts.training.groups``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,8 @@ import os
 import re
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cts.errors import UserError
 from cts.hashing import fingerprint
@@ -40,6 +48,10 @@ def _first_set(value, default):
 def _slurm_gres(accelerator, devices):
     """``${cts.slurm_gres:ACCELERATOR,DEVICES}``: ``gpu:N`` for a GPU trainer, null (no GPU requested) otherwise."""
     return f"gpu:{devices}" if str(accelerator).lower() in ("gpu", "cuda") else None
+
+
+class ConfigError(UserError, ValueError):
+    """A config value that cannot work, or a setting that would do nothing; raised before any data is read."""
 
 
 class MissingSetting(ValueError):
@@ -103,3 +115,46 @@ def misplaced_stage_key(arguments: list[str], primary: Path, stages: Path) -> st
         if key.split(".")[0] not in top and key.split(".")[0] in keys:
             return f"{key}={value}: {key} is a setting of stage={stage}; write stage.{key}={value}"
     return None
+
+
+# ``${key}`` or ``${key.sub}`` (not a resolver call ``${name:...}``, not a relative ``${.key}``): the top-level key read
+_INTERPOLATION = re.compile(r"\$\{\s*([A-Za-z_]\w*)(?:\.\w+)*\s*\}")
+SHARED = ("paths", "seed", "trainer", "hydra")
+
+
+def _interpolated(value) -> set[str]:
+    """The top-level keys that the interpolations anywhere in ``value`` (plain containers) read."""
+    if isinstance(value, dict):
+        return set().union(*map(_interpolated, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_interpolated, value)) if value else set()
+    return set(_INTERPOLATION.findall(value)) if isinstance(value, str) else set()
+
+
+def _read_from(config: dict, root: str) -> set[str]:
+    """The top-level keys that ``root`` reads, directly or through the keys it reads."""
+    read, todo = set(), [root]
+    while todo:
+        key = todo.pop()
+        if key not in read and key in config:
+            read.add(key)
+            todo += _interpolated(config[key])
+    return read
+
+
+def refuse_unread_overrides(cfg: DictConfig, reader: str, options: Path) -> None:
+    """A :class:`ConfigError` for the first command-line override of a top-level key or group that some option of
+    the ``reader`` group (the stage, the task; its YAMLs in ``options``) reads and this run's does not: it would do
+    nothing (``stage=stats hadm_id=5``, ``stage=demo corpus=t2s2``, ``task=relation outcome=los7``)."""
+    if not HydraConfig.initialized():
+        return
+    routed = set().union(*(_interpolated(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
+                           for path in options.rglob("*.yaml"))) - {*SHARED, reader}
+    config = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=False)
+    read = _read_from(config, reader)
+    choice = HydraConfig.get().runtime.choices.get(reader)
+    for override in HydraConfig.get().overrides.task:
+        key = re.split(r"[.=@]", override.lstrip("+~"), maxsplit=1)[0]
+        if key in routed and key not in read:
+            raise ConfigError(f"{override}: {reader}={choice} does not read {key}, so it would change nothing; "
+                              f"remove it")

@@ -19,6 +19,7 @@ from cts.annotation.windows import Window
 from cts.tasks.extract.build import build_extract_notes
 from cts.tasks.extract.datamodule import align_events
 from cts.tasks.extract.module import export_hf_model
+from cts.training.groups import instantiate_datamodule
 from cts.training.run import train
 
 
@@ -40,7 +41,7 @@ def overrides(data, work, family, *extra):
     answers, 2 test admissions."""
     return ["task=extract", f"model={family}", "model.preset=tiny", "model.max_length=672",
             f"data.dir={data / 'tasks' / 'extract'}", "data.batch_size=4", "data.eval_batch_size=4", "data.max_rows=8",
-            f"cache_dir={work / 'cache'}", f"paths.log_dir={work / 'logs'}", "task.max_prompt_tokens=640",
+            f"paths.cache_dir={work / 'cache'}", f"paths.log_dir={work / 'logs'}", "task.max_prompt_tokens=640",
             "task.max_new_tokens=32", "task.eval_limit=2", "task.baseline=null", "logger=none", "callbacks=none",
             *extra]
 
@@ -64,7 +65,7 @@ def test_events_of_two_notes_align_to_the_note_that_mentions_them():
 def test_long_notes_are_windowed_and_unaligned_events_counted(extract_data, tmp_path):
     cfg = compose_train(overrides(extract_data, tmp_path, "gpt"), tmp_path)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare()
     train_rows = datamodule.frames["train"]
     assert datamodule.counts["train"]["windows"] > 2 * len(train_rows)  # several windows per note
@@ -105,7 +106,7 @@ def test_fast_dev_run_scores_as_an_annotator_and_exports(family, extract_data, t
 def test_exported_model_reproduces_the_modules_greedy_annotation(family, lora, extract_data, tmp_path):
     cfg = compose_train(overrides(extract_data, tmp_path, family, f"model.lora.r={lora}"), tmp_path)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare()
     module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
     module.lm.eval()

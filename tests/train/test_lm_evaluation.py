@@ -14,6 +14,7 @@ from train_helpers import FAMILIES, compose_train, tiny
 from cts.bootstrap import ClusterBootstrap
 from cts.tasks.forecast.baselines import fit_and_predict as forecast_baselines
 from cts.tasks.nextevent.baselines import fit_and_predict as nextevent_baselines
+from cts.training.groups import instantiate_datamodule
 from cts.training.metrics import (
     bucket_hours,
     event_statistics,
@@ -99,7 +100,7 @@ def test_forecast_baselines_on_a_hand_made_fixture():
 def built(cfg, module: bool = True):
     """The composed run's prepared datamodule and (unless ``module=False``) its task module, as train.py builds them."""
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare()
     if not module:
         return datamodule, None

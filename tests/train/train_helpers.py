@@ -21,7 +21,7 @@ FAMILIES = ("bert", "gpt", "llama")
 def tiny(data: Path, task: str, work: Path, family: str = "bert", *extra: str) -> list[str]:
     """Overrides for a seconds-long run: tiny preset, 2 train batches, 1 val/test batch, 4 generation probes."""
     overrides = [f"task={task}", f"model={family}", "model.preset=tiny", f"data.dir={data / 'tasks' / task}",
-                 "data.batch_size=8", "data.eval_batch_size=8", f"cache_dir={work / 'cache'}",
+                 "data.batch_size=8", "data.eval_batch_size=8", f"paths.cache_dir={work / 'cache'}",
                  f"paths.log_dir={work / 'logs'}", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
                  "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.log_every_n_steps=1"]
     if task != "relation":

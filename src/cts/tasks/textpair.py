@@ -43,9 +43,12 @@ class TextPairDataModule(TaskDataModule):
 
     labels: tuple[str, ...] = ()
 
-    def __init__(self, *args, **kwargs):
-        kwargs["build"] = None  # nothing to build: the public files are read as they are
-        super().__init__(*args, **kwargs)
+    def __init__(self, data_dir: str, spec, batch_size: int = 32, eval_batch_size: int = 64, num_workers: int = 0,
+                 seed: int = 0, cache_dir: str = ".cache/cts"):
+        """Every row of the published splits (no ``max_rows`` sample, so no ``sample_seed``), nothing to build:
+        a data setting for those is refused (:mod:`cts.training.groups`), not ignored."""
+        super().__init__(data_dir, spec, batch_size, eval_batch_size, num_workers=num_workers, seed=seed,
+                         cache_dir=cache_dir)
         self._splits: dict[str, pd.DataFrame] | None = None
 
     def source_files(self) -> list[Path]:

@@ -27,14 +27,15 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from cts.config import run_name, setting_overrides
-from cts.errors import UserError, log_to_files, user_message
+from cts.config import ConfigError, refuse_unread_overrides, repository_root, run_name, setting_overrides
+from cts.errors import log_to_files, user_message
 from cts.io import nan_to_none, write_json
 from cts.models.checkpoint_file import read_checkpoint
 from cts.offline import check_downloaded
 from cts.progress.trainer import PlainProgressBar
 from cts.reports.run import best_baseline_line, test_rows, write_run_report
 from cts.training.checkpoints import RESUME_KEYS
+from cts.training.groups import data_dir, instantiate_datamodule, watched_metric
 from cts.utils import quiet_known_noise
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,6 @@ SIGTERM_EXIT = 128 + signal.SIGTERM  # what a shell reports for a process ended 
 # trainer keys that must be whole numbers (Lightning compares them with ints only once training is under way)
 WHOLE_TRAINER_KEYS = ("max_epochs", "min_epochs", "max_steps", "accumulate_grad_batches", "check_val_every_n_epoch",
                       "log_every_n_steps", "num_sanity_val_steps", "num_nodes")
-
-
-class ConfigError(UserError, ValueError):
-    """A config value that cannot work; raised before any data is read or model loaded."""
 
 
 def task_wrapper(function):
@@ -95,14 +92,15 @@ def _output_dir(cfg: DictConfig) -> str:
 
 def check_config(cfg: DictConfig) -> None:
     """Fail at start, naming the key and the fix, for mistakes that would otherwise surface minutes later."""
+    refuse_unread_overrides(cfg, "task", repository_root() / "conf" / "task")
     try:
-        data_dir = cfg.data.dir
+        directory = data_dir(cfg)
     except MissingMandatoryValue:
         raise ConfigError(f"data={cfg.data.name} needs data.dir=DIR: a task dataset directory written by `python "
                           f"preprocess.py stage=build task={cfg.task.name} input=EVENTS output=DIR`") from None
-    if not Path(data_dir).is_dir() and cfg.data.get("build") is None:  # a data config with a build makes it
-        raise ConfigError(f"data.dir={data_dir} does not exist: build it with `python preprocess.py stage=build "
-                          f"task={cfg.task.name} input=EVENTS output={data_dir}`")
+    if not directory.is_dir() and cfg.data.get("build") is None:  # a data config with a build makes it
+        raise ConfigError(f"data.dir={directory} does not exist: build it with `python preprocess.py stage=build "
+                          f"task={cfg.task.name} input=EVENTS output={directory}`")
     module_class = hydra.utils.get_class(cfg.task.module._target_)
     supported = getattr(module_class, "TIME_ENCODINGS", ())
     if cfg.task.time_encoding not in supported:
@@ -174,6 +172,7 @@ def instantiate_loggers(cfg: DictConfig) -> list[Logger]:
             extra["tags"] = list(node.get("tags") or [o[:64] for o in _overrides()] + sweep_tag)
             # explicit, so the Makefile's WANDB_MODE=offline cannot override logger.wandb.offline=false
             extra["mode"] = "offline" if offline else "online"
+            extra["job_type"] = node.get("job_type") or cfg.task.name
         loggers.append(hydra.utils.instantiate(node, **extra))
         log.info("logger %s: %s", name, type(loggers[-1]).__name__)
     return loggers
@@ -189,7 +188,7 @@ def instantiate_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]
     callbacks = []
     for node in (cfg.callbacks or {}).values():
         if isinstance(node, DictConfig) and "_target_" in node:
-            callback = hydra.utils.instantiate(node)
+            callback = hydra.utils.instantiate(node, **watched_metric(cfg, node))
             if isinstance(callback, LearningRateMonitor) and not has_logger:
                 continue  # Lightning refuses an LR monitor without a logger (logger=none)
             if isinstance(callback, (RichProgressBar, TQDMProgressBar)) and not sys.stdout.isatty():
@@ -219,7 +218,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     spec = hydra.utils.instantiate(cfg.model)
-    datamodule = hydra.utils.instantiate(cfg.task.datamodule, spec=spec, build=cfg.data.get("build"))
+    datamodule = instantiate_datamodule(cfg, spec)
     datamodule.prepare_data()
     datamodule.prepare()
     module = hydra.utils.instantiate(cfg.task.module, spec=spec, **datamodule.module_kwargs())
@@ -257,7 +256,7 @@ def _summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) ->
     counts = module.parameter_counts()
     return {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
             "family": spec.family, "params": counts["params_total"], "params_trainable": counts["params_trainable"],
-            "seed": cfg.seed, "overrides": _overrides(), "optimized_metric": cfg.optimized_metric,
+            "seed": cfg.seed, "overrides": _overrides(), "optimized_metric": cfg.task.optimized_metric,
             "optimized_mode": OmegaConf.select(cfg, "task.mode", default="max"),
             "train_time_s": round(train_time, 1), "test_checkpoint": metrics.get("test_checkpoint"),
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)}}

@@ -33,7 +33,8 @@ class RiskDataModule(TaskDataModule):
     columns = ("hadm_id", "events", "times")
     extra_tokens = ("[TIME]", "[EVENT]")
 
-    def __init__(self, *args, labels: str | None = None, horizon_hours: float | None = 24.0,
+    def __init__(self, *args, labels: str | None = None, labels_dir: str | None = None, outcome: str = "mortality",
+                 horizon_hours: float | None = 24.0,
                  leak_terms=LEAK_TERMS, empty: str = "keep", max_events: int | None = None,
                  time_in_text: bool = True, imbalance: str = "weighted", meds_dir: str | None = None,
                  admissions: str | None = None, max_length: int | None = None, **kwargs):
@@ -42,7 +43,8 @@ class RiskDataModule(TaskDataModule):
             raise ValueError(f"task.empty must be one of {EMPTY_POLICIES}, got {empty!r}")
         if imbalance not in IMBALANCE:
             raise ValueError(f"task.imbalance must be one of {IMBALANCE}, got {imbalance!r}")
-        self.labels_path = labels
+        # a label file, else the outcome's file among the data's labels (stage=labels writes <outcome>.parquet)
+        self.labels_path = labels or (str(Path(labels_dir) / f"{outcome}.parquet") if labels_dir else None)
         self.horizon_hours = None if horizon_hours is None else float(horizon_hours)
         self.leak_terms, self.empty = tuple(leak_terms or ()), empty
         self.max_events = None if max_events is None else int(max_events)
