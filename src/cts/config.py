@@ -3,10 +3,11 @@ where the repository is; which command-line overrides name a run; and the checks
 override that would do nothing: a stage's setting given as a top-level key (``stage=stats name=X``), and a setting
 that the chosen stage or task does not read (``stage=stats hadm_id=5``, ``task=relation outcome=los7``).
 
-Config groups stand alone: a group reads its own keys, the shared ``paths`` and ``trainer``, and the entry point's own
-top-level settings (``seed``, ``input``, ``outcome``, …); the one group that reads others is preprocess.py's and
-annotate.py's ``stage``, the step that runs, which names what it takes (``${corpus.dir}``, ``${task.build}``,
-``${llm}``). train.py's groups meet in code (``cts.training.groups``).
+Config groups stand alone: a group reads its own keys, the shared ``paths`` and ``trainer`` (preprocess.py's and
+annotate.py's ``corpus`` too: the corpus they work on, as ``paths`` says where things are) and the entry point's own
+top-level settings (``seed``, ``input``, ``outcome``, …). The one group that reads others is preprocess.py's and
+annotate.py's ``stage``, the step that runs, which names what it takes (``${task.build}``, ``${retrieval}``,
+``${llm}``); train.py's groups meet in code (``cts.training.groups``).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def misplaced_stage_key(arguments: list[str], primary: Path, stages: Path) -> st
 
 # ``${key}`` or ``${key.sub}`` (not a resolver call ``${name:...}``, not a relative ``${.key}``): the top-level key read
 _INTERPOLATION = re.compile(r"\$\{\s*([A-Za-z_]\w*)(?:\.\w+)*\s*\}")
-SHARED = ("paths", "seed", "trainer", "hydra")
+ALWAYS_READ = ("paths", "seed", "trainer", "hydra")  # by the entry points' code, whatever the stage or task
 
 
 def _interpolated(value) -> set[str]:
@@ -149,7 +150,7 @@ def refuse_unread_overrides(cfg: DictConfig, reader: str, options: Path) -> None
     if not HydraConfig.initialized():
         return
     routed = set().union(*(_interpolated(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
-                           for path in options.rglob("*.yaml"))) - {*SHARED, reader}
+                           for path in options.rglob("*.yaml"))) - {*ALWAYS_READ, reader}
     config = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=False)
     read = _read_from(config, reader)
     choice = HydraConfig.get().runtime.choices.get(reader)
