@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from cts.data.task_dataset import run_build
-from cts.tasks.forecast.build import build_forecast_windows
+from cts.hashing import hash_unit, mix64
+from cts.tasks.forecast.build import _row_identity, build_forecast_windows
 
 
 def table(rows):
@@ -84,3 +85,103 @@ def test_meta_json_records_target_and_format(tmp_path):
                      splits=tmp_path / "splits.parquet", seed=0)
     saved = json.loads((tmp_path / "forecast" / "meta.json").read_text())
     assert saved["params"]["target"] == "any" and saved["params"]["format"] == "authors" and meta == saved
+
+
+def sampled_starts(keys, cap, seed):
+    """The ``cap`` candidate starts with the smallest ``hash_unit(key, seed)``, in start order."""
+    return sorted(np.argsort(hash_unit(keys, seed), kind="stable")[:cap].tolist())
+
+
+def start_keys(hadm, n_events, window):
+    return np.array([hadm * 1_000_003 + s for s in range(n_events - window + 1)], dtype=np.int64)
+
+
+def test_each_admission_gets_the_max_per_admission_starts_with_the_smallest_seeded_hash(events):
+    """The sampling rule, written out with the hash primitives: per admission, the candidate starts ranked by
+    ``hash_unit(hadm * 1_000_003 + local_start, seed)``, the first ``max_per_admission`` kept; ``target=any``
+    holds out position ``mix64(key, seed + 1) % window``."""
+    window, cap, seed = 5, 4, 3
+    windows = build_forecast_windows(events, window=window, max_per_admission=cap, seed=seed, target="any")
+    assert windows["window_start"].dtype == np.int32 and windows["hypothesis_index"].dtype == np.int8
+    for hadm, admission in events.groupby("hadm_id", sort=True):
+        keys = start_keys(hadm, len(admission), window)
+        chosen = sampled_starts(keys, cap, seed)
+        got = windows[windows.hadm_id == hadm]
+        assert got["window_start"].tolist() == chosen, hadm
+        expected_held_out = (mix64(keys[chosen], seed + 1) % np.uint64(window)).astype(int).tolist()
+        assert got["hypothesis_index"].tolist() == expected_held_out, hadm
+        assert len(got) == min(cap, len(admission) - window + 1)
+
+
+def test_defaults_are_windows_of_11_at_most_10_per_admission_seed_0(events):
+    windows = build_forecast_windows(events)
+    assert (windows["hypothesis_index"] == 10).all()
+    for hadm, admission in events.groupby("hadm_id", sort=True):
+        if len(admission) >= 11:
+            expected = sampled_starts(start_keys(hadm, len(admission), 11), 10, 0)
+            assert windows[windows.hadm_id == hadm]["window_start"].tolist() == expected, hadm
+
+
+@pytest.mark.parametrize("target", ["next", "any"])
+def test_ties_are_the_answer_then_the_unobserved_rows_at_its_time_in_every_admission(events, target):
+    windows = build_forecast_windows(events, window=4, max_per_admission=10, seed=1, target=target)
+    with_extra_ties = 0
+    for row in windows.itertuples():
+        admission = events[events.hadm_id == row.hadm_id].reset_index(drop=True)
+        answer = row.window_start + row.hypothesis_index
+        assert admission.event[answer] == row.hypothesis_event
+        after = admission.iloc[row.window_start + 4:]
+        expected = [row.hypothesis_event] + after.event[after.time == row.hypothesis_time].tolist()
+        assert list(row.hypothesis_ties) == expected, (row.hadm_id, row.window_start)
+        with_extra_ties += len(expected) > 1 and row.hadm_id != events.hadm_id.iloc[0]
+    assert with_extra_ties > 5   # ties beyond the first admission are exercised
+
+
+@pytest.mark.parametrize("dtype", ["category", object])
+def test_row_identity_is_equal_exactly_for_equal_time_and_event(dtype):
+    # 2 distinct times and 4 events: more event codes than times, where a packing without room collides
+    pairs = [(t, e) for e in ["a", "b", "c", "d"] for t in [0.0, 5.0]] + [(5.0, "c"), (0.0, "a")]
+    frame = pd.DataFrame({"hadm_id": 1, "time": [t for t, _ in pairs], "event": [e for _, e in pairs]})
+    frame["event"] = frame["event"].astype(dtype)
+    ids = _row_identity(frame)
+    for i, left in enumerate(pairs):
+        for j, right in enumerate(pairs):
+            assert (ids[i] == ids[j]) == (left == right), (left, right)
+
+
+def test_plain_string_events_build_the_same_windows_as_categorical_ones(events):
+    plain = events.assign(event=events["event"].astype(str))
+    expected = build_forecast_windows(events, window=6, max_per_admission=3, seed=4)
+    got = build_forecast_windows(plain, window=6, max_per_admission=3, seed=4)
+    assert got["observation"].tolist() == expected["observation"].tolist()
+    assert got["hypothesis"].tolist() == expected["hypothesis"].tolist()
+
+
+def test_duplicate_windows_are_dropped():
+    rows = [(1, "a", 0.0), (1, "b", 1.0)] * 3 + [(2, "a", 0.0), (2, "b", 1.0)]
+    windows = build_forecast_windows(table(rows), window=2, max_per_admission=10, seed=0)
+    # admission 1 has windows a→b, b→a, a→b, b→a, a→b: two distinct; admission 2 has a→b
+    assert sorted(zip(windows.hadm_id, windows.observation, windows.hypothesis)) == [
+        (1, "0:a", "1:b"), (1, "1:b", "0:a"), (2, "0:a", "1:b")]
+
+
+def test_authors_format_renders_integer_hours_as_floats():
+    rows = pd.DataFrame({"hadm_id": [3, 3, 3], "event": ["x", "y", "z"], "time": np.array([-24, 0, 48])})
+    windows = build_forecast_windows(rows, window=3, max_per_admission=1, format="authors")
+    assert windows["observation"].tolist() == ["-24.0:x, 0.0:y"] and windows["hypothesis"].tolist() == ["48.0:z"]
+
+
+@pytest.mark.parametrize("window,cap", [(1, 10), (11, 0)])
+def test_a_window_under_two_or_a_cap_under_one_is_refused(events, window, cap):
+    with pytest.raises(ValueError, match=f"need window >= 2 and max_per_admission >= 1, got {window}, {cap}"):
+        build_forecast_windows(events, window=window, max_per_admission=cap)
+
+
+def test_thousands_of_windows_each_get_their_own_observation():
+    rows = [(hadm, f"e{i}", float(i)) for hadm in range(600) for i in range(20)]
+    windows = build_forecast_windows(table(rows), window=11, max_per_admission=10, seed=0)
+    assert len(windows) == 6000
+    last = windows.iloc[-1]
+    start = last.window_start
+    assert last.observation == "\n".join(f"{i}:e{i}" for i in range(start, start + 10))
+    assert all(text.count("\n") == 9 for text in windows["observation"])
