@@ -25,7 +25,7 @@ from cts.offline import offline_gguf, offline_model
 
 # Overrides that say where a run is kept or what it does (train, test, resume), not what it computes: left out of
 # run names, W&B groups and tags, and the overrides a summary records.
-NOT_SETTINGS = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=", "cache_dir")
+NOT_SETTINGS = ("paths.", "hydra", "ckpt_path", "name=", "logger", "train=", "test=")
 
 
 def repository_root() -> Path:
