@@ -51,7 +51,7 @@ test: setup
 	$(PY) -m pytest -n 2 -q
 
 # Mutation testing (slow, not in CI): the modules and tests in pyproject's [tool.mutmut]; resumable (a rerun keeps
-# earlier verdicts). Writes bench/results/mutation.json (kill rate per package); docs/testing.md reads it.
+# earlier verdicts). Writes logs/bench/mutation.json (kill rate per package; bench/results/ holds the published one).
 mutation: setup
 	$(VENV)/bin/mutmut run --max-children 2
 	$(PY) bench/mutation.py

@@ -1,9 +1,10 @@
 """Mutation kill rates per package, from the verdicts mutmut left in ``mutants/`` (run ``make mutation``).
 
 Reads each mutated module's ``mutants/<path>.meta`` (mutmut's own record of one exit code per mutant), maps the exit
-codes with mutmut's ``status_by_exit_code`` and writes ``bench/results/mutation.json``: per module and per package,
-killed (a test failed, or the mutant timed out), survived, no tests, not checked, and the kill rate over the checked
-mutants. The modules and tests are ``[tool.mutmut]`` in pyproject.toml.
+codes with mutmut's ``status_by_exit_code`` and writes ``logs/bench/mutation.json`` (copy it to ``bench/results/`` to
+publish it, as every benchmark): per module and per package, killed (a test failed, or the mutant timed out),
+survived, no tests, not checked, and the kill rate over the checked mutants. The modules and tests are
+``[tool.mutmut]`` in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
-from bench_io import machine, write_result  # noqa: E402
+from bench_io import RESULTS, machine, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
@@ -43,7 +44,7 @@ def package_of(module: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, default=ROOT / "mutants")
-    parser.add_argument("--output", type=Path, default=ROOT / "bench/results/mutation.json")
+    parser.add_argument("--output", type=Path, default=RESULTS / "mutation.json")
     args = parser.parse_args()
     metas = sorted(args.mutants.glob("src/cts/**/*.py.meta"))
     if not metas:
