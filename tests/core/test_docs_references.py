@@ -44,3 +44,9 @@ def test_the_readme_names_every_task_stage_and_config_group():
               if folder.is_dir() and any(folder.glob("*.yaml")) and folder.parent.name != "experiment"}
     missing = sorted(name for name in {*options, *groups} if f"`{name}`" not in readme)
     assert not missing, f"README.md does not name {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_page_cites_an_issue_number(page):
+    """An issue number means nothing to a user: a page says the thing itself."""
+    assert not re.findall(r"\bissues? #?\d+|(?<![\w&])#\d+\b", page.read_text(), re.IGNORECASE), page.name
