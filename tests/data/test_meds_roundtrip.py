@@ -1,13 +1,21 @@
 """MEDS export read back: every row's time minus the anchor is its event's hours, to the microsecond, and every
 admission sits in the MEDS split named after its splits.parquet split. Written against the public ``export_meds``
-only, so it holds for any subject mapping (patients or admissions)."""
+only, so it holds for any subject mapping (patients or admissions). Also: the metadata files and their MEDS schemas,
+shards that never cut a subject, the seed and time policy reaching the export, patients on the real timeline with
+``admissions``, and a patient torn over two splits refused."""
+
+import json
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from cts.data.meds import export_meds
-from cts.data.splits import write_splits
+import cts
+from cts.data.meds import MedsExportError, export_meds
+from cts.data.splits import make_splits, write_splits
 
 MEDS_NAME = {"train": "train", "val": "tuning", "test": "held_out"}  # the MEDS convention, written out by hand
 HOURS = {11: [-48.0, 0.0, 2.5], 12: [-0.25, 1.0], 13: [1e-3, 36.0, 720.0], 14: [0.0], 15: [-8760.0, 5.75]}
@@ -40,3 +48,117 @@ def test_time_minus_anchor_is_hours_and_splits_follow_splits_parquet(tmp_path):
     listed = subjects.set_index("subject_id")["split"]
     for hadm_id, split in SPLIT.items():
         assert listed.loc[subject_of.loc[hadm_id]] == MEDS_NAME[split], hadm_id
+
+
+def _events_csv(path, rows):
+    path.write_text("Hadm_id,Event,Time\n" + "".join(f"{h},{e},{t}\n" for h, e, t in rows))
+    return path
+
+
+def _splits(path, split_of):
+    write_splits(pd.DataFrame({"hadm_id": list(split_of), "split": list(split_of.values())}), path)
+    return path
+
+
+def test_metadata_describes_the_export_with_meds_schemas(tmp_path):
+    events = _events_csv(tmp_path / "mimic.events.csv", [(21, "fever", 1.0), (21, "cough", 2.0), (22, "rash", 0.5),
+                                                         (23, "fever", -3.0)])
+    splits = _splits(tmp_path / "s.parquet", {21: "train", 22: "val", 23: "test"})
+    before = datetime.now(UTC)
+    export_meds(events, tmp_path / "meds", splits=splits, anchor="2010-06-15", code_prefix="EV/")
+    metadata = tmp_path / "meds" / "metadata"
+    dataset = json.loads((metadata / "dataset.json").read_text())
+    created = datetime.fromisoformat(dataset.pop("created_at"))
+    assert created.utcoffset() == timedelta(0) and before - timedelta(seconds=1) <= created <= datetime.now(UTC)
+    assert dataset == {"dataset_name": "mimic", "dataset_version": "mimic.events.csv", "etl_name": "cts",
+                       "etl_version": cts.__version__, "meds_version": "0.4.1", "raw_source_id_columns": ["hadm_id"],
+                       "time_anchor": "2010-06-15", "subject": "admission (subject_id = hadm_id)",
+                       "time_unit_note": "time = admission start + hours since admission"}
+    codes = pq.read_table(metadata / "codes.parquet")
+    assert codes.schema.names == ["code", "description", "parent_codes"]
+    assert codes.schema.types == [pa.string(), pa.string(), pa.list_(pa.string())]
+    assert codes.to_pydict() == {"code": ["EV/cough", "EV/fever", "EV/rash"], "description": ["cough", "fever", "rash"],
+                                 "parent_codes": [None, None, None]}
+    subjects = pq.read_table(metadata / "subject_splits.parquet")
+    assert [(f.name, f.type, f.nullable) for f in subjects.schema] == [("subject_id", pa.int64(), False),
+                                                                        ("split", pa.string(), False)]
+    assert subjects.to_pydict() == {"subject_id": [21, 22, 23], "split": ["train", "tuning", "held_out"]}
+    shard = pq.read_table(tmp_path / "meds" / "data" / "tuning" / "0.parquet")
+    assert [(f.name, f.type) for f in shard.schema] == [
+        ("subject_id", pa.int64()), ("time", pa.timestamp("us")), ("code", pa.string()),
+        ("numeric_value", pa.float32()), ("hadm_id", pa.int64())]
+    assert shard.column("time").to_pylist() == [datetime(2010, 6, 15, 0, 30)]
+
+
+def test_shards_close_at_a_subject_start_once_they_hold_shard_size_rows(tmp_path):
+    sizes = {31: 3, 32: 1, 33: 3, 34: 1}   # rows per admission (= subject here), all in train
+    rows = [(h, f"e{k}", float(k)) for h, n in sizes.items() for k in range(n)]
+    events = _events_csv(tmp_path / "events.csv", rows)
+    splits = _splits(tmp_path / "s.parquet", dict.fromkeys(sizes, "train"))
+    counts = export_meds(events, tmp_path / "meds", splits=splits, shard_size=3)
+    assert counts == {"train": 8, "tuning": 0, "held_out": 0}
+    folder = tmp_path / "meds" / "data" / "train"
+    shards = [pq.read_table(folder / f"{n}.parquet").column("subject_id").to_pylist() for n in range(3)]
+    # 31 fills a shard (3 rows); 32 (1) + 33 (3) fill the next, though it passes 3; 34 starts the last
+    assert shards == [[31, 31, 31], [32, 33, 33, 33], [34]]
+    assert sorted(p.name for p in folder.iterdir()) == ["0.parquet", "1.parquet", "2.parquet"]
+
+
+def test_splits_made_beside_the_input_use_the_seed_0_by_default(tmp_path):
+    hadm = list(range(100, 140))
+    rows = [(h, "fever", 0.0) for h in hadm]
+    for seed in (None, 7):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        export_meds(_events_csv(folder / "events.csv", rows), folder / "meds",
+                    **({} if seed is None else {"seed": seed}))
+        made = make_splits(pd.DataFrame({"hadm_id": hadm}), seed=seed or 0).set_index("hadm_id")["split"]
+        shards = (folder / "meds" / "data").glob("*/*.parquet")
+        read = pd.concat([pq.read_table(p).to_pandas().assign(meds_split=p.parent.name) for p in shards])
+        assert len(read) == len(hadm)
+        assert (read["meds_split"] == read["hadm_id"].map(made.astype(str)).map(MEDS_NAME)).all(), seed
+
+
+def test_time_policy_zero_keeps_an_unreadable_time_at_the_anchor(tmp_path):
+    events = _events_csv(tmp_path / "events.csv", [(41, "fever", "soon"), (41, "cough", 2.0)])
+    splits = _splits(tmp_path / "s.parquet", {41: "train"})
+    export_meds(events, tmp_path / "kept", splits=splits, time_policy="zero")
+    export_meds(events, tmp_path / "dropped", splits=splits)
+    kept = pq.read_table(tmp_path / "kept" / "data" / "train" / "0.parquet").to_pydict()
+    dropped = pq.read_table(tmp_path / "dropped" / "data" / "train" / "0.parquet").to_pydict()
+    assert sorted(zip(kept["code"], kept["time"])) == [("EVENT//cough", datetime(2000, 1, 1, 2)),
+                                                       ("EVENT//fever", datetime(2000, 1, 1))]
+    assert dropped["code"] == ["EVENT//cough"]
+
+
+def _admissions_csv(path, rows):
+    pd.DataFrame(rows, columns=["subject_id", "hadm_id", "admittime"]).to_csv(path, index=False)
+    return path
+
+
+def test_with_admissions_the_subject_is_the_patient_on_the_real_timeline(tmp_path):
+    events = _events_csv(tmp_path / "events.csv", [(51, "fever", 1.5), (52, "rash", -2.0), (53, "cough", 0.0)])
+    admissions = _admissions_csv(tmp_path / "admissions.csv.gz", [
+        (7, 51, "2150-01-01 08:00:00"), (7, 52, "2150-03-05 12:30:00"), (8, 53, "2120-06-01 00:00:00")])
+    splits = _splits(tmp_path / "s.parquet", {51: "test", 52: "test", 53: "train"})
+    export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
+    held_out = pq.read_table(tmp_path / "meds" / "data" / "held_out" / "0.parquet").to_pydict()
+    assert list(zip(held_out["subject_id"], held_out["hadm_id"], held_out["time"])) == [
+        (7, 51, datetime(2150, 1, 1, 9, 30)), (7, 52, datetime(2150, 3, 5, 10, 30))]
+    train = pq.read_table(tmp_path / "meds" / "data" / "train" / "0.parquet").to_pydict()
+    assert (train["subject_id"], train["time"]) == ([8], [datetime(2120, 6, 1)])
+    dataset = json.loads((tmp_path / "meds" / "metadata" / "dataset.json").read_text())
+    assert (dataset["time_anchor"], dataset["subject"]) == ("admittime (MIMIC-IV admissions)", "patient (subject_id)")
+
+
+def test_a_patient_with_admissions_in_two_splits_is_refused(tmp_path):
+    events = _events_csv(tmp_path / "events.csv", [(61, "fever", 0.0), (62, "rash", 1.0), (63, "cough", 2.0),
+                                                   (64, "pain", 3.0)])
+    admissions = _admissions_csv(tmp_path / "admissions.csv.gz", [
+        (8, 61, "2150-01-01 08:00:00"), (9, 62, "2150-01-01 08:00:00"), (9, 63, "2150-02-01 08:00:00"),
+        (8, 64, "2150-03-01 08:00:00")])
+    splits = _splits(tmp_path / "s.parquet", {61: "train", 62: "val", 63: "test", 64: "train"})
+    with pytest.raises(MedsExportError, match=r"1 patient\(s\) have admissions in different splits "
+                                              r"\(e\.g\. subject_id 9\)"):
+        export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
+    assert not (tmp_path / "meds").exists()
