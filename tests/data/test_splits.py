@@ -2,12 +2,16 @@
 order, and an explicit splits file always wins."""
 
 import bisect
+import logging
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from cts.data.admissions import AdmissionsError
 from cts.data.splits import (
+    BY_ADMISSION_NOTE,
     SPLITS,
     assign_splits,
     attach_splits,
@@ -132,3 +136,51 @@ def test_splits_stage_writes_beside_the_input_or_where_told(tmp_path):
     assert written["split"].tolist() == assign_splits(np.arange(1000, 1400), (0.5, 0.2, 0.3), seed=4).tolist()
     elsewhere = write_splits_for_file(events, tmp_path / "other" / "s.parquet", seed=4)
     assert read_splits(elsewhere)["split"].tolist() == assign_splits(np.arange(1000, 1400), seed=4).tolist()
+
+
+def _said(caplog, capsys):
+    """What ``announce`` told the user: through logging when a handler is set, else on stdout."""
+    return caplog.text + capsys.readouterr().out
+
+
+def test_splits_stage_with_admissions_splits_by_patient_and_says_so(tmp_path, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    events = tmp_path / "events.csv"
+    hadm = list(range(500, 560))
+    events.write_text("Hadm_id,Event,Time\n" + "".join(f"{h},fever,1\n" for h in hadm))
+    patient = {h: 70 + (h - 500) // 3 for h in hadm}   # 20 patients, 3 admissions each
+    admissions = tmp_path / "admissions.csv.gz"
+    pd.DataFrame({"subject_id": list(patient.values()), "hadm_id": hadm,
+                  "admittime": "2150-01-01 00:00:00"}).to_csv(admissions, index=False)
+    written = pd.read_parquet(write_splits_for_file(events, seed=3, admissions=admissions))
+    assert written["hadm_id"].tolist() == hadm
+    assert written["subject_id"].tolist() == [patient[h] for h in hadm]
+    by_patient = dict(zip(range(70, 90), assign_splits(np.arange(70, 90), seed=3)))
+    assert written["split"].astype(str).tolist() == [by_patient[patient[h]] for h in hadm]
+    said = _said(caplog, capsys)
+    assert "splits: 60 admissions of 20 patients, split by subject" in said
+    assert BY_ADMISSION_NOTE not in said
+
+
+def test_splits_stage_by_admission_warns_and_follows_the_time_policy(tmp_path, caplog, capsys):
+    caplog.set_level(logging.INFO)
+    events = tmp_path / "events.csv"
+    # admission 9 has only an unreadable time: dropped by default, kept (at 0 h) with time_policy=zero
+    events.write_text("Hadm_id,Event,Time\n" + "".join(f"{h},fever,0\n" for h in range(1, 9)) + "9,rash,soon\n")
+    dropped = read_splits(write_splits_for_file(events, tmp_path / "a.parquet"))
+    kept = read_splits(write_splits_for_file(events, tmp_path / "b.parquet", time_policy="zero"))
+    assert dropped["hadm_id"].tolist() == list(range(1, 9)) and kept["hadm_id"].tolist() == list(range(1, 10))
+    assert dropped["split"].tolist() == assign_splits(np.arange(1, 9), seed=0).tolist()   # the default seed is 0
+    said = _said(caplog, capsys)
+    assert "splits: 8 admissions, split by admission" in said and BY_ADMISSION_NOTE in said
+
+
+def test_splits_stage_refuses_an_admission_missing_from_the_admissions_file(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("Hadm_id,Event,Time\n1,fever,0\n2,rash,1\n")
+    admissions = tmp_path / "admissions.csv.gz"
+    pd.DataFrame({"subject_id": [5], "hadm_id": [1], "admittime": "2150-01-01"}).to_csv(admissions, index=False)
+    with pytest.raises(AdmissionsError, match=rf"^{re.escape(str(events))}: 1 admission\(s\) not in the admissions "
+                                              r"file \(e\.g\. hadm_id \[2\]\)"):
+        write_splits_for_file(events, admissions=admissions)
+    assert not (tmp_path / "splits.parquet").exists()
