@@ -6,13 +6,17 @@ import pytest
 
 from cts.data.timelines import (
     Reject,
+    clean_event,
     format_hours,
     format_line,
     format_timeline,
+    is_decoration,
+    lines_of,
     parse_hours,
     parse_line,
     parse_timeline,
     read_timeline,
+    split_line,
 )
 
 
@@ -70,3 +74,46 @@ def test_format_round_trips_through_the_parser(tmp_path):
             format_line(bad, 1)
     with pytest.raises(ValueError, match="finite"):
         format_line("a", math.inf)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("fever | 24 | from the HPI", ("fever", "24")),        # the last cell that is a time, not the last cell
+    ("| fever | high | 24 | note |", ("fever high", "24")),  # cells before the time joined with one space
+    ("a | b | c", ("a b", "c")),                            # no time cell: the last cell is the time text
+    ("X-ray | 24", ("X-ray", "24")),
+    ("fever |", None),                                      # one cell: no event/time pair
+])
+def test_split_line_picks_the_time_cell(line, expected):
+    assert split_line(line) == expected
+
+
+@pytest.mark.parametrize("text, event", [
+    ("- fever", "fever"), ("2) fever", "fever"), ("fever:", "fever"), ("fever;", "fever"), ("fever,", "fever"),
+    ("**fever**", "fever"),
+    ("chest   pain", "chest pain"), ("X-ray", "X-ray"), ("chest X:", "chest X"),
+])
+def test_clean_event(text, event):
+    assert clean_event(text) == event
+
+
+def test_hours_up_to_a_lifetime_and_quoted_or_emphasised():
+    lifetime = 150 * 8760
+    assert parse_hours(str(lifetime)) == lifetime and parse_hours(f"-{lifetime}") == -lifetime
+    assert parse_hours(str(lifetime + 1)) is None
+    assert (parse_hours("**48**"), parse_hours("`-2`"), parse_hours("'6'")) == (48.0, -2.0, 6.0)
+    assert parse_hours("X48") is None and parse_hours("48X") is None
+
+
+def test_header_rows_with_emphasis_are_decoration():
+    assert is_decoration("| **Event** | **Time** |")
+    assert not is_decoration("| fever | 24 |")
+
+
+def test_an_event_of_exactly_the_limit_is_kept_one_more_is_rejected():
+    assert parse_line("a" * 300 + " | 5") == ("a" * 300, 5.0)
+    long = "a" * 301 + " | 5"
+    assert parse_line(long) == Reject(long, "event longer than 300 characters")
+
+
+def test_bare_carriage_returns_end_lines():
+    assert lines_of("a | 1\rb | 2\r\n\r\nc | 3 ") == ["a | 1", "b | 2", "c | 3"]
