@@ -110,3 +110,15 @@ def test_normalize_file_writes_csv_or_parquet_and_counts(tmp_path, demo_dir):
     write_event_table(read_event_table(tmp_path / "new" / "n.csv"), tmp_path / "n.parquet")
     again, again_counts = normalize_events(read_event_table(tmp_path / "n.parquet"))
     assert again_counts["output"] == counts["output"]  # idempotent
+
+
+def test_normalize_file_follows_the_time_policy(tmp_path):
+    from cts.data.normalize import normalize_file
+
+    source = tmp_path / "events.csv"
+    source.write_text("Hadm_id,Event,Time\n1,fever,2\n1,cough,soon\n")
+    dropped = normalize_file(source, tmp_path / "dropped.csv")
+    kept = normalize_file(source, tmp_path / "kept.csv", time_policy="zero")
+    assert (dropped["input"], dropped["output"], kept["input"], kept["output"]) == (1, 1, 2, 2)
+    table = read_event_table(tmp_path / "kept.csv")
+    assert sorted(zip(table["event"].astype(str), table["time"])) == [("cough", 0.0), ("fever", 2.0)]
