@@ -5,6 +5,7 @@ shards that never cut a subject, the seed and time policy reaching the export, p
 ``admissions``, and a patient torn over two splits refused."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -162,3 +163,25 @@ def test_a_patient_with_admissions_in_two_splits_is_refused(tmp_path):
                                               r"\(e\.g\. subject_id 9\)"):
         export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
     assert not (tmp_path / "meds").exists()
+
+
+def test_admissions_missing_from_the_admissions_file_are_named(tmp_path):
+    rows = [(h, "fever", 0.0) for h in (71, 72, 73, 74, 75, 76)]
+    events = _events_csv(tmp_path / "events.csv", rows)
+    admissions = _admissions_csv(tmp_path / "admissions.csv.gz", [(1, 71, "2150-01-01 08:00:00"),
+                                                                   (2, 72, "2150-01-01 08:00:00")])
+    splits = _splits(tmp_path / "s.parquet", {h: "train" for h, _, _ in rows})
+    with pytest.raises(MedsExportError, match=rf"^{re.escape(str(events))}: 4 admission\(s\) not in "
+                                              rf"{re.escape(str(admissions))} \(e\.g\. hadm_id \[73, 74, 75\]\); "):
+        export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
+
+
+def test_an_admission_without_admittime_is_named(tmp_path):
+    rows = [(h, "fever", 0.0) for h in (81, 82, 83)]
+    events = _events_csv(tmp_path / "events.csv", rows)
+    admissions = tmp_path / "admissions.csv"
+    admissions.write_text("subject_id,hadm_id,admittime\n1,81,2150-01-01 08:00:00\n2,82,\n3,83,\n")
+    splits = _splits(tmp_path / "s.parquet", {h: "train" for h, _, _ in rows})
+    with pytest.raises(MedsExportError, match=rf"^{re.escape(str(admissions))}, column 'admittime': empty for "
+                                              r"hadm_id 82$"):
+        export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
