@@ -11,7 +11,7 @@ from test_lm_evaluation import built
 from train_helpers import compose_train, tiny
 
 from cts.tasks.nextevent.baselines import kneser_ney_baselines, unknown_share
-from cts.tasks.nextevent.ceiling import ScenarioMixture, ceiling_predictions, demo_state, simulate_demo
+from cts.tasks.nextevent.ceiling import ScenarioMixture, ceiling_predictions, simulate_demo
 from cts.training.evaluation import TestEvaluation as Evaluation
 from cts.training.evaluation import gap_closed
 from cts.training.metrics import score_events
@@ -127,8 +127,6 @@ def test_simulated_demo_admissions_are_the_demo_pipeline_s_own(tmp_path):
     assert [line for _, lines in simulated for line in lines] == list(zip(table["time"].astype(float),
                                                                           table["event"].astype(str)))
     assert len({scenario for scenario, _ in simulate_demo(200, 6)}) == 10
-    keys = demo_state("cellulitis", [(-8760.0, "gout"), (-24.0, "fever"), (-24.0, "chills")])
-    assert keys[0] == ("all", -24.0, 2, "symptoms", (("symptoms", 2),)) and keys[-1] == ("any",)
 
 
 # -- the gap, the summary -----------------------------------------------------------------------------------------

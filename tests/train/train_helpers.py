@@ -26,8 +26,6 @@ def tiny(data: Path, task: str, work: Path, family: str = "bert", *extra: str) -
                  "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "trainer.log_every_n_steps=1"]
     if task != "relation":
         overrides += ["task.datamodule.probe_size=4", "task.module.max_new_tokens=8"]
-    if task == "nextevent":  # the demo's ceiling from a few simulated admissions (seconds, not the default 20,000)
-        overrides += ["task.module.ceiling.n_admissions=300"]
     return overrides + list(extra)
 
 

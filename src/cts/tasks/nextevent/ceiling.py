@@ -1,31 +1,26 @@
 """The ceiling of next-event prediction on the demo: the Bayes predictor of the generator that wrote the data.
 
-A model sees the history ``h`` (the ``(hours, event)`` lines before a position), never the admission's scenario,
-so the best possible predictor is the posterior mixture over scenarios::
+A model sees the history ``h`` (the ``(hours, event)`` lines before a position), never the admission's latents
+(the demo: scenario, sex, stay length), so the best possible predictor is the posterior mixture::
 
-    P(x | h) = Σ_s P(s | h) · P_s(x | h),        P(s | h) ∝ π_s · Π_i P_s(x_i | h_<i)
+    P(x | h) = Σ_g P(g | h) · P_g(x | h),        P(g | h) ∝ π_g · Π_i P_g(x_i | h_<i)
 
-where ``x = (hours, event)`` is the next line and ``P_s`` the generator's next-line law given the scenario. Both
-are estimated by Monte Carlo from the generator itself (:func:`simulate_demo`: ``generate_corpus`` with a seed the
-demo never uses, normalized exactly as the demo's table): ``π_s`` is the share of simulated admissions of scenario
-``s``, and ``P_s(x | h)`` the frequency of ``x`` after the simulated histories of scenario ``s`` whose *state*
-equals ``h``'s, with the events already in ``h`` removed (normalization drops repeated events, so an event never
-comes twice) and the rest renormalized. The state is the most specific of a back-off list of keys with at least
-``min_count`` simulated examples (:func:`demo_state`: the last time, how many history events share it, the last
-event's role in the scenario and how many events of each role the history holds).
+where ``x = (hours, event)`` is the next line and ``P_g`` the generator's next-line law given the latents.
 
-Exact where, given the scenario, the next line depends on the history only through that state and the set of
-events seen (a hand-built generator in the tests); on the demo the state summarizes the within-block counts, so
-this is an estimate of the ceiling from below (a model could in principle beat it by a little). A line the
-simulation never produced after that state gets the floor probability ``floor`` / |lines| (its bits are large,
-not infinite). Reported: top-1/top-k (strict and tie-aware) over the events ranked by their marginal probability,
-``bits_per_event`` (−log2 P of the true line: the model's ``bits_per_event`` measures the same line) and
-``event_bits`` (−log2 P of the true event, times summed out).
+On the demo both are exact (:func:`demo_ceiling`): the generator read as blocks of role slots
+(:func:`demo_generator`, :mod:`cts.tasks.nextevent.bayes`), every probability computed from the generator's own
+tables — no simulation, no state summary. :class:`ScenarioMixture` is the Monte Carlo version for a generator that
+is only available as a sampler (P_g the frequency of the next line after simulated histories in the same *state*,
+with back-off; exact only where the state is sufficient). Both give, per position, the law of the next line and the
+chance each event is among the next line's ties (events at its time), scored by ``ceiling_predictions``:
+top-1/top-k (strict and tie-aware) over the events ranked by their marginal probability, ``bits_per_event`` (−log2
+P of the true line: the model's ``bits_per_event`` measures the same line) and ``event_bits`` (times summed out).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import math
 import re
@@ -35,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from cts.tasks.nextevent.bayes import Block, BlockGenerator, ExactBayes, IIDRole, TableRole
 from cts.training.metrics import normalize_event
 
 log = logging.getLogger(__name__)
@@ -169,41 +165,8 @@ def ceiling_predictions(mixture: ScenarioMixture, frame: pd.DataFrame, probes: l
 
 # -- the demo generator ------------------------------------------------------------------------------------------
 
-_HISTORY_HOURS = -8760.0  # chronic conditions and prior procedures are dated in whole years before admission
+_HOURS_PER_YEAR = 8760.0
 _DIAGNOSIS = re.compile(r"Discharge Diagnosis:\n(.*)\n")
-
-
-@functools.lru_cache(maxsize=1)
-def _roles() -> dict[str, dict[str, str]]:
-    """Scenario name → {normalized event: its role in that scenario's pools}."""
-    from cts.data import demo_bank as bank
-
-    out = {}
-    for scenario in bank.SCENARIOS:
-        roles = {normalize_event(e): "disposition" for e in bank.DISPOSITIONS}
-        for role in ("procedures", "complications", "later_treatments", "early_treatments", "findings", "symptoms"):
-            roles.update({normalize_event(e): role for e in scenario[role]})
-        out[scenario["name"]] = roles
-    return out
-
-
-def demo_state(scenario: str, history: Sequence[Line]) -> list[tuple]:
-    """Back-off keys of a demo history under a scenario, most specific first: (last hours, events at them, last
-    role, events per role of the history's era — years before admission or the stay), then without the role counts,
-    without the count at the last hours, the last hours alone, and nothing (the first event)."""
-    if not history:
-        return [("start",)]
-    hours, event = history[-1]
-    roles = _roles()[scenario]
-
-    def role(line: Line) -> str:
-        return "history" if line[0] <= _HISTORY_HOURS else roles.get(line[1], "other")
-
-    era = [role(line) for line in history if (line[0] <= _HISTORY_HOURS) == (hours <= _HISTORY_HOURS)]
-    at_last = sum(1 for t, _ in history if t == hours)
-    last = role(history[-1])
-    return [("all", hours, at_last, last, tuple(sorted(Counter(era).items()))), ("role", hours, at_last, last),
-            ("count", hours, at_last), ("hours", hours), ("any",)]
 
 
 def simulate_demo(n_admissions: int, seed: int) -> list[tuple[str, list[Line]]]:
@@ -225,8 +188,146 @@ def simulate_demo(n_admissions: int, seed: int) -> list[tuple[str, list[Line]]]:
     return out
 
 
-@functools.lru_cache(maxsize=2)
-def demo_ceiling(n_admissions: int = 20000, seed: int = 1_000_003) -> ScenarioMixture:
-    """The demo generator's ceiling, from ``n_admissions`` simulated admissions (cached per process)."""
-    log.info("nextevent ceiling: simulating %d demo admissions (seed %d) for the Bayes predictor", n_admissions, seed)
-    return ScenarioMixture(simulate_demo(n_admissions, seed), demo_state)
+def demo_ceiling() -> ExactBayes:
+    """The demo generator's ceiling: its exact Bayes predictor (:func:`demo_generator`)."""
+    return ExactBayes(demo_generator(), label=lambda g: g[0])
+
+
+# -- the demo generator, exactly -----------------------------------------------------------------------------------
+# cts.data.demo, read as blocks of role slots (cts.tasks.nextevent.bayes), after the demo's processing: unknown
+# times dropped (family history), the normalization recipe (sex letters, "NN yo", bare heart rates and "X for the
+# past N weeks" removed; a repeated event keeps its earliest time: the recurrent symptom, and a complication that
+# is already a chronic condition), stable time sort (slots at one time in the order the generator wrote them).
+# Latents: scenario (1/10), sex (1/2: the pools of chronic conditions and prior procedures), stay length L (4..10).
+#   history (≤ -8760 h): 2-5 chronic conditions at -8760·(1..24) h, then w.p. 1/2 a prior procedure at
+#       -8760·(1..14) h; at one time conditions come first (in pick order: uniform).
+#   presentation (-504..0 h): 2-5 symptoms, the first two at -24·(1..7) h, each other at -(2..22) h, -168·(1..3) h
+#       or 0 h (1/3 each); at 0 h the symptoms, then 3-5 findings, then 2-3 ED treatments.
+#   first day (1..19 h): 1-2 (at most the ones left) early treatments not given in the ED, at 1..19 h.
+#   stay (≥ 24 h): of 4 days drawn from 2..L-1 (sorted), the first 2-4 carry later treatments; 0-2 complications and
+#       w.p. 1/2 a procedure on days 2..L-1; the disposition on day L. At a time: later treatments, complications,
+#       procedure. A day d is at 24·(d - 1) h.
+
+_BLOCK_EDGES = (-8760.0, 0.0, 23.5)  # history | presentation | first day | stay
+
+
+def _uniform(low: int, high: int) -> dict[int, float]:
+    return {n: 1 / (high - low + 1) for n in range(low, high + 1)}
+
+
+def _days(stay: int) -> dict[float, float]:
+    return {24.0 * (d - 1): 1 / (stay - 2) for d in range(2, stay)}
+
+
+@functools.cache
+def _history_block() -> Block:
+    years = {-_HOURS_PER_YEAR * y: 1 / 24 for y in range(1, 25)}
+    return Block({"condition": IIDRole(_uniform(2, 5), years),
+                  "prior_procedure": IIDRole({0: 0.5, 1: 0.5},
+                                             {-_HOURS_PER_YEAR * y: 1 / 14 for y in range(1, 15)})}, "history")
+
+
+@functools.cache
+def _presentation_block(n_symptoms: int, n_findings: int, n_early: int) -> Block:
+    extra = {}
+    for h in range(2, 23):
+        extra[-float(h)] = extra.get(-float(h), 0) + 1 / 3 / 21
+    for w in range(1, 4):
+        extra[-168.0 * w] = extra.get(-168.0 * w, 0) + 1 / 3 / 3
+    extra[0.0] = 1 / 3
+    law: dict[tuple, float] = defaultdict(float)
+    counts = _uniform(2, min(5, n_symptoms))
+    for m, pm in counts.items():
+        for d in range(1, 8):
+            for draws in itertools.product(extra.items(), repeat=m - 2):
+                p = pm / 7 * math.prod(q for _, q in draws)
+                law[tuple(sorted([-24.0 * d] * 2 + [t for t, _ in draws]))] += p
+    return Block({"symptom": TableRole(law), "finding": IIDRole(_uniform(3, min(5, n_findings)), {0.0: 1.0}),
+                  "ed_treatment": IIDRole(_uniform(2, min(3, n_early)), {0.0: 1.0})},
+                 ("presentation", n_symptoms, n_findings, n_early))
+
+
+@functools.cache
+def _first_day_block(left: int) -> Block:
+    counts = _uniform(1, min(2, left)) if left else {0: 1.0}
+    return Block({"early_treatment": IIDRole(counts, {float(h): 1 / 19 for h in range(1, 20)})}, ("first_day", left))
+
+
+@functools.cache
+def _later_law(stay: int, n_later: int) -> TableRole:
+    days = sorted(_days(stay))
+    law: dict[tuple, float] = defaultdict(float)
+    for draws in itertools.product(days, repeat=4):
+        ordered = sorted(draws)
+        for n, pn in _uniform(2, min(4, n_later)).items():
+            law[tuple(ordered[:n])] += pn / len(days) ** 4
+    return TableRole(law)
+
+
+def _visible(n_pool: int, n_taken: int, low: int, high: int) -> dict[int, float]:
+    """Law of how many of ``count ~ U{low..min(high, n_pool)}`` picks from a pool of ``n_pool`` survive when
+    ``n_taken`` of the pool are already in the admission (normalization drops the repeats): hypergeometric."""
+    out: dict[int, float] = defaultdict(float)
+    for c, pc in _uniform(low, min(high, n_pool)).items():
+        for hit in range(0, min(c, n_taken) + 1):
+            out[c - hit] += pc * math.comb(n_taken, hit) * math.comb(n_pool - n_taken, c - hit) / math.comb(n_pool, c)
+    return dict(out)
+
+
+@functools.cache
+def _stay_block(stay: int, n_later: int, n_complications: int, taken: int) -> Block:
+    days = _days(stay)
+    return Block({"later_treatment": _later_law(stay, n_later),
+                  "complication": IIDRole(_visible(n_complications, taken, 0, 2), days),
+                  "procedure": IIDRole({0: 0.5, 1: 0.5}, days),
+                  "disposition": IIDRole({1: 1.0}, {24.0 * (stay - 1): 1.0})},
+                 ("stay", stay, n_later, n_complications, taken))
+
+
+@functools.lru_cache(maxsize=1)
+def demo_generator() -> BlockGenerator:
+    """cts.data.demo as a :class:`BlockGenerator` (see the comment above); g = (scenario name, sex, stay days)."""
+    from cts.data import demo_bank as bank
+
+    def norm(items) -> frozenset:
+        return frozenset(normalize_event(e) for e in items)
+
+    def for_sex(pool, sex):
+        return norm(e for e in pool if e not in bank.SEX_SPECIFIC.get("M" if sex == "F" else "F", ()))
+
+    scenarios = {s["name"]: s for s in bank.SCENARIOS}
+    pools = {}
+    for name, s in scenarios.items():
+        for sex in ("F", "M"):
+            pools[(name, sex)] = {
+                "condition": for_sex(bank.CHRONIC_CONDITIONS, sex), "prior_procedure": for_sex(bank.PRIOR_PROCEDURES,
+                                                                                               sex),
+                "symptom": norm(s["symptoms"]), "finding": norm(s["findings"]), "ed_treatment": norm(
+                    s["early_treatments"]), "early_treatment": norm(s["early_treatments"]),
+                "later_treatment": norm(s["later_treatments"]), "complication": norm(s["complications"]),
+                "procedure": norm(s["procedures"]), "disposition": norm(bank.DISPOSITIONS)}
+    by_block = (("condition", "prior_procedure"), ("symptom", "finding", "ed_treatment"), ("early_treatment",),
+                ("later_treatment", "complication", "procedure", "disposition"))
+    at_zero_only = {"finding", "ed_treatment"}
+
+    def block_of(t: float) -> int:
+        return int(np.searchsorted(_BLOCK_EDGES, t, side="left"))
+
+    def blocks(g, history):
+        name, sex, stay = g
+        p = pools[(name, sex)]
+        given = sum(1 for t, e in history if t == 0.0 and e in p["ed_treatment"])
+        return [_history_block(), _presentation_block(len(p["symptom"]), len(p["finding"]), len(p["ed_treatment"])),
+                _first_day_block(len(p["early_treatment"]) - given),
+                _stay_block(stay, len(p["later_treatment"]), len(p["complication"]),
+                            sum(1 for t, e in history if t <= _BLOCK_EDGES[0] and e in p["complication"]))]
+
+    def roles(g, t, e):
+        p = pools[(g[0], g[1])]
+        return [r for r in by_block[block_of(t)] if e in p[r] and (t == 0.0 or r not in at_zero_only)]
+
+    prior = {(name, sex, stay): 1 / len(scenarios) / 2 / 7 for name in scenarios for sex in ("F", "M")
+             for stay in range(4, 11)}
+    return BlockGenerator(prior=prior, blocks=blocks, block_of=block_of, roles=roles,
+                          pool=lambda g, role: pools[(g[0], g[1])][role],
+                          depends=lambda g, block: (g[0], g[1] if block == 0 else None, g[2] if block >= 2 else None))

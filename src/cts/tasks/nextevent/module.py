@@ -57,8 +57,7 @@ class NextEventModule(SpanLMModule):
             evaluation.baselines[name] = self._renamed(statistics)
         evaluation.warnings = self._unknown_warnings(datamodule, probes)
         if self.ceiling_settings.get("enabled", True) and self._is_demo(datamodule):
-            mixture = demo_ceiling(int(self.ceiling_settings.get("n_admissions", 20000)),
-                                   int(self.ceiling_settings.get("seed", 1_000_003)))
+            mixture = demo_ceiling()
             strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frames["test"], probes, self.top_k)
             strict_columns, tied_columns = score_events(strict, probes, self.top_k), score_events(tied, probes,
                                                                                                      self.top_k)
