@@ -7,6 +7,9 @@ span the same way (teacher-forced for causal LMs, all span positions masked at o
 
 from __future__ import annotations
 
+import copy
+import inspect
+
 import torch
 from transformers import PreTrainedTokenizerFast
 
@@ -89,3 +92,46 @@ def span_log_likelihood(model, tokenizer: PreTrainedTokenizerFast, kind: str, pr
                              .gather(-1, torch.tensor(span, device=device)[:, None]).sum()))
         return out
     raise ValueError(f"span scoring needs a causal_lm or masked_lm, got {kind!r}")
+
+
+@torch.no_grad()
+def rank_continuations(model, prompt: list[int], stop: int, candidates: list[list[int]], ends: list[int],
+                       max_head_tokens: int = 16, chunk: int = 64) -> tuple[list[int], torch.Tensor]:
+    """A causal LM's greedy head after ``prompt`` up to and including the token ``stop`` (forced after
+    ``max_head_tokens``), then the natural-log probability of every candidate continuation after prompt + head: its
+    tokens, then any of the ``ends`` tokens (the candidate is whole: a newline or end-of-text follows). The prompt is
+    encoded once; candidates reuse its cache in batches of ``chunk``. Returns (head ids, one score per candidate)."""
+    device = next(model.parameters()).device
+    # transformers 5 names the cache argument ``cache`` (``past_key_values`` before, deprecated)
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True)
+    cache, logits, head = getattr(out, name), out.logits[0, -1].float(), []
+    while True:
+        token = int(logits.argmax()) if len(head) < max_head_tokens else stop
+        head.append(token)
+        out = model(input_ids=torch.tensor([[token]], device=device), **{name: cache}, use_cache=True)
+        cache, logits = getattr(out, name), out.logits[0, -1].float()
+        if token == stop:
+            break
+    first = logits.log_softmax(-1)
+    length = len(prompt) + len(head)
+    ends_t = torch.tensor(ends, device=device)
+    scores = torch.empty(len(candidates))
+    for start in range(0, len(candidates), chunk):
+        group = candidates[start:start + chunk]
+        n, width = len(group), max(map(len, group))
+        ids = torch.zeros((n, width), dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, c in enumerate(group):
+            ids[i, :len(c)], mask[i, :len(c)] = torch.tensor(c), 1
+        repeated = copy.deepcopy(cache)
+        repeated.batch_repeat_interleave(n)
+        attention = torch.cat([torch.ones((n, length), dtype=torch.long), mask], dim=1)
+        positions = length + torch.arange(width)[None, :].expand(n, -1)
+        logp = model(input_ids=ids.to(device), attention_mask=attention.to(device), **{name: repeated},
+                     position_ids=positions.to(device), use_cache=True).logits.float().log_softmax(-1).cpu()
+        for i, c in enumerate(group):
+            # token 0 from the head's last position; token j from candidate position j - 1; then an end token
+            total = first[c[0]].item() + sum(logp[i, j - 1, c[j]].item() for j in range(1, len(c)))
+            scores[start + i] = total + torch.logsumexp(logp[i, len(c) - 1, ends_t.cpu()], 0).item()
+    return head, scores

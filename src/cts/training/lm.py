@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorForLanguageModeling
 
-from cts.models.generation import predict_spans, span_log_likelihood
+from cts.models.generation import _clean, predict_spans, rank_continuations, span_log_likelihood
 from cts.training.data import world_rank
 from cts.training.evaluation import TestEvaluation
 from cts.training.metrics import (
@@ -24,6 +24,7 @@ from cts.training.metrics import (
 from cts.training.module import TaskModule
 
 log = logging.getLogger(__name__)
+SCORING = ("rank", "generate")
 
 
 class SpanLMModule(TaskModule):
@@ -38,8 +39,13 @@ class SpanLMModule(TaskModule):
 
     def __init__(self, spec, tokenizer, probes: dict[str, list[dict]], time_encoding: str = "text",
                  top_k: int = 5, beams: int | None = None, max_new_tokens: int = 32, probe_batch_size: int = 16,
-                 mlm_probability: float = 0.15, monitor: str = "val/loss", mode: str = "min"):
+                 mlm_probability: float = 0.15, monitor: str = "val/loss", mode: str = "min",
+                 scoring: str = "generate"):
         super().__init__(spec, tokenizer, monitor, mode)
+        if scoring not in SCORING:
+            raise ValueError(f"task.module.scoring must be one of {SCORING}, got {scoring!r}")
+        # rank: a causal LM scores every event of the candidate set (rank_set) after its greedy time; generate: beams
+        self.scoring = scoring if spec.objective == "causal_lm" else "generate"
         self.kind = spec.objective
         self.lm = spec.build(self.kind, tokenizer)
         self.probes = probes
@@ -107,22 +113,40 @@ class SpanLMModule(TaskModule):
     def on_test_epoch_start(self):
         self._generators["eval"].manual_seed(0)
 
+    def rank_set(self) -> tuple[int, list[str], list[list[int]], list[int]] | None:
+        """For ``scoring=rank``: (the token that ends the generated head, the candidate answers, their token ids
+        after it, the tokens that may follow a whole answer); None: this task cannot rank (beams are used)."""
+        return None
+
     def _predict(self, probes: list[dict]) -> list[tuple[list[Candidate], float]]:
         """Parsed candidates (best first) and the true span's log-likelihood, for each probe. Batches are taken in
         prompt-length order (every position of an admission gives prompts of every length: little padding)."""
         out: list = [None] * len(probes)
+        ranking = self.rank_set() if self.scoring == "rank" else None
         order = sorted(range(len(probes)), key=lambda i: (len(probes[i]["prompt"]), i))
         for start in range(0, len(order), self.probe_batch_size):
             rows = order[start:start + self.probe_batch_size]
             chunk = [probes[i] for i in rows]
             prompts = [p["prompt"] for p in chunk]
-            spans = predict_spans(self.lm, self.tokenizer, self.kind, prompts, [len(p["target"]) for p in chunk],
-                                  k=self.beams, max_new_tokens=self.max_new_tokens)
+            if ranking is None:
+                spans = predict_spans(self.lm, self.tokenizer, self.kind, prompts, [len(p["target"]) for p in chunk],
+                                      k=self.beams, max_new_tokens=self.max_new_tokens)
+                candidates = [[self.parse(text) for text in texts] for texts in spans]
+            else:
+                candidates = [self._ranked(prompt, *ranking) for prompt in prompts]
             likelihoods = span_log_likelihood(self.lm, self.tokenizer, self.kind, prompts,
                                               [p["target"] for p in chunk])
-            for i, texts, ll in zip(rows, spans, likelihoods):
-                out[i] = ([self.parse(text) for text in texts], ll)
+            for i, predicted, ll in zip(rows, candidates, likelihoods):
+                out[i] = (predicted, ll)
         return out
+
+    def _ranked(self, prompt, stop, answers, answer_ids, ends) -> list[Candidate]:
+        """The top-k answers of the candidate set by the model's probability after its greedy head (the time),
+        each with the head's parsed hours."""
+        head, scores = rank_continuations(self.lm, prompt, stop, answer_ids, ends, max_head_tokens=self.max_new_tokens)
+        hours = self.parse(_clean(self.tokenizer, head) + " x")[0]
+        best = sorted(range(len(answers)), key=lambda j: (-float(scores[j]), j))[:self.top_k]
+        return [(hours, answers[j]) for j in best]
 
     def _name(self, generic: str) -> str:
         return self.metric_names.get(generic, generic)

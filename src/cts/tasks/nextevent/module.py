@@ -15,7 +15,14 @@ from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines,
 from cts.tasks.nextevent.ceiling import ceiling_predictions, demo_ceiling
 from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
-from cts.training.metrics import EVENT_METRICS, event_statistics, likelihood_statistics, parse_hours, score_events
+from cts.training.metrics import (
+    EVENT_METRICS,
+    event_statistics,
+    likelihood_statistics,
+    normalize_event,
+    parse_hours,
+    score_events,
+)
 from cts.viz import figures
 
 # Where the true next event lies, for accuracy by time (hours relative to admission).
@@ -41,6 +48,29 @@ class NextEventModule(SpanLMModule):
         """``[TIME] t [EVENT] e`` → (hours of t, e); anything else → (None, the whole text)."""
         match = _LINE.match(text)
         return (parse_hours(match.group(1)), match.group(2)) if match else (None, text)
+
+    def rank_set(self):
+        """``scoring=rank``: every distinct event of the train split (the first spelling of each normalized form),
+        as the tokens after ``[EVENT]`` in its line; a newline or end-of-text ends an event. A true event outside
+        this set can never be ranked: a miss."""
+        if getattr(self, "_rank_set", None) is None:
+            datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+            if datamodule is None or "train" not in getattr(datamodule, "frames", {}):
+                return None
+            events = {}
+            for sequence in datamodule.frames["train"]["events"]:
+                for event in map(str, sequence):
+                    events.setdefault(normalize_event(event), event)
+            answers = sorted(events.values())
+            stop = self.tokenizer.convert_tokens_to_ids("[EVENT]")
+            ids = self.tokenizer([f"[TIME] 0 [EVENT] {e}" for e in answers], add_special_tokens=False)["input_ids"]
+            answer_ids = [line[line.index(stop) + 1:] for line in ids]
+            newline = self.tokenizer("\n", add_special_tokens=False)["input_ids"]
+            ends = sorted({self.tokenizer.eos_token_id, *(newline if len(newline) == 1 else [])} - {None})
+            keep = [i for i, a in enumerate(answer_ids) if a]
+            self._rank_set = (stop, [answers[i] for i in keep], [answer_ids[i] for i in keep], ends)
+            log.info("nextevent scoring=rank: %d candidate events (every train event), ends %s", len(keep), ends)
+        return self._rank_set
 
     def baselines(self, datamodule, probes):
         return fit_and_predict(datamodule.frames["train"], probes, self.top_k)

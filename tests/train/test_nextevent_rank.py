@@ -1,0 +1,59 @@
+"""nextevent ``task.module.scoring=rank``: every train event scored after the model's greedy time, one prompt
+encoding per probe — checked against scoring each candidate line from scratch, on the tiny preset."""
+
+import lightning as L
+import pytest
+import torch
+from test_lm_evaluation import built
+from train_helpers import compose_train, tiny
+
+from cts.models.generation import rank_continuations
+from cts.training.metrics import normalize_event
+
+
+def ranked_module(train_data, tmp_path, *extra, family="gpt"):
+    cfg = compose_train(tiny(train_data, "nextevent", tmp_path, family, "task.eval_limit=3", *extra), tmp_path)
+    datamodule, module = built(cfg)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_test_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(module, datamodule=datamodule)
+    return datamodule, module
+
+
+@pytest.mark.parametrize("family", ["gpt", "llama"])  # learned and rotary positions
+def test_rank_scores_equal_each_candidate_line_scored_from_scratch(family, train_data, tmp_path):
+    datamodule, module = ranked_module(train_data, tmp_path, family=family)
+    assert module.scoring == "rank"  # the nextevent default for causal LMs
+    stop, answers, answer_ids, ends = module.rank_set()
+    train_events = {normalize_event(e) for s in datamodule.frames["train"]["events"] for e in s}
+    assert sorted(map(normalize_event, answers)) == sorted(train_events)  # every train event, once
+    module.lm.eval()
+    prompt = module.probes["test"][5]["prompt"]
+    head, scores = rank_continuations(module.lm, prompt, stop, answer_ids[:7], ends, chunk=3)
+    assert head[-1] == stop
+    for j in range(7):
+        # log P(candidate tokens, then a newline or end-of-text | prompt + head) by one plain forward each
+        ids = torch.tensor([prompt + head + answer_ids[j]])
+        with torch.no_grad():
+            logp = module.lm(input_ids=ids).logits[0].float().log_softmax(-1)
+        start = len(prompt) + len(head)
+        tokens = sum(float(logp[start - 1 + i, t]) for i, t in enumerate(answer_ids[j]))
+        end = float(torch.logsumexp(logp[-1, ends], 0))
+        assert float(scores[j]) == pytest.approx(tokens + end, abs=1e-4)
+
+
+def test_rank_predictions_are_the_top_k_train_events_and_generate_stays_an_option(train_data, tmp_path):
+    _, module = ranked_module(train_data, tmp_path)
+    stop, answers, answer_ids, ends = module.rank_set()
+    module.lm.eval()  # as in a test epoch: no dropout
+    probe = module.probes["test"][0]
+    predicted = module._ranked(probe["prompt"], stop, answers, answer_ids, ends)
+    _, scores = rank_continuations(module.lm, probe["prompt"], stop, answer_ids, ends,
+                                   max_head_tokens=module.max_new_tokens)
+    best = sorted(range(len(answers)), key=lambda j: -float(scores[j]))[:module.top_k]
+    assert [e for _, e in predicted] == [answers[j] for j in best]
+    assert len({h for h, _ in predicted}) == 1  # one greedy time for every candidate
+    _, generating = ranked_module(train_data, tmp_path / "g", "task.module.scoring=generate")
+    assert generating.scoring == "generate" and "test" in generating.scored
+    with pytest.raises(Exception, match="scoring must be one of"):  # hydra wraps the ValueError
+        ranked_module(train_data, tmp_path / "x", "task.module.scoring=sample")
