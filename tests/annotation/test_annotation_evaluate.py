@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from annotation_notes import ROOT_DIR
 from hydra import compose, initialize_config_dir
@@ -14,7 +15,7 @@ from rapidfuzz import fuzz
 from shared_data import require_shared
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.annotation.evaluate import load_timelines, match_events, normalize
+from cts.annotation.evaluate import hour_errors, load_timelines, match_events, normalize, table_timelines
 from cts.annotation.outputs import AnnotationError
 from cts.reports.evaluation import evaluate
 
@@ -227,3 +228,30 @@ def test_which_files_of_a_folder_are_timelines(tmp_path):
     (tmp_path / "9.csv").write_text("what,when\nx,1\n")
     with pytest.raises(AnnotationError, match="9.csv: expected columns 'event,time'"):
         load_timelines(tmp_path)
+
+
+def test_similarity_outranks_time_and_hours_on_one_side_only_are_ignored():
+    # "chest pain" is the closer text, "chest pains" the closer time: the similarity decides, the time only breaks ties
+    assert fuzz.token_sort_ratio("chest pain", "chest pains") < 100
+    assert match_events(["chest pain"], ["chest pains", "chest pain"], 80.0,
+                        predicted_hours=[10.0], reference_hours=[10.0, -50.0]) == [(0, 1)]
+    assert match_events(["fever"], ["fever", "fever"], 80.0, predicted_hours=[9.0], reference_hours=[0.0, 10.0]) == [
+        (0, 1)]
+    assert match_events(["fever"], ["fever", "fever"], 80.0, predicted_hours=[9.0]) == [(0, 0)]
+
+
+def test_hour_errors_of_no_match_is_empty():
+    hours, errors = hour_errors([])
+    assert hours.shape == (0, 2) and errors.shape == (0,)
+    hours, errors = hour_errors([np.array([[1.0, 4.0]]), np.array([[-2.0, -2.5], [0.0, 0.0]])])
+    assert hours.tolist() == [[1.0, 4.0], [-2.0, -2.5], [0.0, 0.0]] and errors.tolist() == [3.0, 0.5, 0.0]
+
+
+def test_table_timelines_keeps_the_predicted_admissions_with_their_events_and_hours(tmp_path):
+    table = tmp_path / "events.csv"
+    table.write_text("Hadm_id,Event,Time\n3,rash,-2.5\n1,fever,0\n3,cough,4\n2,pain,1\n1,sepsis,12\n")
+    found = table_timelines(table, {"1": None, "3": None, "9": None})
+    assert set(found) == {"1", "3"}
+    assert found["1"] == ([("fever", 0.0), ("sepsis", 12.0)], 0)
+    assert found["3"] == ([("rash", -2.5), ("cough", 4.0)], 0)
+    assert all(type(hours) is float for events, _ in found.values() for _, hours in events)
