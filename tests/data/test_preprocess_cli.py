@@ -29,11 +29,13 @@ def demo(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.e2e
 def test_demo_stage_writes_the_corpus(demo):
     assert {"notes.csv.gz", "events.parquet", "clinical_event_timestamp.csv", "splits.parquet"} <= {
         p.name for p in (demo / "demo").iterdir()}
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_normalize_stage(demo, suffix):
     out = demo / f"normalized.{suffix}"
@@ -48,6 +50,7 @@ def test_normalize_stage(demo, suffix):
     assert written["time"].tolist() == expected["time"].tolist()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("task", ["relation", "nextevent", "forecast"])
 def test_build_stage_on_the_released_csv(demo, task):
     run = preprocess("stage=build", f"task={task}", f"input={demo}/demo/clinical_event_timestamp.csv",
@@ -57,6 +60,7 @@ def test_build_stage_on_the_released_csv(demo, task):
     assert meta["task"] == task and all(meta["rows"][s] > 0 for s in ("train", "val", "test"))
 
 
+@pytest.mark.e2e
 def test_export_meds_and_stats_stages(demo):
     run = preprocess("stage=export_meds", f"input={demo}/demo/events.parquet", f"output={demo}/meds", tmp_path=demo)
     assert run.returncode == 0, run.stderr
@@ -66,6 +70,7 @@ def test_export_meds_and_stats_stages(demo):
     assert (demo / "card" / "card.md").read_text().startswith("# Dataset card")
 
 
+@pytest.mark.e2e
 def test_bad_input_is_one_clear_line(demo):
     bad = demo / "bad.csv"
     bad.write_text("Hadm_id,Event\n1,fever\n")
@@ -75,6 +80,7 @@ def test_bad_input_is_one_clear_line(demo):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.e2e
 def test_splits_stage(demo):
     run = preprocess("stage=splits", f"input={demo}/demo/events.parquet", f"output={demo}/s.parquet", tmp_path=demo)
     assert run.returncode == 0, run.stderr
@@ -93,6 +99,7 @@ def _patients_fixture(folder):
     return folder / "events.csv", folder / "admissions.csv.gz"
 
 
+@pytest.mark.e2e
 def test_splits_by_patient_keep_a_patients_admissions_together(tmp_path):
     events, admissions = _patients_fixture(tmp_path / "p")
     run = preprocess("stage=splits", f"input={events}", f"admissions={admissions}",
@@ -111,6 +118,7 @@ def test_splits_by_patient_keep_a_patients_admissions_together(tmp_path):
     assert torn.groupby("patient")["split"].nunique().max() > 1  # what the admissions file prevents
 
 
+@pytest.mark.e2e
 def test_build_on_admission_level_splits_says_so_once(tmp_path):
     events, _ = _patients_fixture(tmp_path / "p")
     run = preprocess("stage=build", "task=nextevent", f"input={events}", f"output={tmp_path}/nextevent",
@@ -120,6 +128,7 @@ def test_build_on_admission_level_splits_says_so_once(tmp_path):
     assert json.loads((tmp_path / "nextevent" / "meta.json").read_text())["split_by"] == "admission"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("content,message", [
     ("subject_id,hadm_id\n7,100\n7,1.5e3\n", "line 3, column 'hadm_id': not a non-negative integer id"),
     ("subject_id,hadm_id\n7,100\n-5,101\n", "line 3, column 'subject_id': not a non-negative integer id"),
@@ -146,6 +155,7 @@ def test_admission_ids_beyond_double_precision_stay_exact(tmp_path):
     assert frame["subject_id"].tolist() == [9007199254740993, 1]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("script", "stage"), [("preprocess.py", "stats"), ("annotate.py", "summary")])
 def test_a_log_dir_that_is_a_file_is_one_line_naming_the_key(tmp_path, script, stage):
     a_file = tmp_path / "logs"

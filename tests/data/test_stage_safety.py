@@ -28,6 +28,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.e2e
 def test_normalize_in_place_is_refused_from_the_command_line_and_the_input_is_unchanged(tmp_path):
     source = tmp_path / "x.csv"
     source.write_text(CSV)

@@ -5,13 +5,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import require_shared
-from test_preprocess_cli import preprocess
 
 from cts.data.event_table import read_event_table
 from cts.data.notes import read_notes
 from cts.data.splits import read_splits
 from cts.data.timeline_corpus import CorpusError, import_timeline_corpus, map_ids, source_id, split_by_count
+from tests.shared_data import require_shared
+
+from .test_preprocess_cli import preprocess
 
 
 def write_reports(root, reports: dict[str, str], timelines: dict[str, str]):
@@ -107,6 +108,7 @@ def test_bad_folders_are_one_clear_error(folder, tmp_path):
         import_timeline_corpus(folder, tmp_path / "out2")
 
 
+@pytest.mark.e2e
 def test_every_stage_reads_an_imported_corpus(folder, tmp_path):
     """From the command line: import, then build, stats, timeline and notes on the corpus (corpus.dir=...)."""
     corpus = tmp_path / "corpus"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from shared_data import require_shared
 from train_helpers import compose_train
 
 from cts.data.timeline_corpus import import_timeline_corpus
 from cts.training.groups import data_dir, data_settings
 from cts.training.run import train
+from tests.shared_data import require_shared
 
 REPORTS = 12  # the first reports by name: 8 train, 2 val, 2 test
 

@@ -3,4 +3,4 @@ annotation evaluation pages, with the figures they embed. One page template (``h
 (``escape``), one figure style (``cts.viz.figures``).
 
 Reports only read results (computed in ``cts.data``, ``cts.annotation`` and ``cts.training``); only stage functions
-and entry points import them (the layer contracts in pyproject.toml, checked by tests/core/test_layers.py)."""
+and entry points import them (the layer contracts in pyproject.toml, checked by tests/project/test_layers.py)."""
