@@ -7,7 +7,6 @@ span the same way (teacher-forced for causal LMs, all span positions masked at o
 
 from __future__ import annotations
 
-import copy
 import inspect
 
 import torch
@@ -96,11 +95,13 @@ def span_log_likelihood(model, tokenizer: PreTrainedTokenizerFast, kind: str, pr
 
 @torch.no_grad()
 def rank_continuations(model, prompt: list[int], stop: int, candidates: list[list[int]], ends: list[int],
-                       max_head_tokens: int = 16, chunk: int = 64) -> tuple[list[int], torch.Tensor]:
+                       max_head_tokens: int = 16, chunk: int = 256) -> tuple[list[int], torch.Tensor]:
     """A causal LM's greedy head after ``prompt`` up to and including the token ``stop`` (forced after
     ``max_head_tokens``), then the natural-log probability of every candidate continuation after prompt + head: its
     tokens, then any of the ``ends`` tokens (the candidate is whole: a newline or end-of-text follows). The prompt is
-    encoded once; candidates reuse its cache in batches of ``chunk``. Returns (head ids, one score per candidate)."""
+    encoded once; up to ``chunk`` candidates at a time are laid side by side in one sequence after its cache, each
+    attending to the prompt and its own earlier tokens (a 4D mask, positions restarting after the head), so no token
+    is padded or copied. Returns (head ids, one score per candidate)."""
     device = next(model.parameters()).device
     # transformers 5 names the cache argument ``cache`` (``past_key_values`` before, deprecated)
     name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
@@ -113,25 +114,26 @@ def rank_continuations(model, prompt: list[int], stop: int, candidates: list[lis
         cache, logits = getattr(out, name), out.logits[0, -1].float()
         if token == stop:
             break
-    first = logits.log_softmax(-1)
+    first = logits.log_softmax(-1).cpu()
     length = len(prompt) + len(head)
-    ends_t = torch.tensor(ends, device=device)
     scores = torch.empty(len(candidates))
     for start in range(0, len(candidates), chunk):
         group = candidates[start:start + chunk]
-        n, width = len(group), max(map(len, group))
-        ids = torch.zeros((n, width), dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, c in enumerate(group):
-            ids[i, :len(c)], mask[i, :len(c)] = torch.tensor(c), 1
-        repeated = copy.deepcopy(cache)
-        repeated.batch_repeat_interleave(n)
-        attention = torch.cat([torch.ones((n, length), dtype=torch.long), mask], dim=1)
-        positions = length + torch.arange(width)[None, :].expand(n, -1)
-        logp = model(input_ids=ids.to(device), attention_mask=attention.to(device), **{name: repeated},
-                     position_ids=positions.to(device), use_cache=True).logits.float().log_softmax(-1).cpu()
-        for i, c in enumerate(group):
-            # token 0 from the head's last position; token j from candidate position j - 1; then an end token
-            total = first[c[0]].item() + sum(logp[i, j - 1, c[j]].item() for j in range(1, len(c)))
-            scores[start + i] = total + torch.logsumexp(logp[i, len(c) - 1, ends_t.cpu()], 0).item()
+        sizes = torch.tensor([len(c) for c in group])
+        offsets = torch.cumsum(sizes, 0) - sizes
+        owner = torch.repeat_interleave(torch.arange(len(group)), sizes)  # candidate of each flat token
+        within = torch.arange(int(sizes.sum())) - offsets[owner]  # its index inside the candidate
+        flat = torch.tensor([t for c in group for t in c])
+        n = len(flat)
+        mask = torch.ones((n, length + n), dtype=torch.bool)
+        mask[:, length:] = (owner[:, None] == owner[None, :]) & (within[None, :] <= within[:, None])
+        logp = model(input_ids=flat[None].to(device), attention_mask=mask[None, None].to(device),
+                     position_ids=(length + within)[None].to(device), **{name: cache},
+                     use_cache=True).logits[0].float().log_softmax(-1).cpu()
+        cache.crop(-n)  # drop the candidates again: the next chunk sees prompt + head only
+        # token 0 is scored from the head's last position, token j from flat position j - 1 of its candidate
+        nxt = torch.where(within > 0, logp[torch.arange(n) - 1, flat], first[flat])
+        total = torch.zeros(len(group)).index_add_(0, owner, nxt)
+        last = offsets + sizes - 1
+        scores[start:start + len(group)] = total + torch.logsumexp(logp[last][:, ends], -1)
     return head, scores
