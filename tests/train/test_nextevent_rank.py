@@ -57,3 +57,17 @@ def test_rank_predictions_are_the_top_k_train_events_and_generate_stays_an_optio
     assert generating.scoring == "generate" and "test" in generating.scored
     with pytest.raises(Exception, match="scoring must be one of"):  # hydra wraps the ValueError
         ranked_module(train_data, tmp_path / "x", "task.module.scoring=sample")
+
+
+def test_rank_candidates_keeps_the_most_frequent_train_events(train_data, tmp_path):
+    datamodule, module = ranked_module(train_data, tmp_path, "task.module.rank_candidates=4")
+    counts = {}
+    for sequence in datamodule.frames["train"]["events"]:
+        for event in sequence:
+            counts[normalize_event(event)] = counts.get(normalize_event(event), 0) + 1
+    by_count = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    assert by_count[3][1] > by_count[4][1]  # the fixture has no tie at the cut, so the set is unambiguous
+    _, answers, _, _ = module.rank_set()
+    assert sorted(map(normalize_event, answers)) == sorted(form for form, _ in by_count[:4])
+    with pytest.raises(Exception, match="rank_candidates must be a positive count"):
+        ranked_module(train_data, tmp_path / "x", "task.module.rank_candidates=0")

@@ -50,8 +50,8 @@ def test_t2s2_fast_dev_run_builds_and_scores_every_baseline(task, family, t2s2_s
                          f"data.build.corpus.dir={corpus}", "data.batch_size=8", "data.eval_batch_size=8",
                          f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}",
                          "trainer.fast_dev_run=true", "logger=none", "callbacks=none"]
-                        + (["task.datamodule.probe_size=2", "task.module.max_new_tokens=8",
-                            "task.module.top_k=2"] if task == "nextevent" else []), tmp_path)
+                        + (["task.datamodule.probe_size=2", "task.module.max_new_tokens=8", "task.module.top_k=2",
+                            "task.module.rank_candidates=20"] if task == "nextevent" else []), tmp_path)
     metrics = train(cfg)  # the task data is missing: built from the corpus first, as data=t2s2 does
     assert (corpus / "tasks" / task / "meta.json").exists()
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))

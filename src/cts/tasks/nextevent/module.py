@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 
 import numpy as np
 
@@ -39,8 +40,11 @@ def _bits(bits: np.ndarray):
 
 
 class NextEventModule(SpanLMModule):
-    def __init__(self, *args, ceiling: dict | None = None, **kwargs):
+    def __init__(self, *args, ceiling: dict | None = None, rank_candidates: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if rank_candidates is not None and int(rank_candidates) < 1:
+            raise ValueError(f"task.module.rank_candidates must be a positive count or null, got {rank_candidates!r}")
+        self.rank_candidates = None if rank_candidates is None else int(rank_candidates)
         self.metric_names = {"topk": f"top{self.top_k}", "topk_tied": f"top{self.top_k}_tied"}
         self.ceiling_settings = dict(ceiling or {})
 
@@ -50,18 +54,21 @@ class NextEventModule(SpanLMModule):
         return (parse_hours(match.group(1)), match.group(2)) if match else (None, text)
 
     def rank_set(self):
-        """``scoring=rank``: every distinct event of the train split (the first spelling of each normalized form),
-        as the tokens after ``[EVENT]`` in its line; a newline or end-of-text ends an event. A true event outside
-        this set can never be ranked: a miss."""
+        """``scoring=rank``: every distinct event of the train split (the first spelling of each normalized form), or
+        its ``rank_candidates`` most frequent ones (real timelines hold ~10⁵ free-text events: each is scored at every
+        position), as the tokens after ``[EVENT]`` in its line; a newline or end-of-text ends an event. A true event
+        outside this set can never be ranked: a miss."""
         if getattr(self, "_rank_set", None) is None:
             datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
             if datamodule is None or "train" not in getattr(datamodule, "frames", {}):
                 return None
-            events = {}
+            events, counts = {}, Counter()
             for sequence in datamodule.frames["train"]["events"]:
                 for event in map(str, sequence):
                     events.setdefault(normalize_event(event), event)
-            answers = sorted(events.values())
+                    counts[normalize_event(event)] += 1
+            kept = sorted(counts, key=lambda form: (-counts[form], form))[:self.rank_candidates]
+            answers = sorted(events[form] for form in kept)
             stop = self.tokenizer.convert_tokens_to_ids("[EVENT]")
             ids = self.tokenizer([f"[TIME] 0 [EVENT] {e}" for e in answers], add_special_tokens=False)["input_ids"]
             answer_ids = [line[line.index(stop) + 1:] for line in ids]
@@ -69,7 +76,9 @@ class NextEventModule(SpanLMModule):
             ends = sorted({self.tokenizer.eos_token_id, *(newline if len(newline) == 1 else [])} - {None})
             keep = [i for i, a in enumerate(answer_ids) if a]
             self._rank_set = (stop, [answers[i] for i in keep], [answer_ids[i] for i in keep], ends)
-            log.info("nextevent scoring=rank: %d candidate events (every train event), ends %s", len(keep), ends)
+            log.info("nextevent scoring=rank: %d candidate events (%s), ends %s", len(keep),
+                     "every train event" if len(kept) == len(counts) else f"the {len(kept)} most frequent of "
+                     f"{len(counts)} train events", ends)
         return self._rank_set
 
     def baselines(self, datamodule, probes):
