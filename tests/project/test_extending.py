@@ -113,7 +113,8 @@ def test_a_model_family_added_from_outside_trains_a_causal_lm_task(corpus, tmp_p
     run_build("nextevent", build_sequences, corpus / "events_normalized.parquet", data, seed=0)
     cfg = compose_train(["model=qwen", "task=nextevent", "data=events", f"data.dir={data}",
                          *quick(tmp_path, "task.datamodule.probe_size=4", "task.module.max_new_tokens=8",
-                                "task.module.ceiling.enabled=false")], tmp_path)
+                                "task.module.ceiling.enabled=false", "task.eval_limit=3",
+                                "task.module.rank_candidates=20")], tmp_path)
     assert cfg.model.optimizer.lr == 5.0e-5 and cfg.model.family == "qwen"  # the gpt family's settings, then its own
     try:
         metrics = train(cfg)
