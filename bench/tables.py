@@ -359,9 +359,35 @@ def t2s2_annotators() -> str:
     return "\n".join(lines)
 
 
+def mutation() -> str:
+    """Kill rates per module and package from bench/results/mutation.json (``make mutation``, bench/mutation.py)."""
+    if not (RESULTS / "mutation.json").exists():
+        return _not_measured("mutation")
+    result = _load("mutation")
+    lines = [f"Measured by {result['tool']} (`make mutation`) on the 2-core shared CPU dev box "
+             f"({_load_text(result['machine']['load_average'])} when the rates were read). Killed = a test failed or "
+             "the mutant timed out; the rate is over the checked mutants (a pass stopped early leaves some unchecked).",
+             "", "| module | mutants | killed | survived | no tests | unchecked | kill rate |",
+             "|---|---|---|---|---|---|---|"]
+
+    def row(name, counts, bold=False):
+        rate = "—" if counts["kill_rate"] is None else f"{100 * counts['kill_rate']:.1f}%"
+        cells = [counts[k] for k in ("mutants", "killed", "survived", "no_tests", "not_checked")]
+        return f"| {'**' + name + '**' if bold else name} | " + " | ".join(map(str, cells)) + \
+            f" | {'**' + rate + '**' if bold else rate} |"
+
+    for package, counts in result["packages"].items():
+        lines += [row(f"`{module.removeprefix('src/cts/')}`", c) for module, c in result["modules"].items()
+                  if module.removeprefix("src/cts/").split("/")[0] == package]
+        lines.append(row(f"{package}/", counts, bold=True))
+    lines.append(row("all", result["all"], bold=True))
+    return "\n".join(lines)
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "annotation.md": {"t2s2_annotators": t2s2_annotators},
+            ROOT / "docs" / "testing.md": {"mutation": mutation},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
                                                 "risk_demo": risk_demo, "risk_select": risk_select,
                                                 "t2s2_runs": t2s2_runs}}
