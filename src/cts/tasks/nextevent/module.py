@@ -65,8 +65,9 @@ class NextEventModule(SpanLMModule):
             events, counts = {}, Counter()
             for sequence in datamodule.frames["train"]["events"]:
                 for event in map(str, sequence):
-                    events.setdefault(normalize_event(event), event)
-                    counts[normalize_event(event)] += 1
+                    form = normalize_event(event)
+                    events.setdefault(form, event)
+                    counts[form] += 1
             kept = sorted(counts, key=lambda form: (-counts[form], form))[:self.rank_candidates]
             answers = sorted(events[form] for form in kept)
             stop = self.tokenizer.convert_tokens_to_ids("[EVENT]")
