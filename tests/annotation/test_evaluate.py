@@ -13,7 +13,17 @@ from hydra import compose, initialize_config_dir
 from rapidfuzz import fuzz
 
 import cts  # noqa: F401  (registers ${cts.or:...})
-from cts.annotation.evaluate import hour_errors, load_timelines, match_events, normalize, table_timelines
+from cts.annotation.evaluate import (
+    hour_errors,
+    load_timelines,
+    match_events,
+    normalize,
+    overall_samples,
+    read_timeline,
+    score,
+    score_table,
+    table_timelines,
+)
 from cts.annotation.outputs import AnnotationError
 from cts.reports.evaluation import evaluate
 from tests.shared_data import require_shared
@@ -257,3 +267,95 @@ def test_table_timelines_keeps_the_predicted_admissions_with_their_events_and_ho
     assert found["1"] == ([("fever", 0.0), ("sepsis", 12.0)], 0)
     assert found["3"] == ([("rash", -2.5), ("cough", 4.0)], 0)
     assert all(type(hours) is float for events, _ in found.values() for _, hours in events)
+
+
+def test_normalize_folds_case_punctuation_and_runs_of_spaces():
+    assert normalize("  Fever,  chills!\t(High) ") == "fever chills high"
+    assert normalize("Rash.") == "rash"
+
+
+def test_hypo_and_hyper_of_one_five_letter_stem_are_opposites():
+    # "tension" and "tensive" share their first five letters: the same axis, so hypo- and hyper- contradict
+    assert fuzz.token_sort_ratio("hypotension", "hypertensive") >= 50
+    assert match_events(["hypotension"], ["hypertensive"], 50) == []
+    assert match_events(["hypertension"], ["hypertensive"], 50) == [(0, 0)]
+
+
+@pytest.mark.parametrize("said, silent", [("right hip fracture", "hip fracture"), ("left hip fracture", "hip fracture"),
+                                          ("decreased creatinine", "creatinine"), ("type 2 diabetes", "diabetes"),
+                                          ("hyperkalemia", "kalemia")])
+def test_a_text_silent_on_an_axis_is_no_opposite_of_either_side(said, silent):
+    assert match_events([said], [silent], 50) == [(0, 0)]
+    assert match_events([silent], [said], 50) == [(0, 0)]
+
+
+def test_most_pairs_first_even_at_the_cost_of_identical_pairs():
+    """At threshold 30 all four predicted events can be matched, but only by pairing "chest" with "headache" and
+    "sepsis" with "chest": four weaker pairs beat three identical ones."""
+    predicted, reference = ["renal failure", "chest", "sepsis", "headache"], ["renal failure", "chest", "headache",
+                                                                              "shock"]
+    pairs = match_events(predicted, reference, 30)
+    assert len(pairs) == 4
+    assert all(fuzz.token_sort_ratio(predicted[i], reference[j]) >= 30 for i, j in pairs)
+    assert pairs == [(0, 0), (1, 2), (2, 1), (3, 3)]
+
+
+def test_a_json_output_without_events_is_an_empty_timeline(tmp_path):
+    (tmp_path / "1.json").write_text(json.dumps({"manifest": {"kind": "events", "hadm_id": 1}}))
+    assert read_timeline(tmp_path / "1.json") == ([], 0)
+
+
+def test_a_csv_timeline_reads_numeric_times_quoted_events_and_spaces_after_commas(tmp_path):
+    path = tmp_path / "2.csv"
+    path.write_text('Time, Event\n-2, "fever, chills"\n5, rash\n+1.5,  cough \nlater, pain\n')
+    assert read_timeline(path) == ([("fever, chills", -2.0), ("rash", 5.0), ("cough", 1.5)], 1)
+
+
+def write_table_fixture(tmp_path):
+    predictions = tmp_path / "pred"
+    predictions.mkdir()
+    (predictions / "1.bsv").write_text("fever | 0\nrash | 5\n")
+    (predictions / "3.bsv").write_text("cough | 4\n")
+    (predictions / "9.bsv").write_text("pain | 1\n")
+    table = tmp_path / "events.csv"
+    table.write_text("hadm_id,event,time\n3,cough,2\n1,fever,0\n2,pain,1\n1,sepsis,12\n")
+    return predictions, table
+
+
+def test_score_against_an_event_table_scores_only_the_annotated_admissions(tmp_path, caplog, capsys):
+    predictions, table = write_table_fixture(tmp_path)
+    with caplog.at_level("INFO"):
+        overall, per_note, hours = score(predictions, table, n_resamples=20)
+    out = caplog.text + capsys.readouterr().out
+    assert f"reference table {table}: scoring the 2 of its admissions that have predictions" in out
+    assert "(1 predicted admissions are not in the table)" in out
+    assert sorted(per_note["note"]) == ["1", "3"]  # admission 2 was not annotated: not charged
+    assert (overall["notes"], overall["predicted"], overall["reference"], overall["matched"]) == (2, 3, 3, 2)
+    assert overall["unreferenced_predictions"] == 1 and overall["missing_predictions"] == []
+    assert sorted(hours.tolist()) == [[0.0, 0.0], [4.0, 2.0]]
+    assert overall["mae_hours"] == 1.0
+
+
+def test_score_reports_its_settings_and_their_defaults(tmp_path):
+    predictions, table = write_table_fixture(tmp_path)
+    overall, _, _ = score(predictions, table)
+    assert (overall["threshold"], overall["scorer"]) == (80.0, "token_sort_ratio")
+    assert overall["bootstrap"] == {"unit": "note", "resamples": 1000, "seed": 0, "level": 0.95}
+    overall, _, _ = score(predictions, table, threshold=90.0, scorer="ratio", n_resamples=30, seed=4)
+    assert (overall["threshold"], overall["scorer"]) == (90.0, "ratio")
+    assert overall["bootstrap"] == {"unit": "note", "resamples": 30, "seed": 4, "level": 0.95}
+    # "fevers" is 91 similar to "fever" by ratio, not 100: a threshold of 95 leaves it
+    (predictions / "1.bsv").write_text("fevers | 0\n")
+    assert score(predictions, table, threshold=90.0, n_resamples=5)[0]["matched"] == 2
+    assert score(predictions, table, threshold=95.0, n_resamples=5)[0]["matched"] == 1
+
+
+def test_the_bootstrap_draws_the_asked_resamples_from_the_asked_seed(tmp_path):
+    predictions, reference = write_fixture(tmp_path)
+    _, per_note, _ = score(predictions, reference, n_resamples=5)
+    assert list(per_note.columns[:4]) == ["note", "predicted", "reference", "matched"]
+    samples = overall_samples(per_note, n_resamples=40, seed=1)
+    assert samples["recall"].shape == (41,) and samples["recall"][0] == pytest.approx(6 / 8)  # row 0: every note
+    assert np.array_equal(samples["recall"], overall_samples(per_note, n_resamples=40, seed=1)["recall"])
+    assert not np.array_equal(samples["recall"], overall_samples(per_note, n_resamples=40, seed=2)["recall"])
+    assert list(score_table([]).columns) == list(per_note.columns)
