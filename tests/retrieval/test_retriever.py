@@ -1,10 +1,10 @@
-"""BM25 puts event chunks above boilerplate; fusion arithmetic; selection; dense and cascade with the real model."""
+"""BM25 puts event chunks above boilerplate (the scores themselves: test_bm25.py); fusion arithmetic; selection;
+dense and cascade with the real model."""
 
 import numpy as np
 import pytest
 
 from cts.data.notes import Note
-from cts.retrieval.bm25 import QueryTerms, bm25s_scores, numpy_scores
 from cts.retrieval.chunking import Chunker
 from cts.retrieval.fusion import ranks, reciprocal_rank_fusion, select
 from cts.retrieval.retriever import QuerySet, Retriever, load_queries
@@ -27,24 +27,7 @@ def test_bm25_ranks_the_event_chunk_above_boilerplate(bm25_retriever):  # noqa: 
     assert np.isnan(result.dense).all() and bm25_retriever.encoder is None  # bm25 mode loads no model
 
 
-def test_numpy_engine_gives_the_bm25s_scores():
-    queries = QueryTerms([q.terms for q in load_queries(QUERIES)])
-    notes = [NOTE, NOTE.replace("Chief Complaint:", "Chief Complaint: fever fever"), "aspirin " * 3 + "x " * 40,
-             "Discharge Medications:\n" + " ".join(["pleasure"] * 30)]
-    for text in notes:
-        chunks = Chunker(size=4, context=3)(text)
-        fast, fast_best = numpy_scores(chunks, queries, k1=1.2, b=0.7)
-        reference, reference_best = bm25s_scores(chunks, queries, k1=1.2, b=0.7)
-        np.testing.assert_allclose(fast, reference, rtol=1e-5, atol=1e-6)
-        assert (fast_best[fast > 0] == reference_best[fast > 0]).all()
-
-
-def test_bm25_scores_zero_without_query_terms():
-    queries = QueryTerms([["fever"], ["aspirin", "heparin"]])
-    for scorer in (numpy_scores, bm25s_scores):
-        scores, best = scorer(Chunker(size=2, context=0)("aspirin daily pleasure appointments"), queries)
-        assert scores[0] > 0 and scores[1] == 0 and best[0] == 1
-        assert len(scorer(Chunker()("___"), queries)[0]) == 0
+def test_an_unknown_bm25_engine_is_refused():
     with pytest.raises(ValueError, match="retrieval.bm25_engine must be one of"):
         Retriever(mode="bm25", queries=QUERIES, bm25_engine="lucene")
 
