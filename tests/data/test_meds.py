@@ -185,3 +185,42 @@ def test_an_admission_without_admittime_is_named(tmp_path):
     with pytest.raises(MedsExportError, match=rf"^{re.escape(str(admissions))}, column 'admittime': empty for "
                                               r"hadm_id 82$"):
         export_meds(events, tmp_path / "meds", splits=splits, admissions=admissions)
+
+
+def test_an_admission_without_a_split_is_named_with_the_event_table(tmp_path):
+    events = _events_csv(tmp_path / "events.csv", [(61, "fever", 0.0), (62, "rash", 1.0)])
+    splits = _splits(tmp_path / "s.parquet", {61: "train"})
+    with pytest.raises(ValueError, match=re.escape(f"{events}: 1 admission(s) have no split (e.g. hadm_id [62])")):
+        export_meds(events, tmp_path / "meds", splits=splits)
+
+
+def test_a_second_export_replaces_the_first_whole(tmp_path):
+    rows = [(h, "fever", 0.0) for h in (71, 72, 73, 74)]
+    events = _events_csv(tmp_path / "events.csv", rows)
+    splits = _splits(tmp_path / "s.parquet", dict.fromkeys((71, 72, 73, 74), "train"))
+    export_meds(events, tmp_path / "meds", splits=splits, shard_size=1)
+    folder = tmp_path / "meds" / "data" / "train"
+    assert sorted(p.name for p in folder.iterdir()) == ["0.parquet", "1.parquet", "2.parquet", "3.parquet"]
+    export_meds(_events_csv(tmp_path / "events.csv", rows[:2]), tmp_path / "meds", splits=splits)
+    assert sorted(p.name for p in folder.iterdir()) == ["0.parquet"]  # no shard of the larger export is left
+    assert pq.read_table(folder / "0.parquet").column("hadm_id").to_pylist() == [71, 72]
+    assert sorted(str(p.relative_to(tmp_path / "meds")) for p in (tmp_path / "meds").rglob("*") if p.is_file()) == [
+        "data/held_out/0.parquet", "data/train/0.parquet", "data/tuning/0.parquet", "metadata/codes.parquet",
+        "metadata/dataset.json", "metadata/subject_splits.parquet"]
+
+
+def test_the_export_says_what_it_wrote(tmp_path, caplog, capsys):
+    events = _events_csv(tmp_path / "events.csv", [(51, "fever", 1.5), (52, "rash", -2.0), (53, "cough", 0.0)])
+    splits = _splits(tmp_path / "s.parquet", {51: "test", 52: "test", 53: "train"})
+    with caplog.at_level("INFO"):
+        export_meds(events, tmp_path / "meds", splits=splits, anchor="2001-02-03")
+    said = caplog.text + capsys.readouterr().out
+    assert ("export_meds: 3 events of 3 subjects (one per admission, anchored at 2001-02-03) "
+            f"{{'train': 1, 'tuning': 0, 'held_out': 2}} → {tmp_path / 'meds'}") in said
+    admissions = _admissions_csv(tmp_path / "admissions.csv.gz", [
+        (7, 51, "2150-01-01 08:00:00"), (7, 52, "2150-03-05 12:30:00"), (8, 53, "2120-06-01 00:00:00")])
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        export_meds(events, tmp_path / "meds2", splits=splits, admissions=admissions)
+    said = caplog.text + capsys.readouterr().out
+    assert "export_meds: 3 events of 2 subjects (patients, real admission times) {'train': 1, " in said
