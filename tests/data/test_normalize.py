@@ -122,3 +122,18 @@ def test_normalize_file_follows_the_time_policy(tmp_path):
     assert (dropped["input"], dropped["output"], kept["input"], kept["output"]) == (1, 1, 2, 2)
     table = read_event_table(tmp_path / "kept.csv")
     assert sorted(zip(table["event"].astype(str), table["time"])) == [("cough", 0.0), ("fever", 2.0)]
+
+
+def test_normalize_file_logs_its_steps_and_what_each_rule_removed(tmp_path, caplog, capsys):
+    from cts.data.normalize import normalize_file
+
+    source = tmp_path / "events.csv"
+    source.write_text("Hadm_id,Event,Time\n1,fever,2\n1,cough,soon\n1,fever,3\n1,120,4\n")
+    with caplog.at_level("INFO"):
+        normalize_file(source, tmp_path / "out.csv")
+    said = caplog.text + capsys.readouterr().out
+    steps = [line.split(", ")[-1] for line in said.splitlines() if "normalize: " in line and " steps (" in line]
+    assert steps == ["read", "apply recipe", "write", "done"]
+    assert all("normalize: " in line for line in said.splitlines() if " steps (" in line)
+    assert (f"normalize: 3 → 1 rows (removed: gender 0, numeric 1, time_expression 0, duplicate 1) → "
+            f"{tmp_path / 'out.csv'}") in said
