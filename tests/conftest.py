@@ -1,5 +1,7 @@
-"""Shared test setup: offline, repository root on the path, a small demo corpus generated once per session."""
+"""Shared test setup: offline, repository root on the path, small demo corpora generated once per session (one
+with the three task datasets for the data and report tests, one for the training tests)."""
 
+import functools
 import os
 from pathlib import Path
 
@@ -30,3 +32,23 @@ def demo_dir(tmp_path_factory) -> Path:
     for task, builder in builders.items():
         run_build(task, builder, events, out / "tasks" / task)
     return out
+
+
+@pytest.fixture(scope="session")
+def train_data(tmp_path_factory) -> Path:
+    """``<dir>/tasks/<task>/{train,val,test}.parquet`` for every task, from a 48-admission demo corpus."""
+    from cts.data.demo import generate_demo
+    from cts.data.task_dataset import run_build
+    from cts.tasks.forecast.build import build_forecast_windows
+    from cts.tasks.nextevent.build import build_sequences
+    from cts.tasks.relation.build import build_relation_pairs
+
+    root = tmp_path_factory.mktemp("train_data")
+    generate_demo(root, n_admissions=48, seed=3)
+    builders = {"relation": functools.partial(build_relation_pairs, seed=0),
+                "nextevent": functools.partial(build_sequences, time_format="raw"),
+                "forecast": functools.partial(build_forecast_windows, max_per_admission=3, seed=0)}
+    for task, builder in builders.items():
+        run_build(task, builder, root / "events_normalized.parquet", root / "tasks" / task,
+                  splits=root / "splits.parquet", seed=0)
+    return root

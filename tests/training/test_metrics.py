@@ -1,5 +1,8 @@
-"""Metric helpers and encodings: time parsing (hours and bucket tokens), token F1, event-prediction counters,
-the 9-bin time embedding agreeing with the dataset's bins, prediction parsing per task, schedules, run names."""
+"""Metric helpers and encodings: time parsing (hours and bucket tokens), token F1, event-prediction counters
+(tie-aware and distinct top-k, hours error, bits per event), the 9-bin time embedding agreeing with the dataset's bins,
+prediction parsing per task, schedules, run names."""
+
+import math
 
 import numpy as np
 import pytest
@@ -185,3 +188,44 @@ def test_bits_per_event_and_token_perplexity_at_full_sample():
     assert values["bits_per_event"] == pytest.approx(4.0)           # the full sample, not a resample
     assert values["token_perplexity"] == pytest.approx(4.0)         # exp(16 ln 2 / 8 tokens) = 2 ** 2
     assert all(type(value) is float for value in values.values())
+
+
+def truth(event, hours=0.0, ties=()):
+    return {"event": event, "hours": hours, "ties": list(ties)}
+
+
+def values(statistics, n_rows):
+    boot = ClusterBootstrap(np.arange(n_rows), n_resamples=1)
+    return {name: float(statistic(boot)[0]) for name, statistic in statistics.items()}
+
+
+def test_tie_aware_accuracy_counts_any_unseen_event_at_the_true_time():
+    truths = [truth("fever", ties=["fever", "cough"]), truth("fever", ties=["fever", "cough"]), truth("rash")]
+    predictions = [[(0.0, "Cough")], [(0.0, "fever")], [(0.0, "cough")]]
+    columns = score_events(predictions, truths, k=1)
+    assert columns["top1"].tolist() == [0, 1, 0]          # strict: only the listed next event
+    assert columns["top1_tied"].tolist() == [1, 1, 0]     # tied: cough shares fever's time; rash has no tie
+
+
+def test_top_k_is_over_distinct_events_not_beams():
+    beams = [(1.0, "a"), (2.0, "a"), (3.0, "A "), (1.0, "b"), (1.0, "c"), (1.0, "d"), (1.0, "e"), (1.0, "f")]
+    # 5 beams hold only a and b; the 5 distinct events are a..e, so f (6th distinct) is out and e is in
+    columns = score_events([beams, beams], [truth("e"), truth("f")], k=5)
+    assert columns["topk"].tolist() == [1, 0]
+    assert columns["top1"].tolist() == [0, 0]
+
+
+def test_hours_mae_covers_parsed_rows_split_into_history_and_stay():
+    truths = [truth("x", hours=-10.0), truth("x", hours=4.0), truth("x", hours=2.0)]
+    predictions = [[(-4.0, "x")], [(5.0, "x")], [(None, "x")]]
+    got = values(event_statistics(score_events(predictions, truths, k=1)), 3)
+    assert got["time_parsed"] == pytest.approx(2 / 3)
+    assert got["hours_mae"] == pytest.approx((6 + 1) / 2)
+    assert got["hours_mae_history"] == pytest.approx(6.0) and got["hours_mae_stay"] == pytest.approx(1.0)
+
+
+def test_bits_per_event_and_token_perplexity():
+    log_likelihood = np.array([-math.log(2) * 3, -math.log(2) * 5])  # 3 and 5 bits, over 2 and 6 tokens
+    got = values(likelihood_statistics(log_likelihood, np.array([2, 6])), 2)
+    assert got["bits_per_event"] == pytest.approx(4.0)
+    assert got["token_perplexity"] == pytest.approx(2 ** (8 / 8))

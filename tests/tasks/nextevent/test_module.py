@@ -1,14 +1,14 @@
-"""nextevent ``task.module.scoring=rank``: every train event scored after the model's greedy time, one prompt
-encoding per probe — checked against scoring each candidate line from scratch, on the tiny preset."""
+"""task=nextevent's module: ``task.module.scoring=rank`` (every train event scored after the model's greedy time,
+one prompt encoding per probe) checked against scoring each candidate line from scratch, on the tiny preset; the
+test-end summary with the ceiling, Kneser–Ney and the share of the gap closed, on the demo."""
 
 import lightning as L
 import pytest
 import torch
-from test_lm_evaluation import built
-from train_helpers import compose_train, tiny
 
 from cts.models.generation import rank_continuations
 from cts.training.metrics import normalize_event
+from tests.training.helpers import built, compose_train, tiny
 
 
 def ranked_module(train_data, tmp_path, *extra, family="gpt"):
@@ -71,3 +71,17 @@ def test_rank_candidates_keeps_the_most_frequent_train_events(train_data, tmp_pa
     assert sorted(map(normalize_event, answers)) == sorted(form for form, _ in by_count[:4])
     with pytest.raises(Exception, match="rank_candidates must be a positive count"):
         ranked_module(train_data, tmp_path / "x", "task.module.rank_candidates=0")
+
+
+def test_nextevent_summary_has_the_ceiling_kneser_ney_and_the_gap_on_the_demo(train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, "nextevent", tmp_path, "gpt", "task.eval_limit=6"), tmp_path)
+    datamodule, module = built(cfg)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_test_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.test(module, datamodule=datamodule)
+    summary = module.test_evaluation(datamodule).summarize(n_resamples=100)
+    assert {"kneser_ney", "kneser_ney_unseen"} <= set(summary["baselines"])
+    assert summary["baselines"]["kneser_ney"]["test/event_bits"] > 0
+    assert {"test/top1_tied", "test/top5", "test/bits_per_event", "test/event_bits"} <= set(summary["ceiling"])
+    assert summary["gap_closed"]["baseline"] == summary["best_baseline"]["name"]
+    assert len(summary["ceiling"]) - 1 == len(summary["ceiling"]["ci95"])

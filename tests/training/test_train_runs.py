@@ -1,17 +1,24 @@
-"""Real (tiny) training runs: every task × family, resume, train-then-test parity, W&B offline, DDP on CPU,
-multiruns with the basic and the submitit-local launcher."""
+"""Real (tiny) training runs: every task × family (the transfer tasks on their fixture data too), resume,
+train-then-test parity, W&B offline, DDP on CPU, multiruns with the basic and the submitit-local launcher."""
 
 import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from report_checks import assert_run_report, is_png
-from train_helpers import FAMILIES, TASKS, compose_train, run_cli, tiny
 
 from cts.training.run import ConfigError, train
+from tests.training.helpers import FAMILIES, TASKS, assert_run_report, compose_train, is_png, run_cli, tiny
+
+pytestmark = pytest.mark.e2e  # every test trains for real (train.py's run body, or python train.py)
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+DATA = {"pubmedqa": [f"data.dir={FIXTURES / 'pubmedqa'}"],
+        "trials": [f"data.dir={FIXTURES / 'trials'}", f"data.corpus={FIXTURES / 'trials' / 'corpus.jsonl'}",
+                   "data.n_folds=4"]}
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -27,6 +34,20 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
     assert set(expected) <= set(metrics), sorted(metrics)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["family"] == family and summary["params"] > 0
+    assert_run_report(tmp_path, task)
+
+
+@pytest.mark.parametrize("task", ["pubmedqa", "trials"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_fast_dev_run_every_family(task, family, tmp_path):
+    overrides = [f"data={task}", f"task={task}", f"model={family}", "model.preset=tiny", *DATA[task],
+                 f"paths.cache_dir={tmp_path / 'cache'}", "trainer.fast_dev_run=true", "logger=none", "callbacks=none",
+                 "data.batch_size=4", "data.eval_batch_size=8", "bootstrap.n_resamples=50"]
+    metrics = train(compose_train(overrides, tmp_path))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["task"] == task and summary["family"] == family and np.isfinite(metrics["test/loss"])
+    assert set(summary["baselines"]) == ({"majority"} if task == "pubmedqa" else {"majority", "bm25"})
+    assert summary["best_baseline"]["metric_name"] == ("test/acc" if task == "pubmedqa" else "test/ndcg10")
     assert_run_report(tmp_path, task)
 
 

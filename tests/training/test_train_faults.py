@@ -16,7 +16,6 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 import torch
-from train_helpers import ROOT, compose_train, tiny
 
 from cts.errors import user_message
 from cts.models.checkpoint_file import CheckpointError, read_checkpoint
@@ -25,11 +24,11 @@ from cts.offline import ModelNotDownloaded
 from cts.training.checkpoints import RESUME_KEYS
 from cts.training.data import MissingDataError
 from cts.training.run import SIGTERM_EXIT, ConfigError, check_config, train
+from tests.training.helpers import ROOT, compose_train, tiny
 
-FAULT = "+callbacks.fault._target_=faults.SignalAt"  # tests/train/faults.py: a real signal at a chosen epoch
+FAULT = "+callbacks.fault._target_=tests.training.faults.SignalAt"  # a real signal at a chosen epoch
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "TOKENIZERS_PARALLELISM": "false",
-       "HYDRA_FULL_ERROR": "0", "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get(
-           "PYTHONPATH", "")])}
+       "HYDRA_FULL_ERROR": "0", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -63,6 +62,7 @@ def _one_line_error(done: subprocess.CompletedProcess, expected: str) -> None:
 
 # -- 5: checkpoints are atomic and verified ----------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_a_checkpoint_is_replaced_whole_never_rewritten_in_place(train_data, tmp_path, monkeypatch):
     """With the system temp folder on another file system (tmpfs), Lightning's writer copied the new checkpoint over
     the old one, truncating it first: a kill or a full disk then left a cut file. Now the new file is written beside
@@ -82,6 +82,7 @@ def test_a_checkpoint_is_replaced_whole_never_rewritten_in_place(train_data, tmp
     os.rmdir(other_fs)
 
 
+@pytest.mark.e2e
 def test_a_corrupted_truncated_or_weights_only_checkpoint_is_refused_naming_the_file(train_data, tmp_path):
     """Each bad checkpoint is one line naming the file, before any training; never a fresh start, never a run on
     NaN weights that exits 0."""
@@ -116,6 +117,7 @@ def test_a_corrupted_truncated_or_weights_only_checkpoint_is_refused_naming_the_
 
 # -- 6: resume is exact --------------------------------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_resume_from_an_epoch_boundary_repeats_the_uninterrupted_run(train_data, tmp_path):
     """Two epochs in one go vs. stopped by SIGTERM after the first (same max_epochs, so the same LR schedule) and
     resumed with ckpt_path=last: the same weights and metrics (dropout draws, data order, optimizer, schedule)."""
@@ -136,13 +138,14 @@ def test_resume_from_an_epoch_boundary_repeats_the_uninterrupted_run(train_data,
 
 # -- 8: a killed run does not report success ----------------------------------------------------------------------
 
+@pytest.mark.e2e
 def test_sigterm_exits_143_after_saving_a_checkpoint_that_resumes(train_data, tmp_path):
     """A SIGTERM from outside after the 4th batch of the second epoch: exit 143, last.ckpt holds that step (verified,
     with everything a resume needs) and the same command with ckpt_path=last trains the planned steps, no more."""
     paused = tmp_path / "paused"
     args = tiny(train_data, "relation", tmp_path, "bert", "logger=none", "test=false", "name=killed",
-                "trainer.max_epochs=2", "trainer.limit_train_batches=10", "+callbacks.pause._target_=faults.PauseAt",
-                f"+callbacks.pause.marker={paused}")
+                "trainer.max_epochs=2", "trainer.limit_train_batches=10",
+                "+callbacks.pause._target_=tests.training.faults.PauseAt", f"+callbacks.pause.marker={paused}")
     run = subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
@@ -159,6 +162,7 @@ def test_sigterm_exits_143_after_saving_a_checkpoint_that_resumes(train_data, tm
     assert torch.load(last, weights_only=True)["global_step"] == 20  # the planned steps, none repeated or skipped
 
 
+@pytest.mark.e2e
 def test_a_requeued_submitit_job_resumes_from_last_ckpt(train_data, tmp_path):
     """The SLURM requeue path on submitit's local executor: the job gets submitit's preemption signal (USR2) as its
     second epoch starts, is checkpointed and requeued by submitit, and the requeued job resumes from last.ckpt."""
@@ -194,6 +198,7 @@ def test_bad_numbers_and_an_offline_model_name_the_key_and_the_fix(train_data, t
     assert "HF_HUB_OFFLINE=0 python -c" in message and "huggingface-cli download nosuchorg/nosuchmodel" in message
 
 
+@pytest.mark.e2e
 def test_an_unusable_log_dir_or_model_is_one_line_without_traceback(train_data, tmp_path):
     a_file = tmp_path / "logs.txt"
     a_file.write_text("")

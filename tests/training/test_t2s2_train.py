@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from train_helpers import compose_train
 
 from cts.data.timeline_corpus import import_timeline_corpus
 from cts.training.groups import data_dir, data_settings
 from cts.training.run import train
 from tests.shared_data import require_shared
+from tests.training.helpers import compose_train
 
 REPORTS = 12  # the first reports by name: 8 train, 2 val, 2 test
 
@@ -43,6 +43,7 @@ def test_t2s2_config_composes(tmp_path):
     assert data_settings(cfg)["data_dir"] == str(data_dir(cfg))
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("task,family", [("relation", "bert"), ("nextevent", "gpt")])
 def test_t2s2_fast_dev_run_builds_and_scores_every_baseline(task, family, t2s2_sample, tmp_path):
     corpus = t2s2_sample / "corpus"

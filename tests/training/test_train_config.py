@@ -1,4 +1,5 @@
-"""Every train config composes and instantiates; bad values fail at start with a message that names the fix."""
+"""Every train config composes and instantiates (the paper and transfer experiments with their hyperparameters);
+bad values fail at start with a message that names the fix; the help, launchers and user errors of train.py."""
 
 import os
 import subprocess
@@ -12,12 +13,13 @@ import yaml
 from hydra.errors import ConfigCompositionException, InstantiationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import OmegaConf
-from train_helpers import ROOT, compose_train, tiny
+from omegaconf.errors import InterpolationResolutionError
 
 from cts.models.checkpoint_file import CheckpointError
 from cts.training.checkpoints import RESUME_KEYS
 from cts.training.groups import data_settings, instantiate_datamodule
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
+from tests.training.helpers import ROOT, compose_train, tiny
 
 GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
 GPU_TRAINERS = {"gpu", "ddp"}
@@ -84,6 +86,21 @@ def test_experiments_set_the_papers_hyperparameters(tmp_path):
     assert demo.trainer.accelerator == "cpu" and demo.data.name == "demo" and demo.model.lora.r == 8
 
 
+def test_transfer_experiments_set_the_papers_hyperparameters(tmp_path):
+    for task, length in (("pubmedqa", 128), ("trials", 512)):
+        base = compose_train([f"experiment=transfer/{task}_base"], tmp_path)
+        assert (base.data.name, base.task.name, base.model.family, base.model.max_length, base.model.optimizer.lr,
+                base.trainer.max_epochs, base.data.batch_size, base.model.init_from) == (
+            task, task, "bert", length, 3e-5, 3, 16, None)
+        assert base.model.scheduler._target_.endswith("cosine_warmup")
+        cts = compose_train([f"experiment=transfer/{task}_cts"], tmp_path)
+        with pytest.raises(InterpolationResolutionError, match=r"needs model.init_from=RUN/checkpoints/best.ckpt"):
+            cts.model.init_from  # noqa: B018  (the pretrained arm must name its checkpoint)
+        cts = compose_train([f"experiment=transfer/{task}_cts", "model.init_from=/ckpt"], tmp_path)
+        assert cts.model.init_from == "/ckpt" and cts.model.max_length == length
+
+
+@pytest.mark.e2e
 def test_slurm_launcher_ties_tasks_per_node_to_devices(tmp_path):
     done = subprocess.run([sys.executable, "train.py", "hydra/launcher=slurm", "trainer=ddp", "--cfg", "hydra"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -97,6 +114,7 @@ def test_slurm_launcher_ties_tasks_per_node_to_devices(tmp_path):
     assert launcher.max_num_timeout > 0 and any("HF_HUB_OFFLINE" in line for line in launcher.setup)
 
 
+@pytest.mark.e2e
 def test_slurm_dry_run_prints_the_resolved_sbatch_settings_and_submits_nothing(tmp_path):
     done = subprocess.run([sys.executable, "train.py", "-m", "model=bert,gpt", "hydra/launcher=slurm", "trainer=ddp",
                            "trainer.devices=4", "hydra.launcher.partition=gpu", "dry_run=true",
@@ -158,6 +176,7 @@ def test_evaluation_only_needs_a_checkpoint(train_data, tmp_path):
         check_config(compose_train(tiny(train_data, "relation", tmp_path, "bert", "train=false"), tmp_path))
 
 
+@pytest.mark.e2e
 def test_bad_cli_value_fails_before_training(train_data, tmp_path):
     done = subprocess.run([sys.executable, "train.py", *tiny(train_data, "forecast", tmp_path, "gpt"),
                            "task.time_encoding=sinusoidal"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -175,6 +194,7 @@ def test_local_config_takes_effect(tmp_path):
     assert "local" not in cfg  # nothing nested under a `local:` key
 
 
+@pytest.mark.e2e
 def test_help_lists_train_groups_with_examples():
     done = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -254,6 +274,7 @@ def _one_message(done: subprocess.CompletedProcess, expected: str) -> None:
     assert output.count(expected) == 1, output[-3000:]
 
 
+@pytest.mark.e2e
 def test_user_errors_are_one_message_without_traceback(train_data, tmp_path):
     logs = tmp_path / "logs"
     done = _cli("train.py", "data=events", "name=bad", f"paths.log_dir={logs}")
@@ -281,24 +302,6 @@ def test_user_errors_are_one_message_without_traceback(train_data, tmp_path):
 
     done = _cli("train.py", "data=events", "name=bad", f"paths.log_dir={logs}", env={"HYDRA_FULL_ERROR": "1"})
     assert done.returncode == 1 and "Traceback" in done.stderr  # everything, for whoever asks
-
-
-def test_file_system_errors_become_one_message_naming_the_file_and_the_fix():
-    import errno
-
-    from hydra.errors import InstantiationException
-
-    from cts.errors import user_message
-
-    denied = PermissionError(errno.EACCES, "Permission denied", "/data/out.parquet")
-    assert user_message(denied) == ("/data/out.parquet: Permission denied; choose a writable location (output=, "
-                                    "paths.log_dir=) or fix its permissions")
-    read_only = OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x.csv")
-    assert user_message(read_only).startswith("/mnt/ro/x.csv: Read-only file system; choose a writable location")
-    wrapped = InstantiationException("Error in call to target")
-    wrapped.__cause__ = ConfigError("data.dir=X does not exist")
-    assert user_message(wrapped) == "data.dir=X does not exist"  # hydra.utils.call's wrapper is looked through
-    assert user_message(KeyError("a bug")) is None and user_message(OSError(errno.EIO, "I/O error")) is None
 
 
 def test_demo_task_data_is_built_on_first_use_as_the_documented_commands_would(tmp_path):

@@ -1,14 +1,10 @@
-"""Model families are one table: a new family is a row of TRAITS, tasks follow its traits, never its name;
-offline models are located in one place."""
-
-from pathlib import Path
+"""Model families are one table: a new family is a row of TRAITS, tasks follow its traits, never its name."""
 
 import pytest
 import transformers
 
 from cts.models import spec as spec_module
 from cts.models.spec import TRAITS, FamilyTraits, ModelSpec
-from cts.offline import SMOLLM2_GGUF, offline_gguf, offline_model
 from cts.tasks.nextevent.datamodule import NextEventDataModule
 from cts.tasks.relation.datamodule import RelationDataModule
 
@@ -34,11 +30,3 @@ def test_a_fourth_family_is_one_table_row(train_data, tmp_path, monkeypatch):
     assert isinstance(spec.build("masked_lm", nextevent.tokenizer), transformers.BertForMaskedLM)
     with pytest.raises(ValueError, match="causal_lm needs model=gpt or model=llama; fourth is a masked_lm"):
         spec.build("causal_lm", nextevent.tokenizer)
-
-
-def test_offline_models_are_located_in_one_place():
-    assert (Path(offline_model("bert")) / "config.json").is_file()
-    assert offline_gguf("llama") == SMOLLM2_GGUF and (Path(offline_model("llama")) / SMOLLM2_GGUF).is_file()
-    assert offline_gguf("bert") is None
-    with pytest.raises(ValueError, match="no offline model for 'gpt'"):
-        offline_model("gpt")

@@ -1,8 +1,8 @@
 """Faults injected into real runs at a known point: callbacks that send their own process a real signal, or pause
 until one comes from outside.
 
-Listed on the command line (``+callbacks.fault._target_=faults.SignalAt``; subprocesses need this folder on
-``PYTHONPATH``), so the run under test is the real ``train.py`` with its real signal handling."""
+Listed on the command line (``+callbacks.fault._target_=tests.training.faults.SignalAt``; subprocesses need the
+repository root on ``PYTHONPATH``), so the run under test is the real ``train.py`` with its real signal handling."""
 
 import os
 import signal

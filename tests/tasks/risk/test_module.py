@@ -1,4 +1,5 @@
-"""Real (tiny) risk runs: every family through train.py's run body, then the test-end evaluation; the baseline."""
+"""task=risk's module in real (tiny) runs: every family through train.py's run body, then the test-end evaluation,
+predictions and figures; rows merged across DDP ranks; a frozen encoder read once; task pooling and event pooling."""
 
 import json
 
@@ -6,14 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra.errors import InstantiationException
-from report_checks import is_png
-from train_helpers import compose_train, run_cli
 
-from cts.tasks.risk.baseline import BagOfEventsBaseline
 from cts.tasks.risk.module import merge_scored
 from cts.training.groups import instantiate_datamodule
 from cts.training.run import train
 from cts.viz.figures import save_figure
+from tests.training.helpers import compose_train, is_png, run_cli
 
 
 def _overrides(root, work, family, eval_batch_size=64):
@@ -24,6 +23,7 @@ def _overrides(root, work, family, eval_batch_size=64):
             "trainer.limit_train_batches=2", "logger=none", "callbacks=none"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("family,pooling", [("bert", "null"), ("gpt", "null"), ("llama", "null"),
                                             ("bert", "events"), ("gpt", "events")])
 def test_fast_dev_run_every_family(family, pooling, risk_demo, tmp_path):
@@ -65,18 +65,6 @@ def test_trained_run_writes_predictions_plot_and_evaluation(risk_demo, tmp_path)
         assert is_png(save_figure(figure, tmp_path / f"{name}.png")), name
 
 
-def test_bag_of_events_baseline_on_a_hand_made_fixture():
-    train = pd.DataFrame({"events": [["shock", "copd"], ["shock"], ["rash"], ["rash", "copd"]] * 5,
-                          "label": [1, 1, 0, 0] * 5})
-    test = pd.DataFrame({"events": [["Shock"], ["rash"], []], "label": [1, 0, 0]})
-    probability = BagOfEventsBaseline().fit(train).predict_proba(test)
-    assert probability[0] > 0.5 > probability[1]  # "shock" marks the positives (case-insensitive names)
-    assert probability[1] < probability[2] < probability[0]  # no events: between the two
-    with pytest.raises(ValueError, match="both outcomes"):
-        BagOfEventsBaseline().fit(train.assign(label=1))
-    assert np.isfinite(probability).all()
-
-
 def test_merge_scored_keeps_one_row_per_admission():
     # rank 0 scored admissions 7 and 3, rank 1 scored 5 and 7 again (DDP pads ranks to equal batch counts)
     rows = [(7, 0.9, 1.0), (3, 0.2, 0.0), (5, 0.4, 1.0), (7, 0.9, 1.0)]
@@ -86,6 +74,7 @@ def test_merge_scored_keeps_one_row_per_admission():
     assert merge_scored([]).empty
 
 
+@pytest.mark.e2e
 def test_ddp_sim_gathers_every_ranks_test_admissions(risk_demo, tmp_path):
     """Two CPU processes, test batches of 1 split between them: rank 0's summary and prediction file hold every
     test admission once (each rank scored about half)."""
@@ -193,25 +182,3 @@ def test_event_pooling_reads_each_event_with_its_own_hours(risk_demo, tmp_path):
     assert cached[0].shape == (int(batch["segment_ids"][0].max()), module.backbone.config.hidden_size)
     module.frozen = False  # the same logits computed without the cache (padding and order do not matter)
     assert torch.allclose(module(batch), first, atol=1e-5)
-
-
-def test_segment_means_and_event_sum_on_a_hand_made_batch():
-    import torch
-
-    from cts.models.heads import EventSum, segment_means
-
-    hidden = torch.arange(12, dtype=torch.float32).reshape(1, 6, 2)  # tokens: [CLS] e1 e1 e2 [SEP] pad
-    vectors, hours, present = segment_means(hidden, torch.tensor([[0, 1, 1, 2, 0, 0]]),
-                                            torch.tensor([[0.0, -48.0, -48.0, 3.0, 0.0, 0.0]]))
-    assert torch.equal(vectors, torch.tensor([[[3.0, 4.0], [6.0, 7.0]]]))
-    assert torch.equal(hours, torch.tensor([[-48.0, 3.0]])) and present.tolist() == [[True, True]]
-    torch.manual_seed(0)
-    summed = EventSum(2, dim=4, time_dim=8).eval()
-    one = summed(vectors, hours, present)
-    padded = summed(torch.cat([vectors, torch.ones(1, 3, 2)], 1), torch.cat([hours, torch.ones(1, 3)], 1),
-                    torch.tensor([[True, True, False, False, False]]))
-    assert torch.allclose(one, padded)  # absent events add nothing
-    twice = summed(torch.cat([vectors, vectors], 1), torch.cat([hours, hours], 1), torch.ones(1, 4, dtype=bool))
-    assert torch.allclose(twice, 2 * one)  # a sum: the count of an event is seen
-    later = summed(vectors, hours + torch.tensor([[0.0, 200.0]]), present)
-    assert not torch.allclose(later, one)  # and when it happened

@@ -1,0 +1,28 @@
+"""task=forecast data: the loss covers only the hypothesis, every test window is a probe, eval_limit cuts them."""
+
+from cts.models.spec import ModelSpec
+from cts.tasks.forecast.datamodule import ForecastDataModule
+from tests.training.helpers import built, compose_train, tiny
+
+
+def test_forecast_loss_covers_only_the_hypothesis(train_data, tmp_path):
+    spec = ModelSpec("llama", preset="tiny", cache_dir=tmp_path / "cache")
+    dm = ForecastDataModule(str(train_data / "tasks" / "forecast"), spec, probe_size=3,
+                            cache_dir=str(tmp_path / "cache"))
+    dm.prepare()
+    columns = dm.datasets["train"].columns
+    ids, labels, prompt = list(columns["input_ids"][0]), list(columns["labels"][0]), int(columns["prompt_length"][0])
+    assert all(label == -100 for label in labels[:prompt])
+    target = dm.tokenizer.decode([t for t in labels[prompt:] if t != dm.tokenizer.eos_token_id])
+    assert target.strip() == dm.frames["train"]["hypothesis"].iat[0]
+    assert ids[prompt:] == labels[prompt:]
+    probes = dm.probes("test")
+    assert len(probes) == len(dm.frames["test"])  # every test window by default
+    for probe in probes:
+        assert dm.tokenizer.decode(probe["target"]).strip().endswith(probe["event"]) and probe["event"] in probe["ties"]
+
+
+def test_eval_limit_cuts_the_scored_test_examples(train_data, tmp_path):
+    cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt", "task.eval_limit=3"), tmp_path)
+    datamodule = built(cfg, module=False)[0]
+    assert len(datamodule.probes("test")) == 3 and len(datamodule.probes("val")) == 4  # val: probe_size
