@@ -1,8 +1,10 @@
 """Shared test setup: offline, repository root on the path, small demo corpora generated once per session (one
-with the three task datasets for the data and report tests, one for the training tests)."""
+with the three task datasets for the data and report tests, one for the training tests), and ``offline``: any
+network connection fails the test (the figure and page tests)."""
 
 import functools
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,13 @@ def train_data(tmp_path_factory) -> Path:
         run_build(task, builder, root / "events_normalized.parquet", root / "tasks" / task,
                   splits=root / "splits.parquet", seed=0)
     return root
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Any attempt to open a network connection fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network connection attempted while rendering: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
