@@ -1,5 +1,5 @@
-"""The dataset card (``cts.reports.card``): figures, pages and stats.json of the demo; the card of another table
-without the demo line, saying what is missing."""
+"""The dataset card (``cts.reports.card``): figures, pages and stats.json of the demo (shares and time bins that add
+up); the card of another table without the demo line, saying what is missing."""
 
 import json
 import shutil
@@ -42,3 +42,12 @@ def test_card_of_another_table_has_no_demo_line_and_says_what_is_missing(demo_di
     assert "synthetic" not in page and "my events (N=" in page
     with pytest.raises(FileNotFoundError, match="normalization=nope.json: no such file"):
         write_stats(table, tmp_path / "card2", normalization="nope.json")
+
+
+def test_stats_card(tmp_path, demo_dir):
+    stats = write_stats(demo_dir / "events_normalized.parquet", tmp_path / "card")
+    assert {"card.md", "stats.json", "time_histogram.png"} <= {p.name for p in (tmp_path / "card").iterdir()}
+    assert (tmp_path / "card" / "time_histogram.png").read_bytes()[:4] == b"\x89PNG"
+    shares = stats["share_of_events"]
+    assert abs(sum(shares.values()) - 1) < 1e-9 and all(v > 0 for v in shares.values())
+    assert sum(stats["time_bins"].values()) == stats["rows"]
