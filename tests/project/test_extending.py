@@ -98,6 +98,7 @@ def test_a_task_added_from_outside_is_built_trained_and_tested_with_a_baseline(c
     assert (tmp_path / "report.html").is_file()
 
 
+@pytest.mark.e2e
 def test_a_model_family_added_from_outside_trains_a_causal_lm_task(corpus, tmp_path, examples_importable):
     """(b) A model family: conf/model/qwen.yaml, whose target adds Qwen2's row to TRAITS (qwen_family.py)."""
     import transformers
