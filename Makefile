@@ -52,8 +52,10 @@ test: setup
 
 # Mutation testing (slow, not in CI): the modules and tests in pyproject's [tool.mutmut]; resumable (a rerun keeps
 # earlier verdicts). Writes logs/bench/mutation.json (kill rate per package; bench/results/ holds the published one).
+# One OpenMP thread: mutmut forks each mutant's run from a process that has already run torch, and a fork of a
+# process with a live OpenMP thread pool hangs in its first torch op (the run then ends as a false "timeout").
 mutation: setup
-	$(VENV)/bin/mutmut run --max-children 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2
 	$(PY) bench/mutation.py
 
 clean:
