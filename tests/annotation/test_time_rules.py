@@ -91,8 +91,8 @@ def test_a_number_folds_case_hyphens_and_runs_of_spaces():
     ("On the 12th hospital day she was extubated.", "extubated", 11 * DAY),
     ("On the third hospital day she was extubated.", "extubated", 2 * DAY),
     # no operation was told: a postoperative day counts from the clock (admission here)
-    ("On the 12th postoperative day she ate.", "ate", 12 * DAY),
-    ("On the 1st postoperative day she ate.", "ate", DAY),
+    ("On the 12th postoperative day she took a diet.", "diet", 12 * DAY),
+    ("On the 1st postoperative day she took a diet.", "diet", DAY),
 ])
 def test_ordinal_days_in_digits_and_words(text, phrase, hours):
     assert hours_of(text, phrase) == hours
@@ -106,9 +106,9 @@ def test_before_admission_counts_from_admission_even_when_the_clock_has_moved():
 
 def test_after_surgery_counts_from_the_operation_not_the_clock():
     text = ("On hospital day 3 she underwent laparotomy. On hospital day 5 she was extubated. "
-            "Two days after surgery she ate.")
+            "Two days after surgery she took a diet.")
     assert hours_of(text, "extubated") == 4 * DAY
-    assert hours_of(text, "ate") == 2 * DAY + 2 * DAY
+    assert hours_of(text, "diet") == 2 * DAY + 2 * DAY
 
 
 def test_after_surgery_with_no_operation_told_counts_from_the_clock():
