@@ -309,6 +309,8 @@ def test_a_csv_timeline_reads_numeric_times_quoted_events_and_spaces_after_comma
     path = tmp_path / "2.csv"
     path.write_text('Time, Event\n-2, "fever, chills"\n5, rash\n+1.5,  cough \nlater, pain\n')
     assert read_timeline(path) == ([("fever, chills", -2.0), ("rash", 5.0), ("cough", 1.5)], 1)
+    path.write_text("event,time\n1,2\n3,-4\n")  # a column of numbers is still read as text: event "1", not 1
+    assert read_timeline(path) == ([("1", 2.0), ("3", -4.0)], 0)
 
 
 def write_table_fixture(tmp_path):
