@@ -90,3 +90,7 @@ def test_terms_and_squash():
     assert terms("The patient's BP was 120/80 and NO fever") == ["patient", "s", "bp", "120", "80", "fever"]
     assert squash("a\n\n  ___  b\tc") == "a b c"
     assert isinstance(Chunker()(NOTE).tok_start, np.ndarray)
+
+
+def test_settings_name_each_field_with_its_value():
+    assert Chunker(size=7, context=3, neighbours=2).settings() == {"size": 7, "context": 3, "neighbours": 2}
