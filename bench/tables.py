@@ -103,6 +103,34 @@ def benchmarks() -> str:
                       extractor_row(), throughput_row()])
 
 
+HEADLINE_RUNS = (("demo", "demo_runs"), ("demo", "risk_demo"), ("t2s2", "t2s2_runs"))
+
+
+def headline() -> str:
+    """Every published training run's model against its best baseline on its headline metric, with the paired
+    95% interval of the difference and what it says: from bench/results/{demo_runs,risk_demo,t2s2_runs}.json."""
+    lines = ["| data | run | model | headline test metric | model | best baseline | model − baseline | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for data, name in HEADLINE_RUNS:
+        if not (RESULTS / f"{name}.json").exists():
+            continue
+        for key, run in _load(name)["runs"].items():
+            if key == "families":  # risk_demo: the family comparison repeats the mortality run's default job
+                continue
+            for job in run["jobs"][:1]:
+                best = job.get("best_baseline") or {}
+                if "delta_ci95" not in best:
+                    continue
+                lo, hi = best["delta_ci95"]
+                verdict = "**beats**" if lo > 0 else "loses" if hi < 0 else "tie (interval spans 0)"
+                metric = best["metric_name"]
+                lines.append(f"| {data} | `{key}` | {job['model']} | {metric} | "
+                             f"{_number((job.get('metrics') or {}).get(metric), '.3f')} | {best['name']} "
+                             f"{_number(best.get('value'), '.3f')} | {_number(best['delta'], '+.3f')}"
+                             f"{_interval(best['delta_ci95'])} | {verdict} |")
+    return "\n".join(lines)
+
+
 def train_throughput() -> str:
     result = _load("train_throughput")
     repeats = result.get("repeats", 1)
@@ -139,17 +167,25 @@ def demo_runs() -> str:
              f"({_load_text(result['machine'].get('load_average'))}):", ""]
     for run in result["runs"].values():
         lines += [f"`{run['command']}` ({run['wall_s']:.0f} s wall):", "",
-                  "| model | params | train time | monitored test metric | value | best baseline | delta |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| model | params | train time | headline test metric | value | best baseline | model − baseline "
+                  "| ceiling | gap closed |", "|---|---|---|---|---|---|---|---|---|"]
         for job in run["jobs"]:
             best = job.get("best_baseline") or {}
             metric = best.get("metric_name", "")
             value = _number((job.get("metrics") or {}).get(metric), ".3f")
-            lines.append(f"| {job['model']} | {job['params'] / 1e6:.1f} M | {job['train_time_s']:.0f} s | "
+            gap, ceiling = job.get("gap_closed") or {}, (job.get("ceiling") or {}).get(metric)
+            lines.append(f"| {job['model']} | {job['params'] / 1e6:.2f} M | {job['train_time_s']:.0f} s | "
                          f"{metric or 'n/a'} | {value} | {best.get('name', 'n/a')} "
-                         f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')} |")
+                         f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')}"
+                         f"{_interval(best.get('delta_ci95'))} | {_number(ceiling, '.3f')} "
+                         f"| {_number(gap.get('value'), '.2f')}{_interval(gap.get('ci95'), '.2f')} |")
         lines.append("")
     return "\n".join(lines).rstrip()
+
+
+def _interval(bounds, spec: str = "+.3f") -> str:
+    """`` [lo, hi]`` of a 95% interval, or nothing where there is none."""
+    return f" [{_number(bounds[0], spec)}, {_number(bounds[1], spec)}]" if bounds else ""
 
 
 def _ci(row: dict, metric: str) -> str:
@@ -384,7 +420,7 @@ def mutation() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks},
+SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks, "headline": headline},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "annotation.md": {"t2s2_annotators": t2s2_annotators},
             ROOT / "docs" / "testing.md": {"mutation": mutation},

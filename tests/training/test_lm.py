@@ -21,7 +21,7 @@ def test_test_evaluation_after_a_tiny_trainer_test(task, family, train_data, tmp
     lengths = test_frame["events"].map(len) if task == "nextevent" else None
     expected_rows = (lengths[lengths >= 2] - 1).sum() if task == "nextevent" else len(test_frame)
     assert len(module.probes["test"]) == expected_rows  # every position (nextevent), every window (forecast)
-    headline = "top1_tied" if task == "nextevent" else "exact_match_tied"
+    headline = "top5_tied" if task == "nextevent" else "exact_match_tied"
     assert f"test/{headline}" in summary["metrics"] and "test/bits_per_event" in summary["metrics"]
     assert summary["metrics"]["test/bits_per_event"] > 0
     expected = {"nextevent": {"most_frequent", "bigram", "bigram_unseen", "kneser_ney", "kneser_ney_unseen", "bucket",

@@ -143,13 +143,15 @@ class ModelSpec:
 
     # -- tokenizer ---------------------------------------------------------------------------------------------
     def tokenizer(self, train_texts: Callable[[], Iterable[str]], data_key: str,
-                  extra_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
-        """The model's tokenizer, or for a preset one trained on ``train_texts()``; task tokens added."""
+                  extra_tokens: Iterable[str] = (), word_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+        """The model's tokenizer, or for a preset one trained on ``train_texts()``; task tokens and whole-phrase
+        tokens (``prepare_tokenizer``) added."""
         if self.preset:
             tokenizer = train_tokenizer(self.tokenizer_kind, train_texts, self.vocab_size, data_key, self.cache_dir)
         else:
             tokenizer = AutoTokenizer.from_pretrained(self._pretrained_dir())
-        return prepare_tokenizer(tokenizer, extra_tokens, masked_lm=self.objective == "masked_lm")
+        return prepare_tokenizer(tokenizer, extra_tokens, masked_lm=self.objective == "masked_lm",
+                                 word_tokens=word_tokens)
 
     # -- backbone ----------------------------------------------------------------------------------------------
     def build(self, kind: str, tokenizer: PreTrainedTokenizerFast) -> PreTrainedModel:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from tokenizers import AddedToken
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from cts.hashing import fingerprint
@@ -62,9 +63,13 @@ def train_tokenizer(kind: str, texts: Callable[[], Iterable[str]], vocab_size: i
 
 
 def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable[str] = (),
-                      masked_lm: bool = False) -> PreTrainedTokenizerFast:
+                      masked_lm: bool = False, word_tokens: Iterable[str] = ()) -> PreTrainedTokenizerFast:
     """Give every tokenizer what the tasks rely on: a pad token, a separator, right padding, the task's tokens, and
-    for a masked-LM family the ``[CLS] … [SEP]`` frame and ``[MASK]`` (whatever tokenizer kind it trains)."""
+    for a masked-LM family the ``[CLS] … [SEP]`` frame and ``[MASK]`` (whatever tokenizer kind it trains).
+
+    ``word_tokens``: whole phrases (e.g. the frequent event strings of a timeline) that become one ordinary token
+    each, matched on whole words only (the longest leftmost phrase wins); text
+    outside them keeps the subword pieces, so an unseen phrase is still spelled, never an unknown bucket."""
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     wanted = {"sep_token": "[SEP]", **({"cls_token": "[CLS]", "mask_token": "[MASK]"} if masked_lm else {})}
@@ -72,7 +77,12 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable
     if missing:
         tokenizer.add_special_tokens(missing)
     tokenizer.padding_side = "right"
-    new = [token for token in extra_tokens if token not in tokenizer.get_vocab()]
+    new = [token for token in extra_tokens if str(token) not in tokenizer.get_vocab()]  # str or AddedToken
     if new:
         tokenizer.add_tokens(new, special_tokens=True)
+    vocabulary = tokenizer.get_vocab()
+    words = [AddedToken(word, single_word=True, normalized=False, special=False)
+             for word in dict.fromkeys(word_tokens) if word.strip() and word not in vocabulary]
+    if words:
+        tokenizer.add_tokens(words)
     return tokenizer

@@ -282,13 +282,17 @@ class TaskDataModule(L.LightningDataModule):
         hashes = {split: self.source_hash(split) for split in SPLITS}
         self.tokenizer = self.spec.tokenizer(lambda: self.train_texts(self.frames["train"]),
                                              data_key=(self.task, hashes["train"], self.extra_tokens),
-                                             extra_tokens=self.extra_tokens)
+                                             extra_tokens=self.extra_tokens, word_tokens=self.word_tokens())
         key = (self.task, type(self).__name__, tokenizer_fingerprint(self.tokenizer), self.spec.max_length,
                _limits_key(self.max_rows), self.seed, self.sample_seed, self.encoding_params())
         for split in SPLITS:
             self.datasets[split] = TokenizedDataset(self._cached(split, fingerprint(*key, hashes[split])))
         log.info("%s: %s rows (train/val/test), tokenized with %s (%d tokens)", self.task,
                  "/".join(str(len(self.datasets[s])) for s in SPLITS), self.spec.name, len(self.tokenizer))
+
+    def word_tokens(self) -> tuple[str, ...]:
+        """Whole phrases of the train split that become one token each (none by default; read after ``frames``)."""
+        return ()
 
     def _note_split_unit(self) -> None:
         """Say once when the data's splits are by admission, not by patient (``meta.json`` of the build)."""

@@ -18,6 +18,7 @@ from cts.training.metrics import (
     Candidate,
     event_statistics,
     likelihood_statistics,
+    normalize_event,
     point_values,
     score_events,
 )
@@ -40,10 +41,15 @@ class SpanLMModule(TaskModule):
     def __init__(self, spec, tokenizer, probes: dict[str, list[dict]], time_encoding: str = "text",
                  top_k: int = 5, beams: int | None = None, max_new_tokens: int = 32, probe_batch_size: int = 16,
                  mlm_probability: float = 0.15, monitor: str = "val/loss", mode: str = "min",
-                 scoring: str = "generate"):
+                 scoring: str = "generate", exclude_seen: bool = False):
         super().__init__(spec, tokenizer, monitor, mode)
         if scoring not in SCORING:
             raise ValueError(f"task.module.scoring must be one of {SCORING}, got {scoring!r}")
+        if not isinstance(exclude_seen, bool):
+            raise ValueError(f"task.module.exclude_seen must be true or false, got {exclude_seen!r}")
+        # candidates naming an event of the probe's history (its ``seen``) are dropped: for data whose admissions
+        # never repeat an event, the same rule the ``*_unseen`` baselines use
+        self.exclude_seen = exclude_seen
         # rank: a causal LM scores every event of the candidate set (rank_set) after its greedy time; generate: beams
         self.scoring = scoring if spec.objective == "causal_lm" else "generate"
         self.kind = spec.objective
@@ -132,20 +138,34 @@ class SpanLMModule(TaskModule):
                 spans = predict_spans(self.lm, self.tokenizer, self.kind, prompts, [len(p["target"]) for p in chunk],
                                       k=self.beams, max_new_tokens=self.max_new_tokens)
                 candidates = [[self.parse(text) for text in texts] for texts in spans]
+                if self.exclude_seen:
+                    candidates = [[c for c in found if normalize_event(c[1]) not in self._seen(p)]
+                                  for found, p in zip(candidates, chunk)]
             else:
-                candidates = [self._ranked(prompt, *ranking) for prompt in prompts]
+                candidates = [self._ranked(p["prompt"], *ranking, seen=self._seen(p) if self.exclude_seen else ())
+                              for p in chunk]
             likelihoods = span_log_likelihood(self.lm, self.tokenizer, self.kind, prompts,
                                               [p["target"] for p in chunk])
             for i, predicted, ll in zip(rows, candidates, likelihoods):
                 out[i] = (predicted, ll)
         return out
 
-    def _ranked(self, prompt, stop, answers, answer_ids, ends) -> list[Candidate]:
+    @staticmethod
+    def _seen(probe: dict) -> set[str]:
+        """The normalized events of a probe's history (empty where the task gives none)."""
+        return {normalize_event(e) for e in probe.get("seen", ())}
+
+    def _ranked(self, prompt, stop, answers, answer_ids, ends, seen=frozenset()) -> list[Candidate]:
         """The top-k answers of the candidate set by the model's probability after its greedy head (the time),
-        each with the head's parsed hours."""
+        each with the head's parsed hours; answers in ``seen`` (normalized) skipped."""
         head, scores = rank_continuations(self.lm, prompt, stop, answer_ids, ends, max_head_tokens=self.max_new_tokens)
         hours = self.parse(_clean(self.tokenizer, head) + " x")[0]
-        best = sorted(range(len(answers)), key=lambda j: (-float(scores[j]), j))[:self.top_k]
+        best = []
+        for j in sorted(range(len(answers)), key=lambda j: (-float(scores[j]), j)):
+            if not seen or normalize_event(answers[j]) not in seen:
+                best.append(j)
+                if len(best) == self.top_k:
+                    break
         return [(hours, answers[j]) for j in best]
 
     def _name(self, generic: str) -> str:

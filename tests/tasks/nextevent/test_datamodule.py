@@ -86,3 +86,29 @@ def test_test_probes_cover_every_position_and_match_the_prefix_tokenization(fami
         assert prompt == prefix[-len(prompt):]
         assert lines[probe["position"]].endswith(probe["event"]) and probe["seen"] == list(
             map(str, frame.set_index("hadm_id")["events"][probe["group"]][:probe["position"]]))
+
+
+def test_event_tokens_make_the_most_frequent_train_events_one_token(train_data, tmp_path):
+    directory = train_data / "tasks" / "nextevent"
+    train = pd.read_parquet(directory / "train.parquet")
+    counts = pd.Series([str(e) for s in train["events"] for e in s]).value_counts()
+    ranked = sorted(counts.index, key=lambda e: (-counts[e], e))
+    n = next(k for k in range(2, len(ranked)) if counts[ranked[k - 1]] > counts[ranked[k]])  # no tie at the cut
+    spec = ModelSpec("gpt", preset="tiny", max_length=64, cache_dir=tmp_path / "cache")
+    dm = NextEventDataModule(str(directory), spec, probe_size=5, event_tokens=n, cache_dir=str(tmp_path / "cache"))
+    dm.prepare()
+    for event in ranked[:n]:
+        assert dm.tokenizer(f"[EVENT] {event}", add_special_tokens=False)["input_ids"][-1] == \
+            dm.tokenizer.convert_tokens_to_ids(event)
+    assert dm.tokenizer.convert_tokens_to_ids(ranked[n]) == dm.tokenizer.unk_token_id  # not a whole token
+    text = dm.frames["test"]["text"].iat[0]
+    ids = dm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert dm.tokenizer.decode(ids).replace(" ", "") == text.replace(" ", "")  # markers take in their spaces only
+    tokens = dm.tokenizer.convert_ids_to_tokens(ids)
+    assert tokens[0] == "[TIME]" and all(tokens[i + 1] != "Ġ" for i, t in enumerate(tokens[:-1]) if t == "[EVENT]")
+    plain = NextEventDataModule(str(directory), spec, cache_dir=str(tmp_path / "cache"))
+    plain.prepare()
+    assert len(dm.tokenizer) == len(plain.tokenizer) + n  # the default (0) adds none
+    assert len(ids) < len(plain.tokenizer(text, add_special_tokens=False)["input_ids"])
+    with pytest.raises(ValueError, match="event_tokens must be a count"):
+        NextEventDataModule(str(directory), spec, event_tokens=-1)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cts.models.generation import rank_continuations
+from cts.tasks.nextevent.module import NextEventModule
 from cts.training.metrics import normalize_event
 from tests.training.helpers import built, compose_train, tiny
 
@@ -43,7 +44,7 @@ def test_rank_scores_equal_each_candidate_line_scored_from_scratch(family, train
 
 
 def test_rank_predictions_are_the_top_k_train_events_and_generate_stays_an_option(train_data, tmp_path):
-    _, module = ranked_module(train_data, tmp_path)
+    _, module = ranked_module(train_data, tmp_path, "task.module.exclude_seen=false")
     stop, answers, answer_ids, ends = module.rank_set()
     module.lm.eval()  # as in a test epoch: no dropout
     probe = module.probes["test"][0]
@@ -57,6 +58,34 @@ def test_rank_predictions_are_the_top_k_train_events_and_generate_stays_an_optio
     assert generating.scoring == "generate" and "test" in generating.scored
     with pytest.raises(Exception, match="scoring must be one of"):  # hydra wraps the ValueError
         ranked_module(train_data, tmp_path / "x", "task.module.scoring=sample")
+
+
+def test_exclude_seen_skips_the_history_s_events_and_auto_follows_the_train_split(train_data, tmp_path):
+    datamodule, module = ranked_module(train_data, tmp_path)
+    # the demo never repeats an event within an admission, so auto (the default) excludes
+    repeats = [len(s) - len({normalize_event(e) for e in s}) for s in datamodule.frames["train"]["events"]]
+    assert sum(repeats) == 0 and module.exclude_seen is True
+    stop, answers, answer_ids, ends = module.rank_set()
+    module.lm.eval()
+    probe = max(module.probes["test"], key=lambda p: len(p["seen"]))  # the longest history
+    seen = {normalize_event(e) for e in probe["seen"]}
+    _, scores = rank_continuations(module.lm, probe["prompt"], stop, answer_ids, ends,
+                                   max_head_tokens=module.max_new_tokens)
+    order = sorted(range(len(answers)), key=lambda j: -float(scores[j]))
+    unseen = [answers[j] for j in order if normalize_event(answers[j]) not in seen][:module.top_k]
+    assert [e for _, e in module._ranked(probe["prompt"], stop, answers, answer_ids, ends, seen=seen)] == unseen
+    everything = [e for _, e in module._ranked(probe["prompt"], stop, answers, answer_ids, ends)]
+    assert everything == [answers[j] for j in order[:module.top_k]]
+    assert not seen & {normalize_event(e) for _, e in module._predict([probe])[0][0]}  # as a test epoch ranks
+    for value, share, expected in (("auto", 0.2, False), ("auto", 0.009, True), ("auto", None, False),
+                                   (False, 0.0, False), (True, 0.5, True)):
+        other = NextEventModule(module.spec, module.tokenizer, {"val": [], "test": []}, exclude_seen=value,
+                                train_repeat_share=share)
+        assert other.exclude_seen is expected, (value, share)
+    _, plain = ranked_module(train_data, tmp_path / "off", "task.module.exclude_seen=false")
+    assert plain.exclude_seen is False
+    with pytest.raises(Exception, match="exclude_seen must be true or false"):
+        ranked_module(train_data, tmp_path / "x", "task.module.exclude_seen=sometimes")
 
 
 def test_rank_candidates_keeps_the_most_frequent_train_events(train_data, tmp_path):
@@ -84,4 +113,6 @@ def test_nextevent_summary_has_the_ceiling_kneser_ney_and_the_gap_on_the_demo(tr
     assert summary["baselines"]["kneser_ney"]["test/event_bits"] > 0
     assert {"test/top1_tied", "test/top5", "test/bits_per_event", "test/event_bits"} <= set(summary["ceiling"])
     assert summary["gap_closed"]["baseline"] == summary["best_baseline"]["name"]
+    # the headline: top-5 over distinct events, tie-aware
+    assert summary["gap_closed"]["metric_name"] == summary["best_baseline"]["metric_name"] == "test/top5_tied"
     assert len(summary["ceiling"]) - 1 == len(summary["ceiling"]["ci95"])

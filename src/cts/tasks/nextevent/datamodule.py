@@ -4,12 +4,15 @@ admissions (val/test): the lines before a seeded position are the prompt, the li
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 import numpy as np
 import pandas as pd
+from tokenizers import AddedToken
 
 from cts.data.time_bins import log_bucket_tokens
 from cts.training.data import ProbedDataModule
+from cts.training.metrics import normalize_event
 
 log = logging.getLogger(__name__)
 POSITIONS = ("all", "one")
@@ -25,8 +28,16 @@ class NextEventDataModule(ProbedDataModule):
     extra_tokens = ("[TIME]", "[EVENT]", *log_bucket_tokens())
 
     def __init__(self, *args, max_new_tokens: int = 32, eval_limit: int | None = None, test_positions: str = "all",
-                 **kwargs):
+                 event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
+        if event_tokens is None or int(event_tokens) < 0:
+            raise ValueError(f"task.datamodule.event_tokens must be a count ≥ 0, got {event_tokens!r}")
+        self.event_tokens = int(event_tokens)
+        if self.event_tokens:  # markers absorb the spaces beside them; never a newline before a line ([TIME])
+            markers = {"[TIME]": (False, True), "[EVENT]": (True, True)}
+            self.extra_tokens = tuple(AddedToken(token, lstrip=markers.get(token, (False, True))[0],
+                                                 rstrip=markers.get(token, (False, True))[1], special=True,
+                                                 normalized=False) for token in type(self).extra_tokens)
         self.max_new_tokens = int(max_new_tokens)
         self.eval_limit = None if eval_limit is None else int(eval_limit)
         if test_positions not in POSITIONS:
@@ -35,6 +46,19 @@ class NextEventDataModule(ProbedDataModule):
 
     def train_texts(self, frame: pd.DataFrame):
         return frame["text"]
+
+    def module_kwargs(self) -> dict:
+        """Also the share of train events that repeat an earlier event of their admission (``exclude_seen=auto``)."""
+        events = [{normalize_event(str(e)) for e in sequence} for sequence in self.frames["train"]["events"]]
+        total = sum(map(len, self.frames["train"]["events"]))
+        return {**super().module_kwargs(), "train_repeat_share": 1 - sum(map(len, events)) / total if total else 0.0}
+
+    def word_tokens(self) -> tuple[str, ...]:
+        if not self.event_tokens:
+            return ()
+        counts = Counter(str(e) for events in self.frames["train"]["events"] for e in events)
+        frequent = sorted((e for e, n in counts.items() if n >= 2 and "\n" not in e), key=lambda e: (-counts[e], e))
+        return tuple(frequent[:self.event_tokens])
 
     def _wrap(self, ids: list[int]) -> list[int]:
         """Masked LMs see [CLS] … [SEP]; causal models see the bare tokens."""
