@@ -137,3 +137,18 @@ def test_normalize_file_logs_its_steps_and_what_each_rule_removed(tmp_path, capl
     assert all("normalize: " in line for line in said.splitlines() if " steps (" in line)
     assert (f"normalize: 3 → 1 rows (removed: gender 0, numeric 1, time_expression 0, duplicate 1) → "
             f"{tmp_path / 'out.csv'}") in said
+
+
+def test_time_expressions_ignore_case_also_in_non_ascii_events():
+    events = pd.DataFrame({"hadm_id": [1, 1, 1, 1, 1], "event": ["fever 3 DAYS", "fièvre 3 DAYS", "YEARS", "fièvre",
+                                                                   "fever"], "time": 0.0})
+    normalized, counts = normalize_events(events)
+    assert sorted(normalized["event"].astype(str)) == ["fever", "fièvre"]
+    assert counts["time_expression"] == 3
+
+
+def test_no_two_different_admission_event_pairs_are_taken_for_duplicates():
+    # 3 admissions, 2 distinct events: (admission 0, "b") and (admission 2, "a") must stay apart
+    events = pd.DataFrame({"hadm_id": [1, 2, 3], "event": ["b", "a", "a"], "time": [1.0, 2.0, 3.0]})
+    normalized, counts = normalize_events(events)
+    assert len(normalized) == 3 and counts["duplicate"] == 0

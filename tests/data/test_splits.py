@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from cts.data.admissions import AdmissionsError
@@ -184,3 +185,65 @@ def test_splits_stage_refuses_an_admission_missing_from_the_admissions_file(tmp_
                                               r"file \(e\.g\. hadm_id \[2\]\)"):
         write_splits_for_file(events, admissions=admissions)
     assert not (tmp_path / "splits.parquet").exists()
+
+
+def test_the_default_seed_is_0(tmp_path):
+    ids = np.arange(1000)
+    assert (assign_splits(ids) == assign_splits(ids, seed=0)).all()
+    assert (assign_splits(ids) != assign_splits(ids, seed=1)).any()
+    events = pd.DataFrame({"hadm_id": ids, "event": "x", "time": 0.0})
+    assert make_splits(events).equals(make_splits(events, seed=0))
+    assert not make_splits(events).equals(make_splits(events, seed=1))
+    events_path = tmp_path / "events.parquet"
+    splits_for(events, events_path)
+    assert read_splits(events_path.with_name("splits.parquet"))["split"].tolist() == list(assign_splits(ids, seed=0))
+
+
+def test_ratios_must_be_three_shares():
+    with pytest.raises(ValueError):
+        assign_splits(np.arange(3), ratios=(0.5, 0.5))
+    with pytest.raises(ValueError):
+        assign_splits(np.arange(3), ratios=(1.2, -0.1, -0.1))
+
+
+def test_splits_are_two_plain_columns_in_memory_and_on_disk(tmp_path):
+    events = pd.DataFrame({"hadm_id": [30, 10, 20, 10], "event": "x", "time": 0.0})
+    splits = make_splits(events)
+    assert list(splits.columns) == ["hadm_id", "split"] and splits["hadm_id"].tolist() == [10, 20, 30]
+    assert splits.index.equals(pd.RangeIndex(3))
+    write_splits(splits, tmp_path / "s.parquet")
+    assert pq.read_schema(tmp_path / "s.parquet").names == ["hadm_id", "split"]
+
+
+def test_a_splits_file_without_its_columns_is_named(tmp_path):
+    pd.DataFrame({"hadm_id": [1]}).to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 's.parquet'}: missing column(s) ['split']")):
+        read_splits(tmp_path / "s.parquet")
+    pd.DataFrame({"id": [1]}).to_parquet(tmp_path / "s.parquet")
+    with pytest.raises(ValueError, match=re.escape("missing column(s) ['hadm_id', 'split']")):
+        read_splits(tmp_path / "s.parquet")
+
+
+def test_attach_splits_names_the_first_three_missing_and_keeps_every_split_category():
+    splits = pd.DataFrame({"hadm_id": [1, 2], "split": ["test", "test"]})
+    attached = attach_splits(pd.DataFrame({"hadm_id": [2, 1, 2]}), splits)
+    assert attached.tolist() == ["test", "test", "test"] and list(attached.cat.categories) == ["train", "val", "test"]
+    with pytest.raises(ValueError, match=re.escape(
+            "events: 4 admission(s) have no split (e.g. hadm_id [3, 4, 5]); regenerate splits.parquet for this event "
+            "table or pass splits=PATH")):
+        attach_splits(pd.DataFrame({"hadm_id": [1, 3, 4, 5, 6]}), splits)
+
+
+def test_splits_for_says_what_it_created_and_warns_when_by_admission(tmp_path, caplog, capsys):
+    events = pd.DataFrame({"hadm_id": np.arange(5), "event": "x", "time": 0.0})
+    with caplog.at_level("INFO"):
+        splits_for(events, tmp_path / "events.parquet", seed=3)
+    said = caplog.text + capsys.readouterr().out
+    assert f"splits: created {tmp_path / 'splits.parquet'} (5 admissions by admission, seed 3)" in said
+    assert f"{tmp_path / 'splits.parquet'}: {BY_ADMISSION_NOTE}" in said
+    by_patient = pd.DataFrame({"hadm_id": np.arange(5), "subject_id": [1, 1, 2, 2, 3], "event": "x", "time": 0.0})
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        splits_for(by_patient, tmp_path / "p" / "events.parquet", seed=3)
+    said = caplog.text + capsys.readouterr().out
+    assert "(5 admissions by subject, seed 3)" in said and BY_ADMISSION_NOTE not in said
