@@ -40,6 +40,9 @@ def hours_of(text: str, phrase: str, occurrence: int = 0) -> float:
     ("A 45-year-old woman was seen. At the age of 30 she was diagnosed with lupus.", "lupus", -15 * YEAR),
     ("A 45-year-old woman has had asthma since childhood.", "asthma", (5 - 45) * YEAR),
     ("She has a history of asthma.", "asthma", -YEAR),
+    # "known X" and "a known case of X" are history cues (the pattern once demanded a space after "known")
+    ("She was admitted with known diabetes.", "diabetes", -YEAR),
+    ("He was admitted. He is a known case of asthma.", "asthma", -YEAR),
     ("He presented with abdominal pain evolving since two days.", "abdominal pain", -2 * DAY),
     ("A twenty-one-day course of antibiotics ended. Twenty-one days later he relapsed.", "relapsed", 21 * DAY),
 ])

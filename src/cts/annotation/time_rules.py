@@ -188,7 +188,7 @@ RULES = (
                        r"on\s+(?:initial\s+|physical\s+|clinical\s+)*examination",
                        r"(?:initial|admission)\s+(?:laboratory|labs?|physical|examination|work-?up|evaluation)"),
          lambda m, s: 0.0, cue=True),
-    Rule("history", (r"(?:past\s+(?:medical\s+)?)?history\s+of|known\s+(?:case\s+of\s+)?|long-?standing|"
+    Rule("history", (r"(?:past\s+(?:medical\s+)?)?history\s+of|known(?:\s+case\s+of)?|long-?standing|"
                      r"previously\s+(?:diagnosed|treated)|chronic",),
          lambda m, s: s.history_hours, moves_clock=False, cue=True, ahead_only=True),
 )
