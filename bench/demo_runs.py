@@ -22,6 +22,7 @@ from bench_io import RESULTS, machine, write_result
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
         "demo_gpt": ["experiment=demo_gpt", "name=bench-demo-gpt"],
+        "demo_forecast_gpt": ["experiment=demo_forecast_gpt", "name=bench-demo-forecast-gpt"],
         # the same recipe on a second demo corpus drawn with another seed: a test set no choice was made on
         "demo_gpt_seed7": ["experiment=demo_gpt", "paths.demo_dir=${paths.data_dir}/demo_seed7", "data.build.seed=7",
                            "name=bench-demo-gpt-seed7"]}

@@ -7,7 +7,8 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import lightning as L
@@ -349,6 +350,14 @@ class TaskDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False, self.eval_batch_size)
+
+
+def frequent_strings(values: Iterable[str], n: int, at_least: int = 2) -> tuple[str, ...]:
+    """The ``n`` most frequent of ``values`` seen at least ``at_least`` times (ties by text): the phrases a task's
+    ``event_tokens`` makes whole tokens (one line each: a value holding a newline is left out)."""
+    counts = Counter(map(str, values))
+    kept = sorted((v for v, c in counts.items() if c >= at_least and "\n" not in v), key=lambda v: (-counts[v], v))
+    return tuple(kept[:n])
 
 
 class ProbedDataModule(TaskDataModule):

@@ -1,5 +1,7 @@
 """task=forecast data: the loss covers only the hypothesis, every test window is a probe, eval_limit cuts them."""
 
+import pytest
+
 from cts.models.spec import ModelSpec
 from cts.tasks.forecast.datamodule import ForecastDataModule
 from tests.training.helpers import built, compose_train, tiny
@@ -26,3 +28,21 @@ def test_eval_limit_cuts_the_scored_test_examples(train_data, tmp_path):
     cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt", "task.eval_limit=3"), tmp_path)
     datamodule = built(cfg, module=False)[0]
     assert len(datamodule.probes("test")) == 3 and len(datamodule.probes("val")) == 4  # val: probe_size
+
+
+def test_event_tokens_make_frequent_hypothesis_events_one_token_and_the_loss_still_covers_them(train_data, tmp_path):
+    directory = train_data / "tasks" / "forecast"
+    spec = ModelSpec("gpt", preset="tiny", cache_dir=tmp_path / "cache")
+    dm = ForecastDataModule(str(directory), spec, probe_size=3, event_tokens=4, cache_dir=str(tmp_path / "cache"))
+    dm.prepare()
+    counts = dm.frames["train"]["hypothesis_event"].astype(str).value_counts()
+    frequent = sorted(counts[counts >= 2].index, key=lambda e: (-counts[e], e))[:4]
+    assert set(dm.word_tokens()) == set(frequent) and len(frequent) == 4
+    columns = dm.datasets["train"].columns
+    row = next(i for i, e in enumerate(dm.frames["train"]["hypothesis_event"]) if e == frequent[0])
+    prompt, labels = int(columns["prompt_length"][row]), list(columns["labels"][row])
+    assert dm.tokenizer.convert_tokens_to_ids(frequent[0]) in labels[prompt:]  # one token, inside the loss
+    target = dm.tokenizer.decode([t for t in labels[prompt:] if t != dm.tokenizer.eos_token_id])
+    assert target.strip() == dm.frames["train"]["hypothesis"].iat[row]  # the text comes back whole
+    with pytest.raises(ValueError, match="event_tokens must be a count"):
+        ForecastDataModule(str(directory), spec, event_tokens=-2)

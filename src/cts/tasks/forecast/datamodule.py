@@ -11,20 +11,28 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from cts.training.data import ProbedDataModule
+from cts.training.data import ProbedDataModule, frequent_strings
 
 
 class ForecastDataModule(ProbedDataModule):
     """Val probes: ``probe_size`` seeded windows (scored every epoch). Test probes: every test window, or the first
-    ``eval_limit`` of a seeded order (null = all)."""
+    ``eval_limit`` of a seeded order (null = all). ``event_tokens=N``: the N most frequent train hypothesis events
+    (seen at least twice) become one token each, as in nextevent; other events are spelled in subword pieces."""
 
     task = "forecast"
     columns = ("hadm_id", "observation", "hypothesis", "hypothesis_event", "hypothesis_time", "hypothesis_ties",
                "last_event", "observation_times")
 
-    def __init__(self, *args, eval_limit: int | None = None, **kwargs):
+    def __init__(self, *args, eval_limit: int | None = None, event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_limit = None if eval_limit is None else int(eval_limit)
+        if event_tokens is None or int(event_tokens) < 0:
+            raise ValueError(f"task.datamodule.event_tokens must be a count ≥ 0, got {event_tokens!r}")
+        self.event_tokens = int(event_tokens)
+
+    def word_tokens(self) -> tuple[str, ...]:
+        return frequent_strings(self.frames["train"]["hypothesis_event"], self.event_tokens) if self.event_tokens \
+            else ()
 
     def train_texts(self, frame: pd.DataFrame):
         return itertools.chain(frame["observation"], frame["hypothesis"])

@@ -4,14 +4,13 @@ admissions (val/test): the lines before a seeded position are the prompt, the li
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 import numpy as np
 import pandas as pd
 from tokenizers import AddedToken
 
 from cts.data.time_bins import log_bucket_tokens
-from cts.training.data import ProbedDataModule
+from cts.training.data import ProbedDataModule, frequent_strings
 from cts.training.metrics import normalize_event
 
 log = logging.getLogger(__name__)
@@ -54,11 +53,8 @@ class NextEventDataModule(ProbedDataModule):
         return {**super().module_kwargs(), "train_repeat_share": 1 - sum(map(len, events)) / total if total else 0.0}
 
     def word_tokens(self) -> tuple[str, ...]:
-        if not self.event_tokens:
-            return ()
-        counts = Counter(str(e) for events in self.frames["train"]["events"] for e in events)
-        frequent = sorted((e for e, n in counts.items() if n >= 2 and "\n" not in e), key=lambda e: (-counts[e], e))
-        return tuple(frequent[:self.event_tokens])
+        events = (e for sequence in self.frames["train"]["events"] for e in sequence)
+        return frequent_strings(events, self.event_tokens) if self.event_tokens else ()
 
     def _wrap(self, ids: list[int]) -> list[int]:
         """Masked LMs see [CLS] … [SEP]; causal models see the bare tokens."""
