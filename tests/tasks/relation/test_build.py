@@ -48,3 +48,11 @@ def test_relation_seed_pairing_is_the_authors_rule(events):
             == reference.values.tolist())
     with pytest.raises(ValueError, match="pairing"):
         build_relation_pairs(events, pairing="sorted")
+
+
+def test_no_pair_crosses_admissions():
+    rows = [(hadm, f"a{hadm} e{i}", float(i % 7)) for hadm in range(1, 9) for i in range(int(12 + hadm * 3))]
+    events = table(rows).sort_values(["hadm_id", "time"], kind="stable").reset_index(drop=True)
+    pairs = build_relation_pairs(events, seed=2)
+    assert (pairs["event_a"].str.split().str[0] == "a" + pairs["hadm_id"].astype(str)).all()
+    assert (pairs["event_b"].str.split().str[0] == "a" + pairs["hadm_id"].astype(str)).all()

@@ -1,11 +1,10 @@
-"""Per-topic ranking metrics on a hand-computed example; the document BM25 that ranks the trials baseline, against
-bm25s (Lucene)."""
+"""Per-topic ranking metrics on a hand-computed example. (The document BM25 that ranks the trials baseline is tested
+in tests/retrieval/test_bm25.py.)"""
 
 import numpy as np
 import pytest
 
 from cts.bootstrap import ClusterBootstrap
-from cts.retrieval.bm25 import document_scores
 from cts.tasks.trials.ranking import per_topic, ranking_statistics
 
 
@@ -30,15 +29,3 @@ def test_ranking_metrics_on_a_hand_computed_example():
     resampled = resampled[np.isfinite(resampled)]  # a resample of topic b alone ranks nothing
     assert np.all((resampled > 0.1 - 1e-6) & (resampled < 0.2 + 1e-6))  # between topic c's and topic a's
 
-
-def test_document_bm25_matches_bm25s_lucene():
-    import bm25s
-
-    documents = [["chest", "pain", "pain", "trial"], ["lung", "mass", "cancer"], ["fever", "cough", "lung"]]
-    queries = [["lung", "cough"], ["pain"], ["absent"]]
-    ours = document_scores(documents, queries)
-    index = bm25s.BM25(method="lucene")
-    index.index(documents, show_progress=False)
-    expected = np.column_stack([index.get_scores(q) for q in queries])
-    assert ours == pytest.approx(expected, rel=1e-5)
-    assert ours[:, 2].tolist() == [0, 0, 0]
