@@ -309,9 +309,10 @@ def risk_select() -> str:
 
 
 T2S2_METRICS = {"relation": ("macro_f1", "acc", "f1_same", "f1_after", "f1_before"),
-                "nextevent": ("top1_tied", "top1", "top5_tied", "time_bucket_acc", "hours_mae_stay"),
+                "nextevent": ("top5_tied", "top1_tied", "top1", "time_bucket_acc", "hours_mae_stay"),
                 "forecast": ("exact_match_tied", "exact_match", "time_bucket_acc", "hours_mae_stay")}
-T2S2_UNITS = {"relation": "pairs", "nextevent": "prediction points (one per report)", "forecast": "windows"}
+T2S2_UNITS = {"relation": "pairs", "nextevent": "prediction points (every position after a report's first)",
+              "forecast": "windows"}
 
 
 def t2s2_runs() -> str:
