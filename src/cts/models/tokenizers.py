@@ -77,10 +77,11 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerFast, extra_tokens: Iterable
     if missing:
         tokenizer.add_special_tokens(missing)
     tokenizer.padding_side = "right"
-    new = [token for token in extra_tokens if str(token) not in tokenizer.get_vocab()]  # str or AddedToken
+    vocabulary = tokenizer.get_vocab()  # built once: a pretrained vocabulary holds ~50,000 entries
+    new = [token for token in extra_tokens if str(token) not in vocabulary]  # str or AddedToken
     if new:
         tokenizer.add_tokens(new, special_tokens=True)
-    vocabulary = tokenizer.get_vocab()
+        vocabulary = tokenizer.get_vocab()
     words = [AddedToken(word, single_word=True, normalized=False, special=False)
              for word in dict.fromkeys(word_tokens) if word.strip() and word not in vocabulary]
     if words:

@@ -352,6 +352,13 @@ class TaskDataModule(L.LightningDataModule):
         return self._loader("test", False, self.eval_batch_size)
 
 
+def event_token_count(value) -> int:
+    """``task.datamodule.event_tokens`` checked: a count ≥ 0 (0: events stay subword pieces)."""
+    if value is None or int(value) < 0:
+        raise ValueError(f"task.datamodule.event_tokens must be a count ≥ 0, got {value!r}")
+    return int(value)
+
+
 def frequent_strings(values: Iterable[str], n: int, at_least: int = 2) -> tuple[str, ...]:
     """The ``n`` most frequent of ``values`` seen at least ``at_least`` times (ties by text): the phrases a task's
     ``event_tokens`` makes whole tokens (one line each: a value holding a newline is left out)."""

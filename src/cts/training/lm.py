@@ -139,8 +139,9 @@ class SpanLMModule(TaskModule):
                                       k=self.beams, max_new_tokens=self.max_new_tokens)
                 candidates = [[self.parse(text) for text in texts] for texts in spans]
                 if self.exclude_seen:
-                    candidates = [[c for c in found if normalize_event(c[1]) not in self._seen(p)]
-                                  for found, p in zip(candidates, chunk)]
+                    seen = [self._seen(p) for p in chunk]  # once per probe, not per candidate
+                    candidates = [[c for c in found if normalize_event(c[1]) not in history]
+                                  for found, history in zip(candidates, seen)]
             else:
                 candidates = [self._ranked(p["prompt"], *ranking, seen=self._seen(p) if self.exclude_seen else ())
                               for p in chunk]

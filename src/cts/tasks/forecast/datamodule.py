@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from cts.training.data import ProbedDataModule, frequent_strings
+from cts.training.data import ProbedDataModule, event_token_count, frequent_strings
 
 
 class ForecastDataModule(ProbedDataModule):
@@ -26,9 +26,7 @@ class ForecastDataModule(ProbedDataModule):
     def __init__(self, *args, eval_limit: int | None = None, event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_limit = None if eval_limit is None else int(eval_limit)
-        if event_tokens is None or int(event_tokens) < 0:
-            raise ValueError(f"task.datamodule.event_tokens must be a count ≥ 0, got {event_tokens!r}")
-        self.event_tokens = int(event_tokens)
+        self.event_tokens = event_token_count(event_tokens)
 
     def word_tokens(self) -> tuple[str, ...]:
         return frequent_strings(self.frames["train"]["hypothesis_event"], self.event_tokens) if self.event_tokens \

@@ -10,7 +10,7 @@ import pandas as pd
 from tokenizers import AddedToken
 
 from cts.data.time_bins import log_bucket_tokens
-from cts.training.data import ProbedDataModule, frequent_strings
+from cts.training.data import ProbedDataModule, event_token_count, frequent_strings
 from cts.training.metrics import normalize_event
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,10 @@ class NextEventDataModule(ProbedDataModule):
     def __init__(self, *args, max_new_tokens: int = 32, eval_limit: int | None = None, test_positions: str = "all",
                  event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
-        if event_tokens is None or int(event_tokens) < 0:
-            raise ValueError(f"task.datamodule.event_tokens must be a count ≥ 0, got {event_tokens!r}")
-        self.event_tokens = int(event_tokens)
-        if self.event_tokens:  # markers absorb the spaces beside them; never a newline before a line ([TIME])
-            markers = {"[TIME]": (False, True), "[EVENT]": (True, True)}
-            self.extra_tokens = tuple(AddedToken(token, lstrip=markers.get(token, (False, True))[0],
-                                                 rstrip=markers.get(token, (False, True))[1], special=True,
+        self.event_tokens = event_token_count(event_tokens)
+        if self.event_tokens:  # markers take in the spaces after them, [EVENT] also before (a line's [TIME] never
+            # takes the newline before it, which ends the previous line)
+            self.extra_tokens = tuple(AddedToken(token, lstrip=token == "[EVENT]", rstrip=True, special=True,
                                                  normalized=False) for token in type(self).extra_tokens)
         self.max_new_tokens = int(max_new_tokens)
         self.eval_limit = None if eval_limit is None else int(eval_limit)
