@@ -1,7 +1,8 @@
 """train.py — train and evaluate BERT, GPT or LLaMA on the relation, nextevent or forecast task.
 
 All logic lives in ``cts.training``; ``python train.py --help`` lists the config groups. Returns the value of
-``optimized_metric`` (for Hydra sweepers).
+``task.optimized_metric`` for Hydra sweepers, None where it is missing or not finite (``cts.training.run.objective``:
+the Optuna sweeper then records that trial failed and goes on).
 """
 
 import os
@@ -13,14 +14,13 @@ from omegaconf import DictConfig  # noqa: E402
 
 import cts  # noqa: E402,F401  (registers the config resolvers)
 from cts.errors import report_user_errors  # noqa: E402
-from cts.training.run import train  # noqa: E402
+from cts.training.run import objective, train  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 @report_user_errors
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    return metrics.get(cfg.task.optimized_metric)
+    return objective(cfg, train(cfg))
 
 
 if __name__ == "__main__":

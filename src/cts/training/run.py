@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -208,6 +209,27 @@ def hyperparameters(cfg: DictConfig, spec, module) -> dict:
             "schedule": scheduler._target_.rsplit(".", 1)[-1] if scheduler else None}
 
 
+def objective(cfg: DictConfig, metrics: dict) -> float | None:
+    """What ``train.py`` returns to a Hydra sweeper: the run's ``task.optimized_metric`` (a validation metric).
+
+    None when the run trained but that metric is missing from ``metrics`` or not finite, with a warning naming it and
+    the metrics that were logged. hydra-optuna-sweeper 1.3.0 cannot cast None to a float, tells Optuna the trial
+    failed and goes on with the search; a NaN would stop it (with optuna 2.10 its ``tell`` refuses the NaN, then the
+    plugin retells the failure with the NaN and that raises out of the sweep), and so does a job that raises.
+    Evaluation only (``train=false``) optimizes nothing: None, silently."""
+    if not cfg.train:
+        return None
+    name = cfg.task.optimized_metric
+    value = metrics.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    logged = sorted(k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+    what = "missing" if name not in metrics else f"is {value}" if isinstance(value, float) else "is not a number"
+    log.warning("objective %s %s: a sweep records this run failed (metrics logged: %s)", name, what,
+                ", ".join(logged) or "none")
+    return None
+
+
 def _scalar(value):
     return float(value.item() if hasattr(value, "item") else value)
 
@@ -256,7 +278,8 @@ def _summary(cfg: DictConfig, spec, module, metrics: dict, train_time: float) ->
     counts = module.parameter_counts()
     return {"run_name": cfg.run_name, "task": cfg.task.name, "data": cfg.data.name, "model": spec.name,
             "family": spec.family, "params": counts["params_total"], "params_trainable": counts["params_trainable"],
-            "seed": cfg.seed, "overrides": _overrides(), "optimized_metric": cfg.task.optimized_metric,
+            "seed": cfg.seed, "overrides": _overrides(),
+            "optimized_metric": cfg.task.optimized_metric if cfg.train else None,  # train=false optimizes nothing
             "optimized_mode": OmegaConf.select(cfg, "task.mode", default="max"),
             "train_time_s": round(train_time, 1), "test_checkpoint": metrics.get("test_checkpoint"),
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)}}
