@@ -1,7 +1,8 @@
 """``python -m cts.reports sweep``: finished jobs summarized from summary.json alone, failed ones listed, only the
 overrides that vary shown, sorted by the optimized metric, seeds aggregated (numbers worked out by hand); it also
 writes summary.png (headline metric per job, or per setting over seeds, with intervals) and a self-contained
-summary.html."""
+summary.html; a job whose objective is missing or NaN is listed failed, not ranked; a search (Optuna's
+optimization_results.yaml) gets a Search section with its space, sampler and chosen point."""
 
 import json
 import re
@@ -9,9 +10,10 @@ import re
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from cts.reports.__main__ import main
-from cts.reports.sweep import comparison_rows, job_table, read_sweep, varying_keys, write_sweep_report
+from cts.reports.sweep import SweepSummary, comparison_rows, job_table, read_sweep, varying_keys, write_sweep_report
 
 
 def _job(sweep, name, overrides, optimized, value, delta, delta_ci):
@@ -131,3 +133,78 @@ def test_only_failed_jobs_get_a_page_without_a_picture(tmp_path):
     assert main(["sweep", str(tmp_path / "sweep")]) == 0
     assert not (tmp_path / "sweep" / "summary.png").exists()
     assert "0 finished, 1 failed" in (tmp_path / "sweep" / "summary.html").read_text()
+
+
+def _edit_summary(job, **changes):
+    path = job / "summary.json"
+    summary = json.loads(path.read_text())
+    for key, value in changes.items():
+        if key == "drop_metric":
+            summary["metrics"].pop(value)
+        else:
+            summary[key] = value
+    path.write_text(json.dumps(summary))
+
+
+def test_a_job_without_a_finite_objective_is_listed_failed_and_the_table_stays(tmp_path):
+    sweep = tmp_path / "sweep"
+    _job(sweep, "0_lr=1e-3", ["lr=1e-3", "seed=1"], 0.70, 0.68, 0.08, [0.02, 0.14])
+    _job(sweep, "1_lr=1e-2", ["lr=1e-2", "seed=1"], None, 0.50, 0.01, [-0.02, 0.04])  # NaN: written as null
+    _job(sweep, "2_lr=1e-1", ["lr=1e-1", "seed=1"], 0.90, 0.40, -0.1, [-0.2, 0.0])
+    _edit_summary(sweep / "2_lr=1e-1", drop_metric="val/macro_f1_best")  # the objective never logged
+    _job(sweep, "3_lr=1e-4", ["lr=1e-4", "seed=1"], 0.60, 0.58, 0.0, [-0.05, 0.05])
+    _edit_summary(sweep / "3_lr=1e-4", optimized_metric=None, drop_metric="val/macro_f1_best")  # train=false
+    tables = write_sweep_report(sweep)
+    assert list(pd.read_csv(sweep / "summary.csv")["job"]) == ["0_lr=1e-3", "3_lr=1e-4"]
+    reasons = dict(zip(tables["failed"]["job"], tables["failed"]["reason"]))
+    assert reasons == {"1_lr=1e-2": "objective val/macro_f1_best is NaN",
+                       "2_lr=1e-1": "objective val/macro_f1_best missing"}
+    assert list(tables["failed"]["lr"]) == ["1e-2", "1e-1"]  # with their overrides
+    markdown = (sweep / "summary.md").read_text()
+    assert "2 finished, 2 failed job(s)." in markdown and "## Search" not in markdown
+    failed = markdown.split("## Failed")[1]
+    assert "objective val/macro_f1_best is NaN" in failed and "objective val/macro_f1_best missing" in failed
+    assert "objective val/macro_f1_best missing" in (sweep / "summary.html").read_text()
+
+
+def _end_search(sweep, params, task_overrides):
+    """What train.py's SweepSummary does when a search ends: record its config (multirun.yaml), write the report."""
+    SweepSummary().on_multirun_end(OmegaConf.create({"hydra": {
+        "sweep": {"dir": str(sweep)}, "overrides": {"task": task_overrides},
+        "sweeper": {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper",
+                    "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 7}, "direction": "maximize",
+                    "n_trials": 3, "params": params}}}))
+
+
+def test_a_search_records_its_space_sampler_and_chosen_point(runs):
+    (runs / "optimization_results.yaml").write_text(yaml.safe_dump(
+        {"name": "optuna", "best_params": {"lr": 0.0001, "seed": 2}, "best_value": 0.74}))
+    _end_search(runs, {"lr": "choice(1e-4, 5e-5)", "model.dropout": "interval(0.0, 0.3)"},
+                ["seed=choice(1,2)", "model.dropout=0.1"])  # a sweep added on the command line, a key fixed
+    assert (runs / "multirun.yaml").is_file()
+    tables = write_sweep_report(runs)  # again, from the files alone (python -m cts.reports sweep)
+    assert tables["search"].to_dict("records") == [
+        {"parameter": "lr", "search space": "choice(1e-4, 5e-5)", "chosen": "0.0001"},
+        {"parameter": "seed", "search space": "choice(1,2)", "chosen": "2"}]
+    markdown = (runs / "summary.md").read_text()
+    search = markdown.split("## Search")[1].split("## Jobs")[0]
+    line = ("optuna: TPESampler (seed 7), 3 trials, direction maximize; chosen point: val/macro_f1_best = 0.74 "
+            "(job 1_lr=1e-4,seed=2)")
+    assert line in search and "choice(1e-4, 5e-5)" in search and "model.dropout" not in search
+    page = (runs / "summary.html").read_text()
+    assert "<h2>Search</h2>" in page and line in page and "choice(1,2)" in page
+
+
+def test_a_search_without_multirun_yaml_reads_a_jobs_hydra_config(runs):
+    job = runs / "0_lr=1e-4,seed=1" / ".hydra"
+    job.mkdir()
+    job.joinpath("hydra.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {
+        "sampler": {"_target_": "optuna.samplers.RandomSampler", "seed": None}, "direction": "maximize",
+        "n_trials": 5, "params": {"lr": "tag(log, interval(1e-5, 1e-3))"}}, "overrides": {"task": ["lr=1e-4"]}}}))
+    (runs / "optimization_results.yaml").write_text(yaml.safe_dump(
+        {"name": "optuna", "best_params": {"lr": 0.5}, "best_value": 0.1}))
+    tables = write_sweep_report(runs)
+    assert tables["search"].to_dict("records") == [
+        {"parameter": "lr", "search space": "tag(log, interval(1e-5, 1e-3))", "chosen": "0.5"}]  # job's own lr: no
+    search = (runs / "summary.md").read_text().split("## Search")[1]
+    assert "optuna: RandomSampler, 5 trials, direction maximize; chosen point: objective = 0.1\n" in search

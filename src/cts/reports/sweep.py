@@ -6,7 +6,13 @@ train.py) writes into SWEEP_DIR:
 - ``summary.csv`` / ``summary.md``: one row per finished job — the overrides that vary across the sweep, the
   optimized metric (the table is sorted by it), the task's headline test metric with its 95% interval, the best
   baseline and model − best baseline with its paired interval; the jobs without a readable ``summary.json``
-  (failed, or still running) are listed under the table.
+  (failed, or still running) and those whose objective (``optimized_metric``) is missing or NaN are listed under
+  the table as failed, with the reason.
+- A "Search" section (``summary.md`` and ``summary.html``) when the sweep was a search that wrote
+  ``optimization_results.yaml`` (hydra-optuna-sweeper): the search space (``hydra.sweeper.params`` and the
+  command line's sweep overrides, from ``multirun.yaml``, which ``SweepSummary`` writes when the sweep ends),
+  the sampler, the number of trials, the chosen point (Optuna's best parameters, its objective value and the job
+  that ran it).
 - ``summary_seeds.csv`` (and a section of ``summary.md``) when ``seed`` varies: the jobs grouped by their other
   overrides, mean ± std over seeds of each number, and the interval of model − best baseline averaged over seeds
   (seeds are scored on the same test rows with the same bootstrap resamples, so their bounds are comparable).
@@ -19,12 +25,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cts.io import output_set, write_csv, write_text
 from cts.reports import escape, html, markdown
@@ -33,6 +41,8 @@ from cts.viz import figures
 log = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
+SEARCH_RESULTS = "optimization_results.yaml"  # written by hydra-optuna-sweeper when its search ends
+MULTIRUN_CONFIG = "multirun.yaml"  # the sweep's composed config (Hydra's basic sweeper, and SweepSummary at start)
 
 
 def _key_value(override: str) -> tuple[str, str]:
@@ -52,7 +62,7 @@ def _job_overrides(job: Path, summary: dict | None) -> dict[str, str]:
 
 def read_sweep(sweep_dir: str | Path) -> tuple[list[dict], list[dict]]:
     """(finished, failed): a job folder's summary (with ``job`` and parsed ``override_values``), or for a job
-    without a readable summary its name, overrides and why."""
+    without a readable summary or a usable objective its name, overrides and why."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: no such sweep directory")
@@ -64,7 +74,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[list[dict], list[dict]]:
 
 def read_job(job: Path, finished: list[dict], failed: list[dict]) -> None:
     """Append a run folder's summary (with ``job`` and ``override_values``) to ``finished``, or to ``failed`` its
-    name, overrides and why it has no readable summary."""
+    name, overrides and why it has no readable summary or no objective to rank it by."""
     path = job / SUMMARY
     try:
         summary = json.loads(path.read_text())
@@ -75,8 +85,24 @@ def read_job(job: Path, finished: list[dict], failed: list[dict]) -> None:
         summary, reason = None, f"{SUMMARY} unreadable: {error}"
     if reason:
         failed.append({"job": job.name, "reason": reason, "override_values": _job_overrides(job, None)})
+    elif reason := objective_problem(summary):
+        failed.append({"job": job.name, "reason": reason, "override_values": _job_overrides(job, summary)})
     else:
         finished.append({**summary, "job": job.name, "override_values": _job_overrides(job, summary)})
+
+
+def objective_problem(summary: dict) -> str | None:
+    """Why a finished run cannot be ranked on its objective (``optimized_metric`` missing from its metrics, or NaN:
+    written as null), or None; a run that optimized nothing (``optimized_metric`` null: ``train=false``) can be."""
+    name = summary.get("optimized_metric")
+    if not name:
+        return None
+    if name not in summary["metrics"]:
+        return f"objective {name} missing"
+    value = summary["metrics"][name]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"objective {name} is NaN"
+    return None
 
 
 def varying_keys(jobs: list[dict]) -> list[str]:
@@ -167,6 +193,68 @@ def write_comparison_figure(jobs: pd.DataFrame, keys: list[str], path: Path, swe
     return figures.save_figure(figure, path)
 
 
+def search_record(sweep_dir: Path, finished: list[dict]) -> tuple[str, pd.DataFrame] | None:
+    """The "Search" section: (a line naming the sampler, trials, direction and the chosen point's objective value
+    and job; one row per searched parameter with its space and chosen value), or None when the sweep dir holds no
+    ``optimization_results.yaml``."""
+    path = sweep_dir / SEARCH_RESULTS
+    if not path.exists():
+        return None
+    results = yaml.safe_load(path.read_text()) or {}
+    sweeper = _sweeper_settings(sweep_dir)
+    space = search_space(sweeper.get("params") or {}, sweeper.get("_task_overrides") or [])
+    best = results.get("best_params") or {}
+    chosen = next((job for job in finished if all(_same(value, job["override_values"].get(key))
+                                                   for key, value in best.items())), None) if best else None
+    sampler = sweeper.get("sampler") or {}
+    seed = f" (seed {sampler['seed']})" if sampler.get("seed") is not None else ""
+    objective, value = (chosen.get("optimized_metric") if chosen else None) or "objective", results.get("best_value")
+    line = (f"{results.get('name', 'search')}: {str(sampler.get('_target_', '?')).rsplit('.', 1)[-1]}{seed}, "
+            f"{sweeper.get('n_trials', '?')} trials, direction {sweeper.get('direction', '?')}; chosen point: "
+            f"{objective} = {f'{value:.6g}' if isinstance(value, float) else value}"
+            + (f" (job {chosen['job']})" if chosen else ""))
+    rows = [{"parameter": key, "search space": space.get(key, "(not recorded)"),
+             "chosen": str(best[key]) if key in best else ""} for key in [*space, *(k for k in best if k not in space)]]
+    return line, pd.DataFrame(rows, columns=["parameter", "search space", "chosen"])
+
+
+def _sweeper_settings(sweep_dir: Path) -> dict:
+    """``hydra.sweeper`` of the sweep's config (``multirun.yaml``, else a job's ``.hydra/hydra.yaml``), with the
+    command line's task overrides as ``_task_overrides`` (a job's file holds its own concrete ones instead)."""
+    candidates = [sweep_dir / MULTIRUN_CONFIG, *sorted(sweep_dir.glob("*/.hydra/hydra.yaml"))]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return {}
+    hydra_node = (yaml.safe_load(path.read_text()) or {}).get("hydra") or {}
+    overrides = (hydra_node.get("overrides") or {}).get("task") or [] if path.name == MULTIRUN_CONFIG else []
+    return {**(hydra_node.get("sweeper") or {}), "_task_overrides": overrides}
+
+
+def search_space(params: dict, overrides: list[str]) -> dict[str, str]:
+    """Parameter → its space as typed: ``hydra.sweeper.params``, then the command line's overrides as the Optuna
+    sweeper reads them (a sweep such as ``choice(a,b)`` adds or replaces a parameter, a plain value fixes it)."""
+    space = {str(key): str(value) for key, value in params.items()}
+    for text, override in zip(overrides, OverridesParser.create().parse_overrides(overrides)):
+        key, value = _key_value(text)
+        if override.is_sweep_override():
+            space[key] = value
+        else:
+            space.pop(key, None)
+    return space
+
+
+def _same(value, text: str | None) -> bool:
+    """An Optuna parameter value and a job's override text name the same value (``1e-3`` and ``0.001`` do)."""
+    if text is None:
+        return False
+    if str(value) == text:
+        return True
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
 def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Write summary.csv/.md/.html/.png (and summary_seeds.csv when seed varies), together: a failure leaves the
     previous report whole; returns the tables written."""
@@ -175,7 +263,10 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
     keys = varying_keys(finished + failed)
     counts = f"{len(finished)} finished, {len(failed)} failed job(s)."
     lines = [f"# Sweep {escape.markdown(sweep_dir.name)}", "", counts, ""]
-    tables = {}
+    tables, search = {}, search_record(sweep_dir, finished)
+    if search:
+        tables["search"] = search[1]
+        lines += ["## Search", "", escape.markdown(search[0]), "", markdown.rounded_table(search[1]), ""]
     replaced = [sweep_dir / name for name in ("summary.csv", "summary_seeds.csv", "summary.png")]
     with output_set(sweep_dir, replace=replaced, last=["summary.html"]) as staged:
         if finished:
@@ -191,15 +282,16 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
             tables["failed"] = pd.DataFrame([{"job": f["job"], "reason": f["reason"],
                                               **{k: f["override_values"].get(k) for k in keys}} for f in failed])
             lines += ["## Failed", "", markdown.rounded_table(tables["failed"]), ""]
-            log.warning("%s: %d job(s) without a summary: %s", sweep_dir, len(failed),
-                        ", ".join(f["job"] for f in failed))
+            log.warning("%s: %d failed job(s): %s", sweep_dir, len(failed),
+                        "; ".join(f"{f['job']} ({f['reason']})" for f in failed))
         text = "\n".join(lines)
         write_text(staged / "summary.md", text)
         picture = write_comparison_figure(tables["jobs"], keys, staged / "summary.png", sweep_dir.name) \
             if finished else None
-        parts = [html.section(title, html.table(tables[name].round(4).to_dict("records")))
-                 for name, title in (("jobs", "Jobs (best first)"), ("seeds", "Over seeds (mean, std; delta interval "
-                                                                                "averaged over seeds)"),
+        parts = [html.section(title, *([html.paragraph(search[0])] if name == "search" else []),
+                              html.table(tables[name].round(4).to_dict("records")))
+                 for name, title in (("search", "Search"), ("jobs", "Jobs (best first)"),
+                                     ("seeds", "Over seeds (mean, std; delta interval averaged over seeds)"),
                                      ("failed", "Failed")) if name in tables]
         html.write_page(staged / "summary.html", f"Sweep {sweep_dir.name}",
                         ([html.figure(picture, "headline test metric per job")] if picture else []) + parts, counts)
@@ -208,7 +300,12 @@ def write_sweep_report(sweep_dir: str | Path) -> dict[str, pd.DataFrame]:
 
 
 class SweepSummary(Callback):
-    """Writes the sweep report when a multirun ends (all launchers, SLURM included); failed jobs are listed."""
+    """Writes the sweep report when a multirun ends (all launchers, SLURM included); failed jobs are listed. First
+    it records the sweep's config as ``multirun.yaml``: Hydra's basic sweeper writes the same file when it starts,
+    the Optuna sweeper none, and only there is a search space given on the command line kept."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        write_sweep_report(config.hydra.sweep.dir)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        write_text(sweep_dir / MULTIRUN_CONFIG, OmegaConf.to_yaml(config))
+        write_sweep_report(sweep_dir)
