@@ -21,7 +21,7 @@ from cts.training.groups import data_settings, instantiate_datamodule
 from cts.training.run import ConfigError, check_config, instantiate_callbacks, instantiate_loggers
 from tests.training.helpers import ROOT, compose_train, tiny
 
-GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local")
+GROUPS = ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "hparams_search", "debug", "local")
 GPU_TRAINERS = {"gpu", "ddp"}
 
 
@@ -198,7 +198,7 @@ def test_local_config_takes_effect(tmp_path):
 def test_help_lists_train_groups_with_examples():
     done = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    for group in ("data", "model", "task", "trainer", "logger", "callbacks", "experiment", "debug", "local"):
+    for group in GROUPS:
         line = next(text for text in done.stdout.splitlines() if text.strip().startswith(group + " "))
         assert set(options(group)) <= set(line.replace("|", " ").split()), (group, line)
     assert "== Examples ==" in done.stdout and "python train.py -m model=bert,gpt,llama" in done.stdout
