@@ -20,12 +20,17 @@ from pathlib import Path
 from bench_io import RESULTS, machine, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
+LARGE_DEMO = ["paths.demo_dir=${paths.data_dir}/demo_5000", "data.build.n_admissions=5000"]
 RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
         "demo_gpt": ["experiment=demo_gpt", "name=bench-demo-gpt"],
         "demo_forecast_gpt": ["experiment=demo_forecast_gpt", "name=bench-demo-forecast-gpt"],
         # the same recipe on a second demo corpus drawn with another seed: a test set no choice was made on
         "demo_gpt_seed7": ["experiment=demo_gpt", "paths.demo_dir=${paths.data_dir}/demo_seed7", "data.build.seed=7",
-                           "name=bench-demo-gpt-seed7"]}
+                           "name=bench-demo-gpt-seed7"],
+        # a 5,000-admission demo (ten times the default; its own seed-1234 draw): ~500 test admissions, so a
+        # difference the default demo's 51 cannot resolve can be decided
+        "relation_large": [*LARGE_DEMO, "name=bench-demo-relation-large"],
+        "demo_forecast_gpt_large": ["experiment=demo_forecast_gpt", *LARGE_DEMO, "name=bench-demo-forecast-gpt-large"]}
 KEEP = ("model", "family", "task", "params", "train_time_s", "metrics", "ci95", "baselines", "best_baseline",
         "ceiling", "gap_closed", "warnings")
 

@@ -14,7 +14,7 @@ import argparse
 from pathlib import Path
 
 from bench_io import RESULTS, machine, write_result
-from demo_runs import chosen_runs, earlier_runs, timed_run
+from demo_runs import LARGE_DEMO, chosen_runs, earlier_runs, timed_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = RESULTS / "risk_demo.json"
@@ -22,7 +22,11 @@ RUNS = {"mortality": ["task=risk", "name=bench-risk-mortality"],
         "los7": ["task=risk", "outcome=los7", "name=bench-risk-los7"],
         "readmission30": ["task=risk", "outcome=readmission30", "name=bench-risk-readmission30"],
         "gpt": ["task=risk", "model=gpt", "name=bench-risk-gpt"],
-        "families": ["-m", "task=risk", "model=bert,gpt", "name=bench-risk-families"]}
+        "families": ["-m", "task=risk", "model=bert,gpt", "name=bench-risk-families"],
+        # the 5,000-admission demo, every train admission (data.max_rows caps the default demo's splits at 1,600)
+        **{f"{outcome}_large": ["task=risk", f"outcome={outcome}", *LARGE_DEMO, "data.max_rows=null",
+                                f"name=bench-risk-{outcome}-large"]
+           for outcome in ("mortality", "los7", "readmission30")}}
 KEEP = ("model", "family", "params", "params_trainable", "train_time_s", "overrides", "metrics", "ci95", "baselines",
         "best_baseline")
 

@@ -123,6 +123,20 @@ def difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Estimate:
     return interval(np.asarray(a, float) - np.asarray(b, float), level)
 
 
+def best_baseline(model: dict[str, np.ndarray], baselines: dict[str, dict[str, np.ndarray]], metric: str,
+                  higher_is_better: bool = True, prefix: str = "test/", level: float = LEVEL) -> dict | None:
+    """{metric_name, name, value, delta, delta_ci95}: the best baseline on ``metric`` and model minus it, paired (None
+    when the model or every baseline lacks the metric)."""
+    candidates = {name: samples[metric][0] for name, samples in baselines.items()
+                  if metric in samples and np.isfinite(samples[metric][0])}
+    if not candidates or metric not in model:
+        return None
+    best = (max if higher_is_better else min)(candidates, key=candidates.get)
+    delta = difference(model[metric], baselines[best][metric], level)
+    return {"metric_name": prefix + metric, "name": best, "value": nan_to_none(float(candidates[best])),
+            "delta": nan_to_none(delta.value), "delta_ci95": delta.ci95()}
+
+
 def summary_block(model: dict[str, np.ndarray], baselines: dict[str, dict[str, np.ndarray]], monitored: str,
                   higher_is_better: bool = True, prefix: str = "test/", level: float = LEVEL) -> dict:
     """The ``summary.json`` contract from bootstrap samples (each ``(1 + B,)``, all from one ``ClusterBootstrap``):
@@ -141,13 +155,5 @@ def summary_block(model: dict[str, np.ndarray], baselines: dict[str, dict[str, n
     for name, samples in baselines.items():
         values, intervals = block(samples)
         out["baselines"][name] = {**values, "ci95": intervals}
-    candidates = {name: samples[monitored][0] for name, samples in baselines.items()
-                  if monitored in samples and np.isfinite(samples[monitored][0])}
-    if candidates and monitored in model:
-        pick = max if higher_is_better else min
-        best = pick(candidates, key=candidates.get)
-        delta = difference(model[monitored], baselines[best][monitored], level)
-        out["best_baseline"] = {"metric_name": prefix + monitored, "name": best,
-                                "value": nan_to_none(float(candidates[best])), "delta": nan_to_none(delta.value),
-                                "delta_ci95": delta.ci95()}
+    out["best_baseline"] = best_baseline(model, baselines, monitored, higher_is_better, prefix, level)
     return out

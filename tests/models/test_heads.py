@@ -112,6 +112,29 @@ def test_event_sum_defaults_relu_and_dropout():
     assert not torch.equal(summed(vectors, hours, present), summed(vectors, hours, present))  # dropout
 
 
+def test_event_sum_max_adds_each_feature_s_maximum_over_present_events():
+    import torch
+
+    from cts.models.heads import EventSum
+
+    torch.manual_seed(0)
+    both = EventSum(3, dim=8, reduce="sum_max").eval()
+    assert both.dim == 16
+    vectors, hours = torch.randn(2, 4, 3), torch.randn(2, 4) * 50
+    present = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    codes = both.time(hours.reshape(-1)).reshape(2, 4, -1)
+    per_event = both.net(torch.cat([vectors, codes], dim=-1)) * present[..., None]
+    out = both(vectors, hours, present)
+    assert torch.allclose(out[:, :8], per_event.sum(1) / 10)
+    assert torch.allclose(out[:, 8:], per_event.amax(1))
+    assert torch.allclose(out[1, 8:], per_event[1, 0])  # one event: its own features, the padding never wins
+    repeated = both(torch.cat([vectors, vectors], 1), torch.cat([hours, hours], 1), torch.cat([present, present], 1))
+    assert torch.allclose(repeated[:, 8:], out[:, 8:]) and torch.allclose(repeated[:, :8], 2 * out[:, :8])
+    assert torch.equal(both(vectors[:, :0], hours[:, :0], present[:, :0]), torch.zeros(2, 16))  # no event at all
+    with pytest.raises(ValueError, match="event reduction must be one of"):
+        EventSum(3, reduce="mean")
+
+
 def test_classification_head_is_a_nonlinear_mlp_with_dropout():
     import torch
 

@@ -162,6 +162,13 @@ def test_missing_data_path_names_the_key_and_the_build_command(tmp_path):
     check_config(compose_train([f"paths.demo_dir={tmp_path / 'nowhere'}"], tmp_path))  # the demo builds its own
 
 
+def test_another_demo_corpus_brings_its_own_outcome_labels(tmp_path):
+    """``paths.demo_dir=`` moves the labels with the events: risk on a second demo never reads the first's labels."""
+    other = tmp_path / "demo_5000"
+    cfg = compose_train(["task=risk", f"paths.demo_dir={other}", "outcome=los7"], tmp_path)
+    assert cfg.data.labels_dir == str(other / "labels")
+
+
 def test_time_encoding_must_be_supported_by_the_task(train_data, tmp_path):
     cfg = compose_train(tiny(train_data, "nextevent", tmp_path, "gpt", "task.time_encoding=bins"), tmp_path)
     with pytest.raises(ConfigError, match=r"time_encoding=bins is not supported by task=nextevent \(supported: text\)"):

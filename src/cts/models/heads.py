@@ -77,21 +77,31 @@ def segment_means(hidden: torch.Tensor, segment_ids: torch.Tensor, segment_hours
 class EventSum(nn.Module):
     """Events → one vector: each event's vector beside an encoding of its own hours, one layer per event, summed over
     the events. A sum can count ("three acute findings") and the per-event hours say when each happened ("symptoms
-    for ten days before admission", "history older than a month"), which one pooled vector of the text reads poorly."""
+    for ten days before admission", "history older than a month"), which one pooled vector of the text reads poorly.
+    ``reduce=sum_max`` adds the maximum over the events of each feature: a sum cannot say which event is the most
+    extreme ("the longest-running symptom", "the earliest treatment"), a maximum can."""
 
     SCALE = 10.0  # the sum over the ~10–30 events of an admission, kept near a unit's scale
+    REDUCTIONS = ("sum", "sum_max")
 
     def __init__(self, in_features: int, dim: int = 64, time_encoding: str = "loghours", time_dim: int = 16,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, reduce: str = "sum"):
         super().__init__()
+        if reduce not in self.REDUCTIONS:
+            raise ValueError(f"event reduction must be one of {self.REDUCTIONS}, got {reduce!r}")
         self.time = TimeEncoding(time_encoding, time_dim)
-        self.dim = int(dim)
-        self.net = nn.Sequential(nn.Linear(in_features + self.time.dim, self.dim), nn.ReLU(), nn.Dropout(dropout))
+        self.reduce = reduce
+        self.dim = int(dim) * (2 if reduce == "sum_max" else 1)
+        self.net = nn.Sequential(nn.Linear(in_features + self.time.dim, int(dim)), nn.ReLU(), nn.Dropout(dropout))
 
     def forward(self, vectors: torch.Tensor, hours: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        if hours.shape[1] == 0:  # a batch of admissions without events
+            return vectors.new_zeros(hours.shape[0], self.dim)
         codes = self.time(hours.reshape(-1)).reshape(*hours.shape, -1).to(vectors.dtype)
         per_event = self.net(torch.cat([vectors, codes], dim=-1)) * present[..., None].to(vectors.dtype)
-        return per_event.sum(dim=1) / self.SCALE
+        summed = per_event.sum(dim=1) / self.SCALE
+        # features are ReLU outputs (≥ 0), so an absent event's 0 never exceeds a present one's
+        return summed if self.reduce == "sum" else torch.cat([summed, per_event.amax(dim=1)], dim=-1)
 
 
 class ClassificationHead(nn.Module):

@@ -39,11 +39,12 @@ def test_rows(summary: dict) -> list[dict]:
 
 
 def best_baseline_line(summary: dict) -> str | None:
-    best = summary.get("best_baseline")
-    if not best:
+    """Model − best baseline on the headline metric, then on each ``also_compared`` metric, one line each."""
+    blocks = [block for block in (summary.get("best_baseline"), *(summary.get("also_compared") or [])) if block]
+    if not blocks:
         return None
-    return (f"model − best baseline ({best['name']}) on {best['metric_name']}: "
-            f"{with_interval(best['delta'], best['delta_ci95'], '+.3f')}")
+    return "\n".join(f"model − best baseline ({best['name']}) on {best['metric_name']}: "
+                     f"{with_interval(best['delta'], best['delta_ci95'], '+.3f')}" for best in blocks)
 
 
 def learning_curves(run_dir: Path, monitor: str | None = None,

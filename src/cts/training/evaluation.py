@@ -8,8 +8,10 @@ resamples all predictors identically and ``summary.json`` gets paired intervals 
 A ``ceiling`` (the best any predictor could do on these rows, e.g. the Bayes predictor of the demo's generator) is
 scored on the same rows and reported apart from the baselines (it is never the best baseline), with ``gap_closed``:
 (model − best baseline) / (ceiling − best baseline) on the headline metric, its interval from the same resamples
-(each resample's ratio; undefined where the ceiling does not beat the baseline). ``warnings``: things about the
-input a reader must know (e.g. many test events in a tokenizer's unknown bucket), printed with the summary.
+(each resample's ratio; undefined where the ceiling does not beat the baseline). ``also``: further metrics (e.g.
+bits per event beside top-5), each compared with its own best baseline, paired, as ``also_compared``. ``warnings``:
+things about the input a reader must know (e.g. many test events in a tokenizer's unknown bucket), printed with the
+summary.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cts.bootstrap import ClusterBootstrap, interval, macro_f1, mean, one_hot, ratio, summary_block
+from cts.bootstrap import ClusterBootstrap, best_baseline, interval, macro_f1, mean, one_hot, ratio, summary_block
 from cts.io import nan_to_none
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class TestEvaluation:
     higher_is_better: bool = True
     ceiling: dict[str, Statistic] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    also: dict[str, bool] = field(default_factory=dict)  # metric → higher is better: also compared with its best
 
     def summarize(self, n_resamples: int = 1000, seed: int = 0) -> dict:
         """``metrics``, ``ci95``, ``baselines``, ``best_baseline`` of the summary.json contract."""
@@ -44,6 +47,9 @@ class TestEvaluation:
         baselines = {name: {metric: statistic(boot) for metric, statistic in metrics.items()}
                      for name, metrics in self.baselines.items()}
         out = summary_block(model, baselines, self.headline, self.higher_is_better)
+        also = [best_baseline(model, baselines, metric, higher) for metric, higher in self.also.items()]
+        if any(also):
+            out["also_compared"] = [block for block in also if block]
         if self.warnings:
             out["warnings"] = list(self.warnings)
         if self.ceiling:

@@ -124,9 +124,10 @@ class SpanLMModule(TaskModule):
         after it, the tokens that may follow a whole answer); None: this task cannot rank (beams are used)."""
         return None
 
-    def _predict(self, probes: list[dict]) -> list[tuple[list[Candidate], float]]:
-        """Parsed candidates (best first) and the true span's log-likelihood, for each probe. Batches are taken in
-        prompt-length order (every position of an admission gives prompts of every length: little padding)."""
+    def _predict(self, probes: list[dict]) -> list[tuple[list[Candidate], float, float]]:
+        """Parsed candidates (best first), the true span's log-likelihood and (``scoring=rank``; else NaN) the true
+        event's log-probability after the greedy time, for each probe. Batches are taken in prompt-length order (every
+        position of an admission gives prompts of every length: little padding)."""
         out: list = [None] * len(probes)
         ranking = self.rank_set() if self.scoring == "rank" else None
         order = sorted(range(len(probes)), key=lambda i: (len(probes[i]["prompt"]), i))
@@ -142,13 +143,13 @@ class SpanLMModule(TaskModule):
                     seen = [self._seen(p) for p in chunk]  # once per probe, not per candidate
                     candidates = [[c for c in found if normalize_event(c[1]) not in history]
                                   for found, history in zip(candidates, seen)]
+                event_logp = [math.nan] * len(chunk)
             else:
-                candidates = [self._ranked(p["prompt"], *ranking, seen=self._seen(p) if self.exclude_seen else ())
-                              for p in chunk]
+                candidates, event_logp = zip(*(self._ranked(p, *ranking) for p in chunk))
             likelihoods = span_log_likelihood(self.lm, self.tokenizer, self.kind, prompts,
                                               [p["target"] for p in chunk])
-            for i, predicted, ll in zip(rows, candidates, likelihoods):
-                out[i] = (predicted, ll)
+            for i, predicted, ll, event in zip(rows, candidates, likelihoods, event_logp):
+                out[i] = (predicted, ll, event)
         return out
 
     @staticmethod
@@ -156,18 +157,41 @@ class SpanLMModule(TaskModule):
         """The normalized events of a probe's history (empty where the task gives none)."""
         return {normalize_event(e) for e in probe.get("seen", ())}
 
-    def _ranked(self, prompt, stop, answers, answer_ids, ends, seen=frozenset()) -> list[Candidate]:
-        """The top-k answers of the candidate set by the model's probability after its greedy head (the time),
-        each with the head's parsed hours; answers in ``seen`` (normalized) skipped."""
-        head, scores = rank_continuations(self.lm, prompt, stop, answer_ids, ends, max_head_tokens=self.max_new_tokens)
+    def _ranked(self, probe: dict, stop, answers, answer_ids, ends) -> tuple[list[Candidate], float]:
+        """The top-k answers of the candidate set by the model's probability after its greedy head (the time), each
+        with the head's parsed hours, answers already seen skipped when ``exclude_seen``; and the true event's natural
+        log-probability there, a distribution over every string given the history alone (the head is the model's own
+        guess), renormalized without the seen candidates when they are excluded: what an n-gram's event bits measure.
+        A true event outside the candidate set is scored as one more candidate."""
+        seen = self._seen(probe) if self.exclude_seen else set()
+        index = self._answer_index(answers)
+        true = index.get(normalize_event(probe["event"]))
+        extra = [] if true is not None else [self._event_ids(probe["event"], stop) or [stop]]  # "" can't be read
+        head, scores = rank_continuations(self.lm, probe["prompt"], stop, [*answer_ids, *extra], ends,
+                                          max_head_tokens=self.max_new_tokens)
         hours = self.parse(_clean(self.tokenizer, head) + " x")[0]
         best = []
         for j in sorted(range(len(answers)), key=lambda j: (-float(scores[j]), j)):
-            if not seen or normalize_event(answers[j]) not in seen:
+            if normalize_event(answers[j]) not in seen:
                 best.append(j)
                 if len(best) == self.top_k:
                     break
-        return [(hours, answers[j]) for j in best]
+        logp = float(scores[true if true is not None else len(answers)])
+        dropped = [index[form] for form in seen if form in index and index[form] != true]
+        if dropped and normalize_event(probe["event"]) not in seen:  # a repeated true event keeps its raw score
+            logp -= math.log1p(-min(float(torch.exp(torch.logsumexp(scores[dropped], 0))), 1 - 1e-9))
+        return [(hours, answers[j]) for j in best], logp
+
+    def _answer_index(self, answers: list[str]) -> dict[str, int]:
+        """Normalized form → index of the candidate answers (built once per candidate set)."""
+        if getattr(self, "_answer_forms", (None,))[0] is not answers:
+            self._answer_forms = (answers, {normalize_event(a): j for j, a in enumerate(answers)})
+        return self._answer_forms[1]
+
+    def _event_ids(self, event: str, stop: int) -> list[int]:
+        """An event's token ids after ``[EVENT]`` in its line, as ``rank_set`` tokenizes the candidates."""
+        ids = self.tokenizer(f"[TIME] 0 [EVENT] {event}", add_special_tokens=False)["input_ids"]
+        return ids[ids.index(stop) + 1:]
 
     def _name(self, generic: str) -> str:
         return self.metric_names.get(generic, generic)
@@ -187,12 +211,15 @@ class SpanLMModule(TaskModule):
             shards = [None] * world
             torch.distributed.all_gather_object(shards, predicted)
             predicted = {i: value for shard in shards for i, value in shard.items()}
-        candidates, likelihood = zip(*(predicted[i] for i in range(len(probes))))
+        candidates, likelihood, event_logp = zip(*(predicted[i] for i in range(len(probes))))
         columns = score_events(list(candidates), probes, self.top_k)
         if stage == "test":
             self.test_columns = {**columns, "true_hours": np.array([p["hours"] for p in probes], dtype=float)}
         statistics = {**event_statistics(columns),
                       **likelihood_statistics(np.array(likelihood), np.array([len(p["target"]) for p in probes]))}
+        if np.isfinite(event_logp).all():  # scoring=rank: the event's own bits, comparable with the n-grams'
+            statistics["event_bits"] = likelihood_statistics(np.array(event_logp), np.ones(len(probes)))[
+                "bits_per_event"]
         self.scored[stage] = self._renamed(statistics)
         return {**metrics, **point_values(self.scored[stage], [p["group"] for p in probes])}
 

@@ -2,6 +2,8 @@
 one prompt encoding per probe) checked against scoring each candidate line from scratch, on the tiny preset; the
 test-end summary with the ceiling, Kneser–Ney and the share of the gap closed, on the demo."""
 
+import math
+
 import lightning as L
 import pytest
 import torch
@@ -48,7 +50,7 @@ def test_rank_predictions_are_the_top_k_train_events_and_generate_stays_an_optio
     stop, answers, answer_ids, ends = module.rank_set()
     module.lm.eval()  # as in a test epoch: no dropout
     probe = module.probes["test"][0]
-    predicted = module._ranked(probe["prompt"], stop, answers, answer_ids, ends)
+    predicted, _ = module._ranked(probe, stop, answers, answer_ids, ends)
     _, scores = rank_continuations(module.lm, probe["prompt"], stop, answer_ids, ends,
                                    max_head_tokens=module.max_new_tokens)
     best = sorted(range(len(answers)), key=lambda j: -float(scores[j]))[:module.top_k]
@@ -73,8 +75,10 @@ def test_exclude_seen_skips_the_history_s_events_and_auto_follows_the_train_spli
                                    max_head_tokens=module.max_new_tokens)
     order = sorted(range(len(answers)), key=lambda j: -float(scores[j]))
     unseen = [answers[j] for j in order if normalize_event(answers[j]) not in seen][:module.top_k]
-    assert [e for _, e in module._ranked(probe["prompt"], stop, answers, answer_ids, ends, seen=seen)] == unseen
-    everything = [e for _, e in module._ranked(probe["prompt"], stop, answers, answer_ids, ends)]
+    assert [e for _, e in module._ranked(probe, stop, answers, answer_ids, ends)[0]] == unseen
+    module.exclude_seen = False
+    everything = [e for _, e in module._ranked(probe, stop, answers, answer_ids, ends)[0]]
+    module.exclude_seen = True
     assert everything == [answers[j] for j in order[:module.top_k]]
     assert not seen & {normalize_event(e) for _, e in module._predict([probe])[0][0]}  # as a test epoch ranks
     for value, share, expected in (("auto", 0.2, False), ("auto", 0.009, True), ("auto", None, False),
@@ -116,3 +120,40 @@ def test_nextevent_summary_has_the_ceiling_kneser_ney_and_the_gap_on_the_demo(tr
     # the headline: top-5 over distinct events, tie-aware
     assert summary["gap_closed"]["metric_name"] == summary["best_baseline"]["metric_name"] == "test/top5_tied"
     assert len(summary["ceiling"]) - 1 == len(summary["ceiling"]["ci95"])
+
+
+def test_event_bits_are_the_true_event_s_probability_given_the_history_renormalized_without_seen_events(
+        train_data, tmp_path):
+    """The model's event bits measure what the n-grams' do: −log2 P(true event | history), the greedy time being the
+    model's own guess, seen candidates' mass removed when they are excluded; an event outside the candidate set is
+    scored as one more candidate, not dropped."""
+    datamodule, module = ranked_module(train_data, tmp_path)
+    stop, answers, answer_ids, ends = module.rank_set()
+    module.lm.eval()
+    probe = max(module.probes["test"], key=lambda p: len(p["seen"]))
+    seen = {normalize_event(e) for e in probe["seen"]}
+    _, scores = rank_continuations(module.lm, probe["prompt"], stop, answer_ids, ends,
+                                   max_head_tokens=module.max_new_tokens)
+    true = [normalize_event(a) for a in answers].index(normalize_event(probe["event"]))
+    seen_mass = float(torch.exp(torch.logsumexp(scores[[j for j, a in enumerate(answers)
+                                                         if normalize_event(a) in seen]], 0)))
+    assert 0 < seen_mass < 1
+    _, logp = module._ranked(probe, stop, answers, answer_ids, ends)
+    assert logp == pytest.approx(float(scores[true]) - math.log(1 - seen_mass), abs=1e-4)
+    module.exclude_seen = False
+    assert module._ranked(probe, stop, answers, answer_ids, ends)[1] == pytest.approx(float(scores[true]), abs=1e-4)
+    novel = {**probe, "event": "entirely novel finding"}
+    ids = module._event_ids(novel["event"], stop)
+    _, with_novel = rank_continuations(module.lm, probe["prompt"], stop, [*answer_ids, ids], ends,
+                                       max_head_tokens=module.max_new_tokens)
+    assert module._ranked(novel, stop, answers, answer_ids, ends)[1] == pytest.approx(float(with_novel[-1]), abs=1e-4)
+    module.exclude_seen = True
+    # the test epoch logged it, and the summary compares it with the n-grams' event bits (fewer is better)
+    assert "event_bits" in module.scored["test"]
+    summary = module.test_evaluation(datamodule).summarize(n_resamples=20)
+    compared = {block["metric_name"]: block for block in summary["also_compared"]}
+    best = compared["test/event_bits"]
+    baseline_bits = {name: values["test/event_bits"] for name, values in summary["baselines"].items()
+                     if "test/event_bits" in values}
+    assert best["name"] == min(baseline_bits, key=baseline_bits.get)
+    assert best["delta"] == pytest.approx(summary["metrics"]["test/event_bits"] - min(baseline_bits.values()))

@@ -105,6 +105,7 @@ class NextEventModule(SpanLMModule):
             statistics = {**event_statistics(columns, EVENT_METRICS), "event_bits": _bits(bits)}
             evaluation.baselines[name] = self._renamed(statistics)
         evaluation.warnings = self._unknown_warnings(datamodule, probes)
+        evaluation.also = {"event_bits": False}  # the model's (scoring=rank) against the n-grams', fewer is better
         if self.ceiling_settings.get("enabled", True) and self._is_demo(datamodule):
             mixture = demo_ceiling()
             strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frames["test"], probes, self.top_k)

@@ -52,6 +52,7 @@ class RiskModule(TaskModule):
                  time_encoding: str = "none", time_dim: int = 16, head_hidden: int = 256, dropout: float = 0.1,
                  threshold: float = 0.5, encoder: str = "finetune", head_lr: float | None = None,
                  pooling: str | None = None, event_dim: int = 64, event_time_encoding: str = "loghours",
+                 event_reduce: str = "sum",
                  monitor: str = "val/auroc", mode: str = "max"):
         super().__init__(spec, tokenizer, monitor, mode)
         if encoder not in ENCODER_MODES:
@@ -72,7 +73,8 @@ class RiskModule(TaskModule):
         self.head_lr = None if head_lr is None else float(head_lr)
         self.time_encoding = TimeEncoding(time_encoding, time_dim)
         hidden = self.backbone.config.hidden_size
-        self.event_sum = (EventSum(hidden, event_dim, event_time_encoding, time_dim, dropout)
+        self.event_sum = (EventSum(hidden, event_dim, event_time_encoding, time_dim, dropout,
+                                  event_reduce)
                        if self.pooling == "events" else None)
         pooled_dim = self.event_sum.dim if self.event_sum is not None else hidden
         self.head = ClassificationHead(pooled_dim + self.time_encoding.dim, 1, head_hidden, dropout)
