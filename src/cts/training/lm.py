@@ -26,6 +26,7 @@ from cts.training.module import TaskModule
 
 log = logging.getLogger(__name__)
 SCORING = ("rank", "generate")
+REPEAT_LIMIT = 0.01  # exclude_seen=auto: below this share of train targets repeating an event before them, exclude
 
 
 class SpanLMModule(TaskModule):
@@ -41,12 +42,16 @@ class SpanLMModule(TaskModule):
     def __init__(self, spec, tokenizer, probes: dict[str, list[dict]], time_encoding: str = "text",
                  top_k: int = 5, beams: int | None = None, max_new_tokens: int = 32, probe_batch_size: int = 16,
                  mlm_probability: float = 0.15, monitor: str = "val/loss", mode: str = "min",
-                 scoring: str = "generate", exclude_seen: bool = False):
+                 scoring: str = "generate", exclude_seen: bool | str = False, train_repeat_share: float | None = None):
         super().__init__(spec, tokenizer, monitor, mode)
         if scoring not in SCORING:
             raise ValueError(f"task.module.scoring must be one of {SCORING}, got {scoring!r}")
+        if exclude_seen == "auto":  # a property of the train split (the datamodule's), never of val or test
+            exclude_seen = train_repeat_share is not None and train_repeat_share < REPEAT_LIMIT
+            log.info("task.module.exclude_seen=auto → %s (%s of train targets repeat an event before them)",
+                     exclude_seen, "n/a" if train_repeat_share is None else f"{train_repeat_share:.2%}")
         if not isinstance(exclude_seen, bool):
-            raise ValueError(f"task.module.exclude_seen must be true or false, got {exclude_seen!r}")
+            raise ValueError(f"task.module.exclude_seen must be true, false or auto, got {exclude_seen!r}")
         # candidates naming an event of the probe's history (its ``seen``) are dropped: for data whose admissions
         # never repeat an event, the same rule the ``*_unseen`` baselines use
         self.exclude_seen = exclude_seen
@@ -56,8 +61,9 @@ class SpanLMModule(TaskModule):
         self.lm = spec.build(self.kind, tokenizer)
         self.probes = probes
         self.top_k, self.max_new_tokens, self.probe_batch_size = int(top_k), int(max_new_tokens), int(probe_batch_size)
-        # top-k counts distinct events: more beams than k, since beams often repeat an event with another time
-        self.beams = int(beams) if beams else (1 if self.top_k == 1 else 3 * self.top_k)
+        # top-k counts distinct events: more beams than k, since beams often repeat an event with another time (or
+        # name one already seen, when those are excluded)
+        self.beams = int(beams) if beams else (1 if self.top_k == 1 and not exclude_seen else 3 * self.top_k)
         if self.beams < self.top_k:
             raise ValueError(f"task.module.beams={beams} must be at least top_k={top_k}")
         # transformers' BERT masking (15 %; of those 80 % [MASK], 10 % random, 10 % kept), with our own generators:

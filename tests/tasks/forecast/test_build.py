@@ -41,6 +41,7 @@ def test_target_next_windows_never_contain_an_event_later_than_the_hypothesis(ev
         expected = [f"{t:g}:{e}"
                     for t, e in zip(admission.time[answer - 10:answer], admission.event[answer - 10:answer])]
         assert row.observation.split("\n") == expected and row.last_event == admission.event[answer - 1]
+        assert list(row.observation_events) == list(admission.event[answer - 10:answer])
 
 
 def test_target_any_is_the_fill_in_with_later_observed_events(events):

@@ -4,6 +4,7 @@ import pytest
 
 from cts.models.spec import ModelSpec
 from cts.tasks.forecast.datamodule import ForecastDataModule
+from cts.training.metrics import normalize_event
 from tests.training.helpers import built, compose_train, tiny
 
 
@@ -46,3 +47,21 @@ def test_event_tokens_make_frequent_hypothesis_events_one_token_and_the_loss_sti
     assert target.strip() == dm.frames["train"]["hypothesis"].iat[row]  # the text comes back whole
     with pytest.raises(ValueError, match="event_tokens must be a count"):
         ForecastDataModule(str(directory), spec, event_tokens=-2)
+
+
+def test_exclude_seen_auto_follows_the_train_windows_and_the_model_never_names_an_observed_event(train_data, tmp_path):
+    """The demo never repeats an event within an admission, so no train hypothesis repeats its observation: auto
+    excludes the observation's events (searching 3 beams for top-1), as ``bigram_unseen`` does."""
+    cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt", "task.eval_limit=6"), tmp_path)
+    datamodule, module = built(cfg)
+    assert datamodule.module_kwargs()["train_repeat_share"] == 0.0
+    assert module.exclude_seen is True and module.beams == 3
+    probes = datamodule.probes("test")
+    for probe, observed in zip(probes, datamodule.frames["test"]["observation_events"]):
+        assert probe["seen"] == list(observed)
+    module.lm.eval()
+    for (candidates, _, _), probe in zip(module._predict(probes), probes):
+        assert not {normalize_event(e) for _, e in candidates} & {normalize_event(e) for e in probe["seen"]}
+    plain = built(compose_train(tiny(train_data, "forecast", tmp_path / "off", "gpt", "task.eval_limit=6",
+                                     "task.module.exclude_seen=false"), tmp_path / "off"))[1]
+    assert plain.exclude_seen is False and plain.beams == 1  # greedy

@@ -88,7 +88,7 @@ def test_exclude_seen_skips_the_history_s_events_and_auto_follows_the_train_spli
         assert other.exclude_seen is expected, (value, share)
     _, plain = ranked_module(train_data, tmp_path / "off", "task.module.exclude_seen=false")
     assert plain.exclude_seen is False
-    with pytest.raises(Exception, match="exclude_seen must be true or false"):
+    with pytest.raises(Exception, match="exclude_seen must be true, false or auto"):
         ranked_module(train_data, tmp_path / "x", "task.module.exclude_seen=sometimes")
 
 

@@ -13,6 +13,7 @@ def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str
 
     - ``most_frequent``: the k most frequent hypothesis events of train;
     - ``bigram``: the k most frequent train hypotheses after the observation's last event (then the most frequent);
+    - ``bigram_unseen``: the same, skipping the observation's events (for data whose admissions never repeat one);
     - ``observed_time_mode``: the most common time in the observation (ties: the latest);
     - ``last_time``: the observation's last time, copied.
     """
@@ -25,6 +26,7 @@ def fit_and_predict(train: pd.DataFrame, probes: list[dict], k: int) -> dict[str
     return {
         "most_frequent": events_only(lambda p: table.most_frequent(k)),
         "bigram": events_only(lambda p: table.followers(p["last_event"], k)),
+        "bigram_unseen": events_only(lambda p: table.followers(p["last_event"], k, exclude=p["seen"])),
         "observed_time_mode": ([[(mode(p["observation_times"]), "")] for p in probes], TIME_METRICS),
         "last_time": ([[(p["observation_times"][-1], "")] for p in probes], TIME_METRICS),
     }

@@ -71,8 +71,9 @@ def build_forecast_windows(events: pd.DataFrame, window: int = 11, max_per_admis
 
     Besides the texts each row keeps the truth (``hypothesis_event``, ``hypothesis_time``), the events tied with it
     (``hypothesis_ties``: the answer and the unobserved events of the admission at the same time, later in narrative
-    order — any of them is a correct next event), and the observation's ``observation_times`` and ``last_event``
-    (what the baselines condition on). Duplicate windows are dropped.
+    order — any of them is a correct next event), and the observation's ``observation_times``,
+    ``observation_events`` and ``last_event`` (what the baselines condition on and the model may exclude).
+    Duplicate windows are dropped.
     """
     if window < 2 or max_per_admission < 1:
         raise ValueError(f"need window >= 2 and max_per_admission >= 1, got {window}, {max_per_admission}")
@@ -130,5 +131,6 @@ def build_forecast_windows(events: pd.DataFrame, window: int = 11, max_per_admis
             "hypothesis_ties": _lists(names.take(pa.array(tie_rows)), tie_counts),
             "last_event": names.take(pa.array(observation_rows[:, -1])).to_pandas(),
             "observation_times": _lists(pa.array(hours[observation_rows.ravel()]), width),
+            "observation_events": _lists(names.take(pa.array(observation_rows.ravel())), width),
         }
     )

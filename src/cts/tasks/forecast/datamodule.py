@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cts.training.data import ProbedDataModule, event_token_count, frequent_strings
+from cts.training.metrics import normalize_event
 
 
 class ForecastDataModule(ProbedDataModule):
@@ -21,12 +22,20 @@ class ForecastDataModule(ProbedDataModule):
 
     task = "forecast"
     columns = ("hadm_id", "observation", "hypothesis", "hypothesis_event", "hypothesis_time", "hypothesis_ties",
-               "last_event", "observation_times")
+               "last_event", "observation_times", "observation_events")
 
     def __init__(self, *args, eval_limit: int | None = None, event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         self.eval_limit = None if eval_limit is None else int(eval_limit)
         self.event_tokens = event_token_count(event_tokens)
+
+    def module_kwargs(self) -> dict:
+        """Also the share of train windows whose hypothesis repeats an event of their observation
+        (``exclude_seen=auto``)."""
+        frame = self.frames["train"]
+        repeats = [normalize_event(str(h)) in {normalize_event(str(e)) for e in observed}
+                   for h, observed in zip(frame["hypothesis_event"], frame["observation_events"])]
+        return {**super().module_kwargs(), "train_repeat_share": float(np.mean(repeats)) if repeats else 0.0}
 
     def word_tokens(self) -> tuple[str, ...]:
         return frequent_strings(self.frames["train"]["hypothesis_event"], self.event_tokens) if self.event_tokens \
@@ -59,7 +68,8 @@ class ForecastDataModule(ProbedDataModule):
 
     def probes(self, split: str) -> list[dict]:
         """Seeded rows of the split up to its limit: prompt = the tokenized observation (cached), target = the
-        hypothesis tokens, the truth, its ``ties``, the admission (``group``) and the baselines' inputs."""
+        hypothesis tokens, the truth, its ``ties``, the admission (``group``), the observation's events (``seen``)
+        and the baselines' inputs."""
         frame, data = self.frames[split], self.datasets[split].columns
         limit = self.probe_size if split == "val" else self.eval_limit
         rows = np.random.default_rng(self.seed).permutation(len(frame))[:limit]
@@ -73,5 +83,6 @@ class ForecastDataModule(ProbedDataModule):
                            "event": str(frame["hypothesis_event"].iat[row]),
                            "ties": [str(e) for e in frame["hypothesis_ties"].iat[row]],
                            "group": int(frame["hadm_id"].iat[row]), "last_event": str(frame["last_event"].iat[row]),
-                           "observation_times": [float(t) for t in frame["observation_times"].iat[row]]})
+                           "observation_times": [float(t) for t in frame["observation_times"].iat[row]],
+                           "seen": [str(e) for e in frame["observation_events"].iat[row]]})
         return probes

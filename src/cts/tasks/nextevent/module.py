@@ -31,7 +31,6 @@ TIME_GROUPS = ((-np.inf, -720, "< -1mo"), (-720, -24, "-1mo…-1d"), (-24, 0, "-
                (1e-9, 24, "0…1d"), (24, 168, "1d…1w"), (168, np.inf, "> 1w"))
 _LINE = re.compile(r"^\s*\[TIME\]\s*(.*?)\s*\[EVENT\]\s*(.*?)\s*$", re.IGNORECASE)
 UNKNOWN_LIMIT = 0.05  # above this share of test events in an unknown bucket, the summary says so
-REPEAT_LIMIT = 0.01  # exclude_seen=auto: below this share of train events repeating one of their admission, exclude
 log = logging.getLogger(__name__)
 
 
@@ -43,14 +42,8 @@ def _bits(bits: np.ndarray):
 class NextEventModule(SpanLMModule):
     headline = "topk_tied"  # top-5 over distinct events, tie-aware: what best_baseline and gap_closed compare on
 
-    def __init__(self, *args, ceiling: dict | None = None, rank_candidates: int | None = None,
-                 exclude_seen: bool | str = False, train_repeat_share: float | None = None, **kwargs):
-        if exclude_seen == "auto":  # a property of the train split, never of val or test
-            exclude_seen = train_repeat_share is not None and train_repeat_share < REPEAT_LIMIT
-            log.info("nextevent: task.module.exclude_seen=auto → %s (%s of train events repeat an earlier event of "
-                     "their admission)", exclude_seen, "n/a" if train_repeat_share is None else
-                     f"{train_repeat_share:.2%}")
-        super().__init__(*args, exclude_seen=exclude_seen, **kwargs)
+    def __init__(self, *args, ceiling: dict | None = None, rank_candidates: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
         if rank_candidates is not None and int(rank_candidates) < 1:
             raise ValueError(f"task.module.rank_candidates must be a positive count or null, got {rank_candidates!r}")
         self.rank_candidates = None if rank_candidates is None else int(rank_candidates)
