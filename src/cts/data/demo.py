@@ -31,6 +31,12 @@ HOURS_PER_DAY, HOURS_PER_WEEK, HOURS_PER_YEAR = 24, 168, 8760
 DEMO_MARKER = "demo.json"  # the generator's summary; marks a folder as the synthetic demo (cards say so)
 
 
+def demo_of_task_dir(data_dir: str | Path) -> Path | None:
+    """The demo corpus a task dataset (``<demo>/tasks/<task>``) was built from, or None when it is not the demo."""
+    demo = Path(data_dir).parent.parent
+    return demo if (demo / DEMO_MARKER).is_file() else None
+
+
 @dataclass
 class Admission:
     """One synthetic stay: note sections being written and the events (text, hours or None for ``-``)."""

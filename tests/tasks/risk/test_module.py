@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra.errors import InstantiationException
+from sklearn.metrics import roc_auc_score
 
-from cts.tasks.risk.module import merge_scored
+from cts.tasks.risk.module import demo_risk, merge_scored
 from cts.training.groups import instantiate_datamodule
 from cts.training.run import train
 from cts.viz.figures import save_figure
@@ -51,6 +52,14 @@ def test_trained_run_writes_predictions_plot_and_evaluation(risk_demo, tmp_path)
     assert set(summary["baselines"]) == {"bag_of_events_lr", "train_prevalence"}
     assert summary["baselines"]["train_prevalence"]["test/auroc"] == pytest.approx(0.5)
     assert summary["best_baseline"]["metric_name"] == "test/auroc"
+    # the demo's own labels: the ceiling is the generator's probability of each test admission, on the same rows
+    labels = pd.read_parquet(risk_demo / "labels" / "los7.parquet").set_index("hadm_id")["label"].astype(int)
+    drawn_risk = demo_risk(datamodule, test_ids := module.test_scored["hadm_id"].to_numpy())
+    assert summary["ceiling"]["test/auroc"] == pytest.approx(roc_auc_score(labels[test_ids], drawn_risk))
+    assert summary["ceiling"]["test/auroc"] > summary["baselines"]["bag_of_events_lr"]["test/auroc"]
+    assert summary["gap_closed"]["metric_name"] == "test/auroc"
+    datamodule.labels_path = str(tmp_path / "elsewhere" / "los7.parquet")  # other labels: no ceiling claimed
+    assert demo_risk(datamodule, test_ids) is None
     predictions = pd.read_parquet(tmp_path / "predictions_test.parquet")
     assert list(predictions.columns) == ["subject_id", "prediction_time", "boolean_value", "predicted_boolean_value",
                                          "predicted_boolean_probability"]

@@ -11,7 +11,7 @@ from collections import Counter
 
 import numpy as np
 
-from cts.data.demo import DEMO_MARKER
+from cts.data.demo import demo_of_task_dir
 from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines, unknown_share
 from cts.tasks.nextevent.ceiling import ceiling_predictions, demo_ceiling
 from cts.training.evaluation import TestEvaluation
@@ -99,7 +99,7 @@ class NextEventModule(SpanLMModule):
             evaluation.baselines[name] = self._renamed(statistics)
         evaluation.warnings = self._unknown_warnings(datamodule, probes)
         evaluation.also = {"event_bits": False}  # the model's (scoring=rank) against the n-grams', fewer is better
-        if self.ceiling_settings.get("enabled", True) and self._is_demo(datamodule):
+        if self.ceiling_settings.get("enabled", True) and demo_of_task_dir(datamodule.data_dir) is not None:
             mixture = demo_ceiling()
             strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frames["test"], probes, self.top_k)
             strict_columns, tied_columns = score_events(strict, probes, self.top_k), score_events(tied, probes,
@@ -109,11 +109,6 @@ class NextEventModule(SpanLMModule):
             evaluation.ceiling = self._renamed({**event_statistics(columns, EVENT_METRICS),
                                                 "bits_per_event": _bits(line_bits), "event_bits": _bits(event_bits)})
         return evaluation
-
-    @staticmethod
-    def _is_demo(datamodule) -> bool:
-        """A task dataset built from the synthetic demo (``<demo>/tasks/nextevent``, ``demo.json`` in ``<demo>``)."""
-        return (datamodule.data_dir.parent.parent / DEMO_MARKER).is_file()
 
     def _unknown_warnings(self, datamodule, probes: list[dict]) -> list[str]:
         """Test events a predictor cannot name: not among the train events (the n-gram baselines' unknown bucket)

@@ -22,6 +22,9 @@ from torch.nn.utils.rnn import pad_sequence
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
 
+from cts.data.demo import demo_of_task_dir
+from cts.data.demo_admissions import admission_features, outcome_logits
+from cts.data.labels import OUTCOMES
 from cts.io import atomic_path
 from cts.models.heads import TIME_ENCODINGS, ClassificationHead, EventSum, TimeEncoding, pool, segment_means
 from cts.models.spec import POOLINGS
@@ -190,9 +193,11 @@ class RiskModule(TaskModule):
             baselines["bag_of_events_lr"] = risk_statistics(baseline.predict_proba(test), labels)
         except ValueError as error:  # a train split with one outcome only: nothing to fit
             log.warning("risk: no bag-of-events baseline (%s)", error)
+        ceiling = demo_risk(datamodule, scored["hadm_id"].to_numpy())
         return TestEvaluation(groups=scored["hadm_id"].to_numpy(),
                               model=risk_statistics(scored["probability"], labels), baselines=baselines,
-                              headline="auroc", higher_is_better=True)
+                              headline="auroc", higher_is_better=True,
+                              ceiling={} if ceiling is None else risk_statistics(ceiling, labels))
 
     @rank_zero_only
     def _write_test_outputs(self, datamodule) -> None:
@@ -217,6 +222,19 @@ class RiskModule(TaskModule):
             out["pr_test"] = figures.pr_figure(recall, precision, metrics.get("test/auprc", float("nan")),
                                                float(label.mean()), title)
         return out
+
+
+def demo_risk(datamodule, hadm_ids: np.ndarray) -> np.ndarray | None:
+    """The ceiling on the demo: each admission's outcome probability as the generator drew it (from its events up to
+    24 h, ``cts.data.demo_admissions``), when the labels are the demo's own; None on any other data or labels."""
+    demo = demo_of_task_dir(datamodule.data_dir)
+    labels = Path(datamodule.labels_path) if datamodule.labels_path else None
+    if demo is None or labels is None or labels.resolve() != (demo / "labels" / labels.name).resolve() \
+            or labels.stem not in OUTCOMES:
+        return None
+    events = pd.read_parquet(demo / "events_normalized.parquet", columns=["hadm_id", "event", "time"])
+    features = admission_features(events).reindex(hadm_ids, fill_value=0.0)  # no event by 24 h: all features 0
+    return 1 / (1 + np.exp(-outcome_logits(features)[labels.stem]))
 
 
 def merge_scored(rows: list[tuple[int, float, float]]) -> pd.DataFrame:
