@@ -32,7 +32,7 @@ RUNS = {"relation": ["-m", "model=bert,gpt,llama", "name=bench-demo-relation"],
         "relation_large": [*LARGE_DEMO, "name=bench-demo-relation-large"],
         "demo_forecast_gpt_large": ["experiment=demo_forecast_gpt", *LARGE_DEMO, "name=bench-demo-forecast-gpt-large"]}
 KEEP = ("model", "family", "task", "params", "train_time_s", "metrics", "ci95", "baselines", "best_baseline",
-        "ceiling", "gap_closed", "warnings")
+        "also_compared", "ceiling", "gap_closed", "warnings")
 
 
 def summaries(log_dir: Path, name: str) -> list[dict]:

@@ -28,7 +28,7 @@ RUNS = {"mortality": ["task=risk", "name=bench-risk-mortality"],
                                 f"name=bench-risk-{outcome}-large"]
            for outcome in ("mortality", "los7", "readmission30")}}
 KEEP = ("model", "family", "params", "params_trainable", "train_time_s", "overrides", "metrics", "ci95", "baselines",
-        "best_baseline")
+        "best_baseline", "ceiling", "gap_closed")
 
 
 def run(key: str, log_dir: Path, extra: list[str]) -> dict:

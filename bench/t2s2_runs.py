@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULT = RESULTS / "t2s2_runs.json"
 RUNS = {task: [f"experiment=t2s2_{task}", f"name=t2s2_{task}"] for task in ("relation", "nextevent", "forecast")}
 KEEP = ("task", "data", "model", "family", "params", "train_time_s", "overrides", "test_checkpoint", "test_rows",
-        "metrics", "ci95", "baselines", "best_baseline")
+        "metrics", "ci95", "baselines", "best_baseline", "also_compared", "warnings")
 
 
 def main() -> None:

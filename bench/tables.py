@@ -106,10 +106,21 @@ def benchmarks() -> str:
 HEADLINE_RUNS = (("demo", "demo_runs"), ("demo", "risk_demo"), ("t2s2", "t2s2_runs"))
 
 
+def _lower_is_better(metric: str) -> bool:
+    return any(word in metric for word in ("bits", "mae", "brier", "loss", "perplexity"))
+
+
+def _comparisons(job: dict) -> list[dict]:
+    """A job's model − best baseline blocks: the headline metric's, then each ``also_compared`` one."""
+    return [block for block in (job.get("best_baseline"), *(job.get("also_compared") or []))
+            if block and "delta_ci95" in block]
+
+
 def headline() -> str:
-    """Every published training run's model against its best baseline on its headline metric, with the paired
-    95% interval of the difference and what it says: from bench/results/{demo_runs,risk_demo,t2s2_runs}.json."""
-    lines = ["| data | run | model | headline test metric | model | best baseline | model − baseline | verdict |",
+    """Every published training run's model against its best baseline on its headline metric (and on each metric it
+    is also compared on), with the paired 95% interval of the difference and what it says: from
+    bench/results/{demo_runs,risk_demo,t2s2_runs}.json."""
+    lines = ["| data | run | model | test metric | model | best baseline | model − baseline | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for data, name in HEADLINE_RUNS:
         if not (RESULTS / f"{name}.json").exists():
@@ -118,16 +129,15 @@ def headline() -> str:
             if key == "families":  # risk_demo: the family comparison repeats the mortality run's default job
                 continue
             for job in run["jobs"][:1]:
-                best = job.get("best_baseline") or {}
-                if "delta_ci95" not in best:
-                    continue
-                lo, hi = best["delta_ci95"]
-                verdict = "**beats**" if lo > 0 else "loses" if hi < 0 else "tie (interval spans 0)"
-                metric = best["metric_name"]
-                lines.append(f"| {data} | `{key}` | {job['model']} | {metric} | "
-                             f"{_number((job.get('metrics') or {}).get(metric), '.3f')} | {best['name']} "
-                             f"{_number(best.get('value'), '.3f')} | {_number(best['delta'], '+.3f')}"
-                             f"{_interval(best['delta_ci95'])} | {verdict} |")
+                for best in _comparisons(job):
+                    lo, hi = best["delta_ci95"]
+                    metric = best["metric_name"]
+                    better, worse = (hi < 0, lo > 0) if _lower_is_better(metric) else (lo > 0, hi < 0)
+                    verdict = "**beats**" if better else "loses" if worse else "tie (interval spans 0)"
+                    lines.append(f"| {data} | `{key}` | {job['model']} | {metric} | "
+                                 f"{_number((job.get('metrics') or {}).get(metric), '.3f')} | {best['name']} "
+                                 f"{_number(best.get('value'), '.3f')} | {_number(best['delta'], '+.3f')}"
+                                 f"{_interval(best['delta_ci95'])} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -170,15 +180,17 @@ def demo_runs() -> str:
                   "| model | params | train time | headline test metric | value | best baseline | model − baseline "
                   "| ceiling | gap closed |", "|---|---|---|---|---|---|---|---|---|"]
         for job in run["jobs"]:
-            best = job.get("best_baseline") or {}
-            metric = best.get("metric_name", "")
-            value = _number((job.get("metrics") or {}).get(metric), ".3f")
-            gap, ceiling = job.get("gap_closed") or {}, (job.get("ceiling") or {}).get(metric)
-            lines.append(f"| {job['model']} | {job['params'] / 1e6:.2f} M | {job['train_time_s']:.0f} s | "
-                         f"{metric or 'n/a'} | {value} | {best.get('name', 'n/a')} "
-                         f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')}"
-                         f"{_interval(best.get('delta_ci95'))} | {_number(ceiling, '.3f')} "
-                         f"| {_number(gap.get('value'), '.2f')}{_interval(gap.get('ci95'), '.2f')} |")
+            for best in _comparisons(job) or [{}]:
+                metric = best.get("metric_name", "")
+                value = _number((job.get("metrics") or {}).get(metric), ".3f")
+                gap, ceiling = job.get("gap_closed") or {}, (job.get("ceiling") or {}).get(metric)
+                if gap.get("metric_name") != metric:
+                    gap = {}
+                lines.append(f"| {job['model']} | {job['params'] / 1e6:.2f} M | {job['train_time_s']:.0f} s | "
+                             f"{metric or 'n/a'} | {value} | {best.get('name', 'n/a')} "
+                             f"{_number(best.get('value'), '.3f')} | {_number(best.get('delta'), '+.3f')}"
+                             f"{_interval(best.get('delta_ci95'))} | {_number(ceiling, '.3f')} "
+                             f"| {_number(gap.get('value'), '.2f')}{_interval(gap.get('ci95'), '.2f')} |")
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -258,23 +270,31 @@ def risk_demo() -> str:
     lines = ["Measured by `python bench/risk_demo.py` on the 2-core shared CPU dev box (wall and CPU time of the "
              "whole `train.py` process; the load is the 1-minute average when the run started). Test AUROC with "
              "95% intervals resampled by admission; Δ = model − best baseline on AUROC, paired:", "",
-             "| command | model | wall (CPU) | load | model AUROC | bag-of-events LR AUROC | Δ | AUPRC model / LR "
-             "| Brier model / LR |", "|---|---|---|---|---|---|---|---|---|"]
-    order = ["mortality", "los7", "readmission30", "gpt", "families"]  # bench/risk_demo.py's runs
+             "| command | model | wall (CPU) | load | model AUROC | bag-of-events LR AUROC | Δ | ceiling AUROC "
+             "| gap closed | AUPRC model / LR | Brier model / LR |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    order = ["mortality", "los7", "readmission30", "gpt", "families", "mortality_large", "los7_large",
+             "readmission30_large"]  # bench/risk_demo.py's runs
     for _, run in sorted(result["runs"].items(), key=lambda item: order.index(item[0]) if item[0] in order else 99):
         for job in run["jobs"]:
             metrics, ci95 = job["metrics"], job["ci95"]
             lr = job["baselines"].get("bag_of_events_lr", {})
-            best = job.get("best_baseline") or {}
+            best, gap = job.get("best_baseline") or {}, job.get("gap_closed") or {}
             lines.append(
                 f"| `{run['command']}` | {job['model']} | {run['wall_s']:.0f} s ({run['cpu_s']:.0f} s) | "
                 f"{run['load_average_before'][0]:.1f} | "
                 f"{with_interval(metrics.get('test/auroc'), ci95.get('test/auroc'))} | "
                 f"{with_interval(lr.get('test/auroc'), lr.get('ci95', {}).get('test/auroc'))} | "
                 f"{with_interval(best.get('delta'), best.get('delta_ci95'), '+.3f')} | "
+                f"{_ceiling(job, 'test/auroc')} | "
+                f"{_number(gap.get('value'), '.2f')}{_interval(gap.get('ci95'), '.2f')} | "
                 f"{_number(metrics.get('test/auprc'), '.3f')} / {_number(lr.get('test/auprc'), '.3f')} | "
                 f"{_number(metrics.get('test/brier'), '.3f')} / {_number(lr.get('test/brier'), '.3f')} |")
     return "\n".join(lines)
+
+
+def _ceiling(job: dict, metric: str) -> str:
+    ceiling = job.get("ceiling") or {}
+    return with_interval(ceiling.get(metric), ceiling.get("ci95", {}).get(metric)) if ceiling else "n/a"
 
 
 def risk_select() -> str:

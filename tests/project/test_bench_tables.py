@@ -86,3 +86,22 @@ def test_t2s2_median_hour_error_resamples_whole_reports():
     for weights, value in zip(boot.counts, samples[1:]):
         drawn = np.concatenate([np.repeat(errors[i], int(weights[boot.codes[i]])) for i in range(3)] + [[]])
         assert (np.isnan(value) and not len(drawn)) or value == np.median(drawn)
+
+
+def test_the_headline_table_judges_each_compared_metric_in_its_own_direction(tmp_path, monkeypatch):
+    """Top-5 is better higher, bits per event lower: an interval below 0 on bits is a win, above 0 a loss."""
+    tables = load("tables")
+
+    def block(metric, delta, lo, hi):
+        return {"metric_name": metric, "name": "kn", "value": 1.0, "delta": delta, "delta_ci95": [lo, hi]}
+
+    job = {"model": "M", "metrics": {"test/top5_tied": 0.7, "test/event_bits": 3.0},
+           "best_baseline": block("test/top5_tied", 0.05, 0.02, 0.08),
+           "also_compared": [block("test/event_bits", -0.4, -0.6, -0.2)]}
+    worse = {**job, "also_compared": [block("test/event_bits", 0.2, 0.1, 0.3)]}
+    (tmp_path / "demo_runs.json").write_text(json.dumps({"runs": {"a": {"jobs": [job]}, "b": {"jobs": [worse]}}}))
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    rows = [line for line in tables.headline().splitlines() if line.startswith("| demo")]
+    verdicts = {(row.split("|")[2].strip(), row.split("|")[4].strip()): row.split("|")[-2].strip() for row in rows}
+    assert verdicts == {("`a`", "test/top5_tied"): "**beats**", ("`a`", "test/event_bits"): "**beats**",
+                        ("`b`", "test/top5_tied"): "**beats**", ("`b`", "test/event_bits"): "loses"}
