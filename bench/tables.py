@@ -12,6 +12,7 @@ It is the one place that turns result files into README and docs tables; an esti
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -441,13 +442,55 @@ def mutation() -> str:
     return "\n".join(lines)
 
 
+# bench/results/<folder>/summary.csv (a sweep report, copied from logs/bench/train/multiruns/<name>/): what it ablates
+ABLATIONS = {
+    "ablation_relation": ("relation, demo", "python train.py -m task.time_encoding=loghours,bins "
+                          "task.datamodule.first_time_text=words,none"),
+    "ablation_demo_gpt": ("nextevent, demo", "python train.py -m experiment=demo_gpt "
+                          "task.datamodule.event_tokens=1000,0 task.module.exclude_seen=auto,false"),
+    "ablation_demo_forecast_gpt": ("forecast, demo", "python train.py -m experiment=demo_forecast_gpt "
+                                   "data.max_rows=null,1600 task.module.exclude_seen=auto,false"),
+    "ablation_risk_large": ("risk (mortality), 5,000-admission demo", "python train.py -m task=risk "
+                            "paths.demo_dir=${paths.data_dir}/demo_5000 data.build.n_admissions=5000 "
+                            "data.max_rows=null task.pooling=events,mean task.time_in_text=true,false"),
+}
+
+
+def ablations() -> str:
+    """One table per ablation sweep (bench/results/ablation_*/summary.csv, the sweep report's): each job's varying
+    settings, its headline test metric with the 95% interval, the best baseline and model − baseline, paired."""
+    lines = []
+    for folder, (what, command) in ABLATIONS.items():
+        path = RESULTS / folder / "summary.csv"
+        if not path.exists():
+            lines += [f"**{what}** — `{command}`: not measured yet.", ""]
+            continue
+        jobs = list(csv.DictReader(path.open()))
+        fixed = {"job", "model", "params", "train_time_s", "optimized_metric", "optimized", "metric", "value", "lo",
+                 "hi", "best_baseline", "baseline_value", "delta", "delta_lo", "delta_hi"}
+        keys = [key for key in jobs[0] if key not in fixed]
+        metric = jobs[0]["metric"]
+        lines += [f"**{what}** — `{command}` (sweep report: `bench/results/{folder}/summary.md`; test "
+                  f"`{metric.removeprefix('test/')}`, jobs best first by validation `{jobs[0]['optimized_metric']}`):",
+                  "", "| " + " | ".join(f"`{k}`" for k in keys) + " | test value | best baseline | model − baseline "
+                  "| train time |", "|" + "---|" * (len(keys) + 4)]
+        for job in jobs:
+            value, delta = (with_interval(float(job[v]), [float(job[lo]), float(job[hi])], spec)
+                            for v, lo, hi, spec in (("value", "lo", "hi", ".3f"),
+                                                    ("delta", "delta_lo", "delta_hi", "+.3f")))
+            lines.append("| " + " | ".join(job[k] for k in keys) + f" | {value} | {job['best_baseline']} "
+                         f"{float(job['baseline_value']):.3f} | {delta} | {float(job['train_time_s']):.0f} s |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 SECTIONS = {ROOT / "README.md": {"benchmarks": benchmarks, "headline": headline},
             ROOT / "docs" / "retrieval.md": {"retrieval_curve": retrieval_curve, "static_encoder": static_encoder},
             ROOT / "docs" / "annotation.md": {"t2s2_annotators": t2s2_annotators},
             ROOT / "docs" / "testing.md": {"mutation": mutation},
             ROOT / "docs" / "training.md": {"train_throughput": train_throughput, "demo_runs": demo_runs,
                                                 "risk_demo": risk_demo, "risk_select": risk_select,
-                                                "t2s2_runs": t2s2_runs}}
+                                                "t2s2_runs": t2s2_runs, "ablations": ablations}}
 
 
 def render(text: str, sections: dict) -> str:
