@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from cts.training.module import TaskModule
 
 log = logging.getLogger(__name__)
 SCORING = ("rank", "generate")
+UNKNOWN_LIMIT = 0.05  # above this share of test events in an unknown bucket, the summary says so
 REPEAT_LIMIT = 0.01  # exclude_seen=auto: below this share of train targets repeating an event before them, exclude
 
 
@@ -228,6 +230,25 @@ class SpanLMModule(TaskModule):
                 "bits_per_event"]
         self.scored[stage] = self._renamed(statistics)
         return {**metrics, **point_values(self.scored[stage], [p["group"] for p in probes])}
+
+    def unknown_warnings(self, known: Iterable[str], probes: list[dict], known_as: str) -> list[str]:
+        """Test events a predictor cannot name: outside ``known`` (the train events the counting baselines know,
+        compared as ``normalize_event``) or holding the tokenizer's unknown token; more than ``UNKNOWN_LIMIT`` of
+        them is a warning in the summary."""
+        events = [p["event"] for p in probes]
+        known = {normalize_event(str(e)) for e in known}
+        shares = {known_as: float(np.mean([normalize_event(e) not in known for e in events])) if events else 0.0}
+        unk = getattr(self.tokenizer, "unk_token_id", None)
+        if unk is not None and unk not in {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}:
+            shares[f"the model tokenizer's {self.tokenizer.unk_token}"] = float(np.mean(
+                [unk in p["target"] for p in probes])) if probes else 0.0
+        out = []
+        for what, share in shares.items():
+            if share > UNKNOWN_LIMIT:
+                out.append(f"{share:.1%} of the {len(events):,} test events fall outside {what} (over "
+                           f"{UNKNOWN_LIMIT:.0%}): predictors cannot name them, so scores there say little")
+                log.warning("%s", out[-1])
+        return out
 
     def test_evaluation(self, datamodule) -> TestEvaluation:
         """The model's statistics from the last test epoch and every baseline's on exactly the same probes."""

@@ -62,6 +62,12 @@ def test_exclude_seen_auto_follows_the_train_windows_and_the_model_never_names_a
     module.lm.eval()
     for (candidates, _, _), probe in zip(module._predict(probes), probes):
         assert not {normalize_event(e) for _, e in candidates} & {normalize_event(e) for e in probe["seen"]}
+    # test hypotheses the train ones do not name: a warning above 5% (compared normalized), none at or below
+    events = [probe["event"] for probe in probes]
+    assert module.unknown_warnings([e.upper() for e in events], probes, "the train hypotheses") == []
+    warned = module.unknown_warnings(events[1:], probes, "the train hypotheses")
+    assert len(warned) == 1 and warned[0].startswith(f"{1 / len(events):.1%} of the {len(events)} test events fall "
+                                                     "outside the train hypotheses (over 5%)")
     plain = built(compose_train(tiny(train_data, "forecast", tmp_path / "off", "gpt", "task.eval_limit=6",
                                      "task.module.exclude_seen=false"), tmp_path / "off"))[1]
     assert plain.exclude_seen is False and plain.beams == 1  # greedy

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cts.tasks.nextevent.baselines import fit_and_predict as nextevent_baselines
-from cts.tasks.nextevent.baselines import kneser_ney_baselines, unknown_share
+from cts.tasks.nextevent.baselines import kneser_ney_baselines
 from cts.training.metrics import bucket_hours
 
 
@@ -39,4 +39,3 @@ def test_kneser_ney_baselines_choose_the_order_on_val_and_score_every_probe():
     assert [c[0][1] for c in got["kneser_ney"][0]] == ["b", "c", "b"]
     bits = got["kneser_ney"][1]
     assert bits[0] < 1 and bits[1] < 1 and bits[2] > 3  # q is the unknown bucket
-    assert unknown_share(train, ["a", "q", "Q ", "b"]) == 0.5

@@ -5,6 +5,7 @@ event — beside most-frequent, bigram and observed-time baselines fitted on tra
 from __future__ import annotations
 
 from cts.tasks.forecast.baselines import fit_and_predict
+from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
 from cts.training.metrics import parse_hours
 from cts.viz import figures
@@ -24,6 +25,13 @@ class ForecastModule(SpanLMModule):
 
     def baselines(self, datamodule, probes):
         return fit_and_predict(datamodule.frames["train"], probes, self.top_k)
+
+    def test_evaluation(self, datamodule) -> TestEvaluation:
+        """The model and baselines on the same windows, with a warning when many test hypotheses are unnameable."""
+        evaluation = super().test_evaluation(datamodule)
+        evaluation.warnings = self.unknown_warnings(datamodule.frames["train"]["hypothesis_event"],
+                                                    self.probes["test"], "the train hypotheses (the bigrams' events)")
+        return evaluation
 
     def test_figures(self, datamodule, summary: dict) -> dict:
         """|predicted − true| hours of the parsed top-1 times, history (true time < 0) and stay apart; event match

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cts.data.time_bins import log_bucket
-from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours, normalize_event
+from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours
 from cts.training.ngram import KneserNey
 from cts.training.ngram import predict as predict_kn
 from cts.training.sequence_baselines import FollowerTable, ranked
@@ -86,9 +86,3 @@ def kneser_ney_baselines(train: pd.DataFrame, val: pd.DataFrame, probes: list[di
             bits[i] = -np.log2(distribution[best.token(probe["event"])])
         out[name] = (predictions, bits)
     return out
-
-
-def unknown_share(train: pd.DataFrame, events: list[str]) -> float:
-    """Share of ``events`` never seen in the train admissions (compared as ``normalize_event``)."""
-    known = {normalize_event(e) for seq in train["events"] for e in seq}
-    return float(np.mean([normalize_event(e) not in known for e in events])) if events else 0.0

@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 
 from cts.data.demo import demo_of_task_dir
-from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines, unknown_share
+from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines
 from cts.tasks.nextevent.ceiling import ceiling_predictions, demo_ceiling
 from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
@@ -30,7 +30,6 @@ from cts.viz import figures
 TIME_GROUPS = ((-np.inf, -720, "< -1mo"), (-720, -24, "-1mo…-1d"), (-24, 0, "-1d…0"), (0, 1e-9, "at 0"),
                (1e-9, 24, "0…1d"), (24, 168, "1d…1w"), (168, np.inf, "> 1w"))
 _LINE = re.compile(r"^\s*\[TIME\]\s*(.*?)\s*\[EVENT\]\s*(.*?)\s*$", re.IGNORECASE)
-UNKNOWN_LIMIT = 0.05  # above this share of test events in an unknown bucket, the summary says so
 log = logging.getLogger(__name__)
 
 
@@ -97,7 +96,9 @@ class NextEventModule(SpanLMModule):
             columns = score_events(predictions, probes, self.top_k)
             statistics = {**event_statistics(columns, EVENT_METRICS), "event_bits": _bits(bits)}
             evaluation.baselines[name] = self._renamed(statistics)
-        evaluation.warnings = self._unknown_warnings(datamodule, probes)
+        evaluation.warnings = self.unknown_warnings(
+            (e for sequence in frames["train"]["events"] for e in sequence), probes,
+            "the train events (the n-gram baselines' unknown bucket)")
         evaluation.also = {"event_bits": False}  # the model's (scoring=rank) against the n-grams', fewer is better
         if self.ceiling_settings.get("enabled", True) and demo_of_task_dir(datamodule.data_dir) is not None:
             mixture = demo_ceiling()
@@ -109,25 +110,6 @@ class NextEventModule(SpanLMModule):
             evaluation.ceiling = self._renamed({**event_statistics(columns, EVENT_METRICS),
                                                 "bits_per_event": _bits(line_bits), "event_bits": _bits(event_bits)})
         return evaluation
-
-    def _unknown_warnings(self, datamodule, probes: list[dict]) -> list[str]:
-        """Test events a predictor cannot name: not among the train events (the n-gram baselines' unknown bucket)
-        or holding the tokenizer's unknown token; more than ``UNKNOWN_LIMIT`` of them is a warning."""
-        out = []
-        events = [p["event"] for p in probes]
-        unk = getattr(self.tokenizer, "unk_token_id", None)
-        specials = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-        shares = {"the train events (n-gram baselines' unknown bucket)": unknown_share(datamodule.frames["train"],
-                                                                                       events)}
-        if unk is not None and unk not in specials:
-            shares[f"the model tokenizer's {self.tokenizer.unk_token}"] = float(np.mean(
-                [unk in p["target"] for p in probes])) if probes else 0.0
-        for what, share in shares.items():
-            if share > UNKNOWN_LIMIT:
-                out.append(f"{share:.1%} of the {len(events):,} test events fall outside {what} (over "
-                           f"{UNKNOWN_LIMIT:.0%}): predictors cannot name them, so scores there say little")
-                log.warning("nextevent: %s", out[-1])
-        return out
 
     def test_figures(self, datamodule, summary: dict) -> dict:
         """Top-1/top-k (strict and tie-aware) and time-bucket accuracy of the model and each baseline with 95%
