@@ -51,11 +51,11 @@ def test_event_tokens_make_frequent_hypothesis_events_one_token_and_the_loss_sti
 
 def test_exclude_seen_auto_follows_the_train_windows_and_the_model_never_names_an_observed_event(train_data, tmp_path):
     """The demo never repeats an event within an admission, so no train hypothesis repeats its observation: auto
-    excludes the observation's events (searching 3 beams for top-1), as ``bigram_unseen`` does."""
+    excludes the observation's events (searching 10 beams for top-1), as ``bigram_unseen`` does."""
     cfg = compose_train(tiny(train_data, "forecast", tmp_path, "gpt", "task.eval_limit=6"), tmp_path)
     datamodule, module = built(cfg)
     assert datamodule.module_kwargs()["train_repeat_share"] == 0.0
-    assert module.exclude_seen is True and module.beams == 3
+    assert module.exclude_seen is True and module.beams == 10
     probes = datamodule.probes("test")
     for probe, observed in zip(probes, datamodule.frames["test"]["observation_events"]):
         assert probe["seen"] == list(observed)
