@@ -34,6 +34,12 @@ def test_fast_dev_run_every_task_and_family(task, family, train_data, tmp_path):
     assert set(expected) <= set(metrics), sorted(metrics)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["family"] == family and summary["params"] > 0
+    # beside the headline, each task's second target metric against its own best baseline, paired
+    also = {block["metric_name"]: block["name"] for block in summary.get("also_compared", [])}
+    if task == "forecast":
+        assert also["test/hours_mae"] in {"last_time", "observed_time_mode"}
+    if task == "nextevent" and family != "bert":  # causal LMs rank, so their event bits meet the n-grams'
+        assert also["test/event_bits"] in {"kneser_ney", "kneser_ney_unseen"}
     assert_run_report(tmp_path, task)
 
 

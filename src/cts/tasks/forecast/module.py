@@ -27,8 +27,11 @@ class ForecastModule(SpanLMModule):
         return fit_and_predict(datamodule.frames["train"], probes, self.top_k)
 
     def test_evaluation(self, datamodule) -> TestEvaluation:
-        """The model and baselines on the same windows, with a warning when many test hypotheses are unnameable."""
+        """The model and baselines on the same windows, compared on the hypothesis's hours too (``hours_mae``: over
+        the windows whose time parsed, each predictor's own), with a warning when many test hypotheses are
+        unnameable."""
         evaluation = super().test_evaluation(datamodule)
+        evaluation.also = {"hours_mae": False}
         evaluation.warnings = self.unknown_warnings(datamodule.frames["train"]["hypothesis_event"],
                                                     self.probes["test"], "the train hypotheses (the bigrams' events)")
         return evaluation
