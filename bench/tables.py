@@ -135,7 +135,8 @@ def headline() -> str:
                     metric = best["metric_name"]
                     better, worse = (hi < 0, lo > 0) if _lower_is_better(metric) else (lo > 0, hi < 0)
                     verdict = "**beats**" if better else "loses" if worse else "tie (interval spans 0)"
-                    lines.append(f"| {data} | `{key}` | {job['model']} | {metric} | "
+                    where = f"{data}, 5,000 admissions" if key.endswith("_large") else data  # the larger demo
+                    lines.append(f"| {where} | `{key}` | {job['model']} | {metric} | "
                                  f"{_number((job.get('metrics') or {}).get(metric), '.3f')} | {best['name']} "
                                  f"{_number(best.get('value'), '.3f')} | {_number(best['delta'], '+.3f')}"
                                  f"{_interval(best['delta_ci95'])} | {verdict} |")

@@ -22,7 +22,7 @@ class ForecastDataModule(ProbedDataModule):
 
     task = "forecast"
     columns = ("hadm_id", "observation", "hypothesis", "hypothesis_event", "hypothesis_time", "hypothesis_ties",
-               "last_event", "observation_times", "observation_events")
+               "last_event", "observation_times", "observation_events", "window_start", "hypothesis_index")
 
     def __init__(self, *args, eval_limit: int | None = None, event_tokens: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
@@ -68,8 +68,8 @@ class ForecastDataModule(ProbedDataModule):
 
     def probes(self, split: str) -> list[dict]:
         """Seeded rows of the split up to its limit: prompt = the tokenized observation (cached), target = the
-        hypothesis tokens, the truth, its ``ties``, the admission (``group``), the observation's events (``seen``)
-        and the baselines' inputs."""
+        hypothesis tokens, the truth, its ``ties``, the admission (``group``), the observation's events (``seen``),
+        the hypothesis's index in its admission (``position``) and the baselines' inputs."""
         frame, data = self.frames[split], self.datasets[split].columns
         limit = self.probe_size if split == "val" else self.eval_limit
         rows = np.random.default_rng(self.seed).permutation(len(frame))[:limit]
@@ -84,5 +84,6 @@ class ForecastDataModule(ProbedDataModule):
                            "ties": [str(e) for e in frame["hypothesis_ties"].iat[row]],
                            "group": int(frame["hadm_id"].iat[row]), "last_event": str(frame["last_event"].iat[row]),
                            "observation_times": [float(t) for t in frame["observation_times"].iat[row]],
-                           "seen": [str(e) for e in frame["observation_events"].iat[row]]})
+                           "seen": [str(e) for e in frame["observation_events"].iat[row]],
+                           "position": int(frame["window_start"].iat[row] + frame["hypothesis_index"].iat[row])})
         return probes

@@ -4,10 +4,17 @@ event — beside most-frequent, bigram and observed-time baselines fitted on tra
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from cts.data.demo import demo_of_task_dir
+from cts.data.event_table import read_event_table
 from cts.tasks.forecast.baselines import fit_and_predict
+from cts.tasks.nextevent.build import build_sequences
+from cts.tasks.nextevent.ceiling import ceiling_columns, demo_ceiling
 from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
-from cts.training.metrics import parse_hours
+from cts.training.metrics import EVENT_METRICS, event_statistics, parse_hours
 from cts.viz import figures
 
 
@@ -32,9 +39,23 @@ class ForecastModule(SpanLMModule):
         unnameable."""
         evaluation = super().test_evaluation(datamodule)
         evaluation.also = {"hours_mae": False}
+        evaluation.ceiling = self._demo_bound(datamodule)
         evaluation.warnings = self.unknown_warnings(datamodule.frames["train"]["hypothesis_event"],
                                                     self.probes["test"], "the train hypotheses (the bigrams' events)")
         return evaluation
+
+    def _demo_bound(self, datamodule) -> dict:
+        """On the demo, the ceiling of nextevent at each window's hypothesis: the generator's Bayes predictor given
+        the whole admission before it — more than the window's 10 events, so an upper bound on any forecaster."""
+        meta_path = Path(datamodule.data_dir) / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        demo = demo_of_task_dir(datamodule.data_dir)
+        if demo is None or meta.get("params", {}).get("target", "next") != "next":  # fill-in windows: no such bound
+            return {}
+        sequences = build_sequences(read_event_table(meta.get("source") or demo / "events_normalized.parquet"))
+        probes = self.probes["test"]
+        columns, _, _ = ceiling_columns(demo_ceiling(), sequences, probes, self.top_k)
+        return self._renamed(event_statistics(columns, EVENT_METRICS))
 
     def test_figures(self, datamodule, summary: dict) -> dict:
         """|predicted − true| hours of the parsed top-1 times, history (true time < 0) and stay apart; event match

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from cts.tasks.nextevent.bayes import Block, BlockGenerator, ExactBayes, IIDRole, TableRole
-from cts.training.metrics import normalize_event
+from cts.training.metrics import normalize_event, score_events
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +161,15 @@ def ceiling_predictions(mixture: ScenarioMixture, frame: pd.DataFrame, probes: l
         strict.append([(None, event) for event in ranked])
         tied.append([(None, event) for event in ranked_tied])
     return strict, tied, line_bits, event_bits
+
+
+def ceiling_columns(mixture: ScenarioMixture, frame: pd.DataFrame, probes: list[dict], k: int):
+    """``ceiling_predictions`` scored as a model is (``score_events``; the tie-aware columns from the tie-aware
+    ranking): (per-probe metric columns, bits of the true line, bits of the true event)."""
+    strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frame, probes, k)
+    strict_columns, tied_columns = score_events(strict, probes, k), score_events(tied, probes, k)
+    columns = {**strict_columns, "top1_tied": tied_columns["top1_tied"], "topk_tied": tied_columns["topk_tied"]}
+    return columns, line_bits, event_bits
 
 
 # -- the demo generator ------------------------------------------------------------------------------------------

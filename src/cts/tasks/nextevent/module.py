@@ -13,7 +13,7 @@ import numpy as np
 
 from cts.data.demo import demo_of_task_dir
 from cts.tasks.nextevent.baselines import fit_and_predict, kneser_ney_baselines
-from cts.tasks.nextevent.ceiling import ceiling_predictions, demo_ceiling
+from cts.tasks.nextevent.ceiling import ceiling_columns, demo_ceiling
 from cts.training.evaluation import TestEvaluation
 from cts.training.lm import SpanLMModule
 from cts.training.metrics import (
@@ -101,12 +101,7 @@ class NextEventModule(SpanLMModule):
             "the train events (the n-gram baselines' unknown bucket)")
         evaluation.also = {"event_bits": False}  # the model's (scoring=rank) against the n-grams', fewer is better
         if self.ceiling_settings.get("enabled", True) and demo_of_task_dir(datamodule.data_dir) is not None:
-            mixture = demo_ceiling()
-            strict, tied, line_bits, event_bits = ceiling_predictions(mixture, frames["test"], probes, self.top_k)
-            strict_columns, tied_columns = score_events(strict, probes, self.top_k), score_events(tied, probes,
-                                                                                                     self.top_k)
-            columns = {**strict_columns, "top1_tied": tied_columns["top1_tied"],
-                       "topk_tied": tied_columns["topk_tied"]}
+            columns, line_bits, event_bits = ceiling_columns(demo_ceiling(), frames["test"], probes, self.top_k)
             evaluation.ceiling = self._renamed({**event_statistics(columns, EVENT_METRICS),
                                                 "bits_per_event": _bits(line_bits), "event_bits": _bits(event_bits)})
         return evaluation
