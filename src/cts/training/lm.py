@@ -31,6 +31,11 @@ UNKNOWN_LIMIT = 0.05  # above this share of test events in an unknown bucket, th
 REPEAT_LIMIT = 0.01  # exclude_seen=auto: below this share of train targets repeating an event before them, exclude
 
 
+def _log1m(log_mass: float) -> float:
+    """log(1 − exp(log_mass)): the log-probability of everything outside a set whose log-mass is given (floored at
+    1e-12, where the set holds all the mass up to rounding)."""
+    return math.log(max(-math.expm1(min(log_mass, 0.0)), 1e-12))
+
 class SpanLMModule(TaskModule):
     """Trains ``input_ids`` with given ``labels`` (loss only where labels != -100) or, without labels, as a plain
     causal LM / 15 %-masked LM. Subclasses' ``parse`` turns a predicted span into (hours, event), ``baselines``
@@ -170,14 +175,15 @@ class SpanLMModule(TaskModule):
     def _ranked(self, probe: dict, stop, answers, answer_ids, ends) -> tuple[list[Candidate], float]:
         """The top-k answers of the candidate set by the model's probability after its greedy head (the time), each
         with the head's parsed hours, answers already seen skipped when ``exclude_seen``; and the true event's natural
-        log-probability there, a distribution over every string given the history alone (the head is the model's own
-        guess), renormalized without the seen candidates when they are excluded: what an n-gram's event bits measure.
-        A true event outside the candidate set is scored as one more candidate."""
+        log-probability there, over the candidate events and one bucket for every other string (the head is the
+        model's own guess; a function of the history alone), renormalized without the seen candidates when they are
+        excluded. A true event outside the candidates is scored as that bucket, 1 − the candidates' mass: what the
+        n-grams' event bits give an event outside the same candidates (``kneser_ney_baselines(vocabulary=...)``), so
+        the two compare on the same outcomes wherever the candidates are fewer than the train events."""
         seen = self._seen(probe) if self.exclude_seen else set()
         index = self._answer_index(answers)
         true = index.get(normalize_event(probe["event"]))
-        extra = [] if true is not None else [self._event_ids(probe["event"], stop) or [stop]]  # "" can't be read
-        head, scores = rank_continuations(self.lm, probe["prompt"], stop, [*answer_ids, *extra], ends,
+        head, scores = rank_continuations(self.lm, probe["prompt"], stop, answer_ids, ends,
                                           max_head_tokens=self.max_new_tokens)
         hours = self.parse(_clean(self.tokenizer, head) + " x")[0]
         best = []
@@ -186,7 +192,7 @@ class SpanLMModule(TaskModule):
                 best.append(j)
                 if len(best) == self.top_k:
                     break
-        logp = float(scores[true if true is not None else len(answers)])
+        logp = float(scores[true]) if true is not None else _log1m(float(torch.logsumexp(scores, 0)))
         dropped = [index[form] for form in seen if form in index and index[form] != true]
         if dropped and normalize_event(probe["event"]) not in seen:  # a repeated true event keeps its raw score
             logp -= math.log1p(-min(float(torch.exp(torch.logsumexp(scores[dropped], 0))), 1 - 1e-9))
@@ -197,11 +203,6 @@ class SpanLMModule(TaskModule):
         if getattr(self, "_answer_forms", (None,))[0] is not answers:
             self._answer_forms = (answers, {normalize_event(a): j for j, a in enumerate(answers)})
         return self._answer_forms[1]
-
-    def _event_ids(self, event: str, stop: int) -> list[int]:
-        """An event's token ids after ``[EVENT]`` in its line, as ``rank_set`` tokenizes the candidates."""
-        ids = self.tokenizer(f"[TIME] 0 [EVENT] {event}", add_special_tokens=False)["input_ids"]
-        return ids[ids.index(stop) + 1:]
 
     def _name(self, generic: str) -> str:
         return self.metric_names.get(generic, generic)

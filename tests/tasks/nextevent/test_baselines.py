@@ -1,6 +1,7 @@
 """The next-event baselines on hand-made fixtures with known answers: most frequent, bigram, time bucket, last time,
 and Kneser–Ney with its order chosen on val."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,3 +40,19 @@ def test_kneser_ney_baselines_choose_the_order_on_val_and_score_every_probe():
     assert [c[0][1] for c in got["kneser_ney"][0]] == ["b", "c", "b"]
     bits = got["kneser_ney"][1]
     assert bits[0] < 1 and bits[1] < 1 and bits[2] > 3  # q is the unknown bucket
+
+
+def test_kneser_ney_event_bits_over_the_model_s_candidates_score_every_other_event_as_one_bucket():
+    """Given the events the model ranks, an event outside them costs −log2 of the mass of everything outside them
+    (the unknown bucket and the train events left out), the outcomes the model's event bits are over; an event among
+    them keeps its own probability."""
+    train = pd.DataFrame({"events": [["a", "b", "c"]] * 5 + [["a", "c", "b"]]})
+    val = pd.DataFrame({"events": [["a", "b", "c"]]})
+    probes = [{"event": "c", "seen": ["a"]}, {"event": "q", "seen": ["a"]}, {"event": "b", "seen": ["a"]}]
+    plain = kneser_ney_baselines(train, val, probes, k=1)
+    within = kneser_ney_baselines(train, val, probes, k=1, vocabulary=["a", "B"])  # "B" compares equal to b
+    for name in ("kneser_ney", "kneser_ney_unseen"):
+        c_bits, unknown_bits, b_bits = plain[name][1]
+        bucket_bits = -np.log2(2.0 ** -c_bits + 2.0 ** -unknown_bits)  # same history: P(c) + P(<unk>)
+        assert within[name][1] == pytest.approx([bucket_bits, bucket_bits, b_bits])
+        assert bucket_bits < min(c_bits, unknown_bits)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from cts.data.time_bins import log_bucket
-from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours
+from cts.training.metrics import EVENT_METRICS, TIME_METRICS, bucket_hours, normalize_event
 from cts.training.ngram import KneserNey
 from cts.training.ngram import predict as predict_kn
 from cts.training.sequence_baselines import FollowerTable, ranked
@@ -61,12 +62,14 @@ def _positions(frame: pd.DataFrame):
             yield events[:position], events[position]
 
 
-def kneser_ney_baselines(train: pd.DataFrame, val: pd.DataFrame, probes: list[dict], k: int,
-                         orders=KN_ORDERS) -> dict[str, tuple[list, np.ndarray]]:
+def kneser_ney_baselines(train: pd.DataFrame, val: pd.DataFrame, probes: list[dict], k: int, orders=KN_ORDERS,
+                         vocabulary: Iterable[str] | None = None) -> dict[str, tuple[list, np.ndarray]]:
     """Interpolated Kneser–Ney over the train admissions' event sequences, its order the one with the fewest bits
     per event on val (every position; never test): ``kneser_ney`` (its k most probable events) and
     ``kneser_ney_unseen`` (the events already seen in the admission removed, the rest renormalized), each with
-    −log2 P(true event) per probe (``event_bits``; an event never seen in train is the unknown bucket)."""
+    −log2 P(true event) per probe (``event_bits``; an event never seen in train is the unknown bucket). With
+    ``vocabulary`` (the events the model ranks), an event outside it is scored as one bucket, the mass of every
+    event outside it: the outcomes the model's event bits are over, so the two compare like for like."""
     sequences = [[str(e) for e in events] for events in train["events"]]
     held_out = list(_positions(val))
     best, best_bits = None, np.inf
@@ -77,12 +80,15 @@ def kneser_ney_baselines(train: pd.DataFrame, val: pd.DataFrame, probes: list[di
         if bits < best_bits:
             best, best_bits = model, bits
     log.info("nextevent baseline kneser_ney: order %d chosen on val", best.order)
+    kept = None if vocabulary is None else {normalize_event(str(e)) for e in vocabulary}
+    outside = None if kept is None else np.array([token not in kept for token in best.vocabulary])
     out = {}
     for name, unseen in (("kneser_ney", False), ("kneser_ney_unseen", True)):
         predictions, bits = [], np.zeros(len(probes))
         for i, probe in enumerate(probes):
             events, distribution = predict_kn(best, probe["seen"], k, probe["seen"] if unseen else ())
             predictions.append([(None, event) for event in events])
-            bits[i] = -np.log2(distribution[best.token(probe["event"])])
+            bucket = kept is not None and normalize_event(probe["event"]) not in kept
+            bits[i] = -np.log2(distribution[outside].sum() if bucket else distribution[best.token(probe["event"])])
         out[name] = (predictions, bits)
     return out

@@ -91,8 +91,9 @@ class NextEventModule(SpanLMModule):
         ceiling (when the data is the demo and ``task.module.ceiling.enabled``) and unknown-bucket warnings."""
         evaluation = super().test_evaluation(datamodule)
         probes, frames = self.probes["test"], datamodule.frames
-        for name, (predictions, bits) in kneser_ney_baselines(frames["train"], frames["val"], probes,
-                                                              self.top_k).items():
+        ranking = self.rank_set() if self.scoring == "rank" else None  # the model's event bits are over its candidates
+        for name, (predictions, bits) in kneser_ney_baselines(frames["train"], frames["val"], probes, self.top_k,
+                                                              vocabulary=ranking and ranking[1]).items():
             columns = score_events(predictions, probes, self.top_k)
             statistics = {**event_statistics(columns, EVENT_METRICS), "event_bits": _bits(bits)}
             evaluation.baselines[name] = self._renamed(statistics)
