@@ -155,3 +155,7 @@ def test_event_bits_are_the_true_event_s_probability_given_the_history_renormali
                      if "test/event_bits" in values}
     assert best["name"] == min(baseline_bits, key=baseline_bits.get)
     assert best["delta"] == pytest.approx(summary["metrics"]["test/event_bits"] - min(baseline_bits.values()))
+    # the n-grams' event bits are over the model's candidates: fewer candidates, a larger bucket, fewer bits
+    module.rank_candidates, module._rank_set = 3, None
+    fewer = module.test_evaluation(datamodule).summarize(n_resamples=20)["baselines"]
+    assert fewer["kneser_ney_unseen"]["test/event_bits"] < baseline_bits["kneser_ney_unseen"]
