@@ -71,11 +71,14 @@ def timed_run(overrides: list[str], log_dir: Path, extra: list[str], keep: tuple
     """``python train.py OVERRIDES`` as a user runs it (``name=`` among the overrides), timed: the command without
     ``name=``, wall and CPU seconds, the 1-minute load before and after, and the ``keep`` keys of each job's
     summary.json."""
+    name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
+    for taken in (log_dir / "train" / "runs" / name, log_dir / "train" / "multiruns" / name):
+        if taken.exists():  # train.py would refuse it (or resume it): a benchmark times a fresh run
+            raise SystemExit(f"{taken} holds an earlier run: delete it, or give another --log-dir")
     command = [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={log_dir}", *extra]
     load, cpu, start = os.getloadavg(), _children_cpu_s(), time.perf_counter()
     subprocess.run(command, cwd=ROOT, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - start
-    name = next(o.split("=", 1)[1] for o in overrides if o.startswith("name="))
     jobs = [{k: s.get(k) for k in keep} for s in summaries(log_dir, name)]
     return {"command": "python train.py " + " ".join([o for o in overrides if not o.startswith("name=")] + extra),
             "wall_s": round(wall, 1), "cpu_s": round(_children_cpu_s() - cpu, 1),
