@@ -69,7 +69,6 @@ def test_sweep_summaries_are_read_in_job_order(tmp_path, monkeypatch):
     assert summaries(tmp_path, "one") == [{"model": "bert"}]
 
 
-
 def test_a_benchmark_refuses_a_run_folder_left_by_an_earlier_run(tmp_path, monkeypatch):
     """A benchmark times a fresh run: an earlier run's folder is named before train.py starts (it would resume or
     refuse it)."""
@@ -78,6 +77,7 @@ def test_a_benchmark_refuses_a_run_folder_left_by_an_earlier_run(tmp_path, monke
     (tmp_path / "train" / "multiruns" / "sweep").mkdir(parents=True)
     with pytest.raises(SystemExit, match=r"multiruns/sweep holds an earlier run"):
         timed_run(["-m", "model=bert,gpt", "name=sweep"], tmp_path, [], ("model",))
+
 
 def test_t2s2_median_hour_error_resamples_whole_reports():
     """bench/t2s2_annotators.py: row 0 is the median over every report's errors; a resample's median is taken over

@@ -33,8 +33,9 @@ REPEAT_LIMIT = 0.01  # exclude_seen=auto: below this share of train targets repe
 
 def _log1m(log_mass: float) -> float:
     """log(1 − exp(log_mass)): the log-probability of everything outside a set whose log-mass is given (floored at
-    1e-12, where the set holds all the mass up to rounding)."""
-    return math.log(max(-math.expm1(min(log_mass, 0.0)), 1e-12))
+    1e-9, where the set holds all the mass up to rounding)."""
+    return math.log(max(-math.expm1(min(log_mass, 0.0)), 1e-9))
+
 
 class SpanLMModule(TaskModule):
     """Trains ``input_ids`` with given ``labels`` (loss only where labels != -100) or, without labels, as a plain
@@ -195,7 +196,7 @@ class SpanLMModule(TaskModule):
         logp = float(scores[true]) if true is not None else _log1m(float(torch.logsumexp(scores, 0)))
         dropped = [index[form] for form in seen if form in index and index[form] != true]
         if dropped and normalize_event(probe["event"]) not in seen:  # a repeated true event keeps its raw score
-            logp -= math.log1p(-min(float(torch.exp(torch.logsumexp(scores[dropped], 0))), 1 - 1e-9))
+            logp -= _log1m(float(torch.logsumexp(scores[dropped], 0)))
         return [(hours, answers[j]) for j in best], logp
 
     def _answer_index(self, answers: list[str]) -> dict[str, int]:

@@ -93,7 +93,7 @@ class NextEventModule(SpanLMModule):
         probes, frames = self.probes["test"], datamodule.frames
         ranking = self.rank_set() if self.scoring == "rank" else None  # the model's event bits are over its candidates
         for name, (predictions, bits) in kneser_ney_baselines(frames["train"], frames["val"], probes, self.top_k,
-                                                              vocabulary=ranking and ranking[1]).items():
+                                                              vocabulary=ranking[1] if ranking else None).items():
             columns = score_events(predictions, probes, self.top_k)
             statistics = {**event_statistics(columns, EVENT_METRICS), "event_bits": _bits(bits)}
             evaluation.baselines[name] = self._renamed(statistics)
